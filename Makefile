@@ -1,0 +1,27 @@
+# pyngrok, single-file edition.  `make test` runs the suite on this Python; `make test-all` on every
+# supported CPython (from pyenv); `make demo` shows the library carrying traffic through the real agent.
+PYTHON ?= python3
+PYTHONS ?= 3.8.18 3.9.18 3.10.13 3.11.7 3.12.1 3.13.0
+# Test-only packages: pytest runs the suite, PyYAML and jsonschema are oracles. Never library dependencies.
+TEST_PACKAGES ?= pytest pyyaml jsonschema
+PYTEST_ARGS ?=
+
+.PHONY: test test-all demo bench bench-quick gates clean
+
+test:
+	@$(PYTHON) -c "import pytest" 2>/dev/null || $(PYTHON) -m pip install -q $(TEST_PACKAGES)
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# One virtual environment per Python under .venv-<version>; a missing Python fails the target.
+test-all:
+	@set -e; for version in $(PYTHONS); do \
+	  prefix=$$(pyenv prefix $$version) || { echo "Python $$version is missing (pyenv install $$version)"; exit 1; }; \
+	  venv=.venv-$$version; \
+	  [ -x $$venv/bin/python ] || $$prefix/bin/python -m venv $$venv; \
+	  $$venv/bin/python -c "import pytest, yaml, jsonschema" 2>/dev/null || $$venv/bin/python -m pip install -q $(TEST_PACKAGES); \
+	  echo "=== Python $$version ==="; \
+	  $$venv/bin/python -m pytest $(PYTEST_ARGS) || exit 1; \
+	done
+
+clean:
+	rm -rf .venv-* .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

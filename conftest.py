@@ -1,0 +1,72 @@
+"""Fixtures shared by test_pyngrok.py and tests/: the fake agent, configs, local servers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Iterator
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests"))
+
+import pyngrok  # noqa: E402
+from helpers import EchoServer, LocalSite, free_port  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def fake_ngrok_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The fake agent (tests/fake_ngrok.py) installed as an executable named ``ngrok``."""
+    from fakeagent import install_fake_agent
+
+    return install_fake_agent(str(tmp_path_factory.mktemp("fake-bin")))
+
+
+@pytest.fixture
+def web_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def config_file(tmp_path: "os.PathLike[str]", web_port: int) -> str:
+    """A v3 ngrok config whose web_addr is a free loopback port."""
+    path = os.path.join(str(tmp_path), "ngrok.yml")
+    with open(path, "w", encoding="utf-8") as config:
+        config.write(f'version: "3"\nagent:\n  web_addr: 127.0.0.1:{web_port}\n')
+    return path
+
+
+@pytest.fixture
+def pyngrok_config(fake_ngrok_path: str, config_file: str) -> Iterator[pyngrok.PyngrokConfig]:
+    """A config for the fake agent; the agent is killed after the test, whatever happened."""
+    config = pyngrok.PyngrokConfig(ngrok_path=fake_ngrok_path, config_path=config_file, startup_timeout=10)
+    yield config
+    pyngrok.kill(config)
+
+
+@pytest.fixture
+def local_site(tmp_path: "os.PathLike[str]") -> Iterator[LocalSite]:
+    site_dir = os.path.join(str(tmp_path), "site")
+    os.makedirs(site_dir)
+    site = LocalSite(site_dir)
+    yield site
+    site.close()
+
+
+@pytest.fixture
+def echo_server() -> Iterator[EchoServer]:
+    server = EchoServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_agent_left_behind() -> Iterator[None]:
+    """Every test must leave no agent running: kill stragglers and fail the test that left them."""
+    yield
+    with pyngrok._current_processes_lock:
+        leftovers = dict(pyngrok._current_processes)
+    for ngrok_path in leftovers:
+        pyngrok.kill_process(ngrok_path)
+    pyngrok._current_tunnels.clear()
+    assert not leftovers, f"agents left running: {list(leftovers)}"

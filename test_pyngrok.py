@@ -1,0 +1,642 @@
+"""The core of pyngrok.py, tested against real agents: the fake agent in tests/ and the real ngrok 2.3.41.
+
+Every agent here is a real subprocess and every tunnel carries real traffic over loopback sockets. Only
+ngrok's cloud is out of reach; the fake agent stands in for the agent's side of it.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.request
+from typing import Any, Dict, List
+
+import pytest
+
+import pyngrok
+from pyngrok import agent, conf, exception, installer, log, ngrok, process
+from pyngrok.conf import PyngrokConfig
+from pyngrok.exception import PyngrokError, PyngrokNgrokError, PyngrokNgrokHTTPError, PyngrokNgrokURLError
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests"))
+from helpers import (  # noqa: E402
+    REPO_ROOT,
+    children_of,
+    echo_through,
+    free_port,
+    pid_alive,
+    port_refuses,
+    read_cmdline,
+    wait_for,
+)
+
+SECRET_TOKEN = "2abcDEFsecretTOKEN_0123456789"
+
+
+def fetch(url: str, timeout: float = 5.0) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return str(response.read().decode("utf-8"))
+
+
+def public_port(public_url: str) -> int:
+    return int(public_url.rsplit(":", 1)[1])
+
+
+def write_config(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as config:
+        config.write(textwrap.dedent(text))
+
+
+def run_python(code: str, cwd: str, env: Dict[str, str] = None) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+# --- The single file: standard library only, facades, vendoring --------------------------------------------
+
+
+def test_library_imports_only_the_standard_library(tmp_path: Any) -> None:
+    """Every module pyngrok.py imports, at the top or inside functions, exists with site-packages off."""
+    shutil.copy(os.path.join(REPO_ROOT, "pyngrok.py"), tmp_path)
+    tree = ast.parse(open(os.path.join(REPO_ROOT, "pyngrok.py"), encoding="utf-8").read())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            imported.add(node.module)
+    probe = (
+        "import importlib.util, sys\n"
+        f"names = {sorted(imported)!r}\n"
+        "missing = [n for n in names if importlib.util.find_spec(n) is None]\n"
+        "import pyngrok\n"
+        "print(missing)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe], cwd=str(tmp_path), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    assert imported >= {"subprocess", "json"}  # the probe really saw the imports
+
+
+def test_facades_are_views_of_one_state() -> None:
+    import pyngrok.conf as conf_module
+    from pyngrok.process import NgrokProcess
+
+    assert conf_module is conf and NgrokProcess is pyngrok.NgrokProcess
+    assert process.set_auth_token is pyngrok._process_set_auth_token
+    assert installer.install_ngrok is pyngrok._install_ngrok_binary
+    assert ngrok.install_ngrok is pyngrok.install_ngrok
+    assert log.NgrokLog is pyngrok.NgrokLog and exception.PyngrokError is PyngrokError
+    assert agent.get_requests is pyngrok.get_requests
+
+    original = conf.get_default()
+    try:
+        conf.get_default().ngrok_path = "/opt/elsewhere/ngrok"
+        assert pyngrok.get_default().ngrok_path == "/opt/elsewhere/ngrok"
+        replacement = PyngrokConfig(ngrok_path="/x/ngrok")
+        conf.set_default(replacement)
+        assert pyngrok.get_default() is replacement
+    finally:
+        conf.set_default(original)
+        original.ngrok_path = PyngrokConfig().ngrok_path
+
+    # A write through a facade changes the one module state.
+    saved = conf.DEFAULT_NGROK_CONFIG_PATH
+    try:
+        conf.DEFAULT_NGROK_CONFIG_PATH = "/tmp/elsewhere.yml"
+        assert pyngrok.DEFAULT_NGROK_CONFIG_PATH == "/tmp/elsewhere.yml"
+        assert conf.get_config_path(PyngrokConfig()) == "/tmp/elsewhere.yml"
+    finally:
+        conf.DEFAULT_NGROK_CONFIG_PATH = saved
+    with pytest.raises(AttributeError):
+        conf.no_such_name  # noqa: B018
+
+
+def test_vendored_copy_registers_its_own_submodules(tmp_path: Any) -> None:
+    vendor = tmp_path / "myapp" / "_vendor"
+    vendor.mkdir(parents=True)
+    (tmp_path / "myapp" / "__init__.py").write_text("")
+    (vendor / "__init__.py").write_text("")
+    shutil.copy(os.path.join(REPO_ROOT, "pyngrok.py"), vendor)
+    code = (
+        "from myapp._vendor.pyngrok.conf import PyngrokConfig, get_default\n"
+        "from myapp._vendor.pyngrok import ngrok, process\n"
+        "import myapp._vendor.pyngrok.exception as exc\n"
+        "import sys\n"
+        "assert 'pyngrok' not in sys.modules\n"
+        "assert ngrok.connect.__module__ == 'myapp._vendor.pyngrok'\n"
+        "print(type(get_default()).__name__, exc.PyngrokError.__module__)\n"
+    )
+    result = run_python(code, str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["PyngrokConfig", "myapp._vendor.pyngrok"]
+
+
+# --- Errors and logs -------------------------------------------------------------------------------------
+
+
+def test_ngrok_error_code_is_parsed() -> None:
+    error = PyngrokNgrokError("failed", ngrok_error="authentication failed: bad token\r\n\r\nERR_NGROK_105\r\n")
+    assert error.ngrok_error_code == "ERR_NGROK_105"
+    assert PyngrokNgrokError("failed", ngrok_error="no code here").ngrok_error_code is None
+    assert issubclass(PyngrokNgrokHTTPError, PyngrokNgrokError) and issubclass(PyngrokNgrokURLError, PyngrokError)
+
+
+def test_log_line_levels_and_fields() -> None:
+    line = (
+        't=2026-11-28T15:31:31+0000 lvl=eror msg="session closing" obj=tunnels.session '
+        'err="authentication failed: \\"bad\\" token\\r\\n\\r\\nERR_NGROK_105\\r\\n" allow_hosts=[] pg=/api/tunnels'
+    )
+    parsed = pyngrok.NgrokLog(line)
+    assert parsed.lvl == "ERROR" and parsed.msg == "session closing" and parsed.obj == "tunnels.session"
+    assert parsed.err == 'authentication failed: "bad" token\r\n\r\nERR_NGROK_105\r\n'
+    assert parsed.t == "2026-11-28T15:31:31+0000"
+    assert parsed.allow_hosts == "[]" and parsed.pg == "/api/tunnels"  # type: ignore[attr-defined]
+    levels = {"crit": "CRITICAL", "warn": "WARNING", "dbug": "DEBUG", "info": "INFO", "err": "ERROR", "x": "NOTSET"}
+    for ngrok_level, python_level in levels.items():
+        assert pyngrok.NgrokLog(f"lvl={ngrok_level} msg=x").lvl == python_level
+    web = pyngrok.NgrokLog('lvl=info msg="starting web service" obj=web addr=127.0.0.1:4040 allow_hosts=[a b]')
+    assert web.addr == "127.0.0.1:4040" and web.allow_hosts == "[a b]"  # type: ignore[attr-defined]
+    bare = pyngrok.NgrokLog("lvl=info msg=hi flag other=1")
+    assert bare.flag == "" and bare.other == "1"  # type: ignore[attr-defined]
+    unicode_escapes = pyngrok.NgrokLog('msg="caf\\u00e9 \\x41 \\t"')
+    assert unicode_escapes.msg == "café A \t"
+
+
+def test_log_parser_never_raises_on_garbage() -> None:
+    rng = random.Random(1234)
+    alphabet = 'ab=" \\[]\tlvl=msg\x00\xff\u2603'
+    for _ in range(5000):
+        line = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        parsed = pyngrok.NgrokLog(line)
+        assert isinstance(parsed.lvl, str) and parsed.line == line.strip()
+    unterminated = pyngrok.NgrokLog('lvl=warn msg="never closed and line=ignored')
+    assert unterminated.lvl == "WARNING" and unterminated.msg == "never closed and line=ignored"
+    assert pyngrok.NgrokLog('{"lvl":"eror","msg":"json","err":"x"}').err == "x"
+    assert pyngrok.NgrokLog("line=hijack").line == "line=hijack"
+
+
+# --- Config ----------------------------------------------------------------------------------------------
+
+
+def test_config_defaults_and_environment(monkeypatch: Any, tmp_path: Any) -> None:
+    monkeypatch.setenv("PYNGROK_NGROK_PATH", "/env/ngrok")
+    monkeypatch.setenv("NGROK_AUTHTOKEN", SECRET_TOKEN)
+    monkeypatch.setenv("NGROK_API_KEY", "apikey-secret")
+    config = PyngrokConfig(ngrok_version="v2")
+    assert config.ngrok_path == "/env/ngrok" and config.auth_token == SECRET_TOKEN
+    assert config.api_key == "apikey-secret" and config.ngrok_version == "2" and config.config_version == "3"
+    assert (config.startup_timeout, config.max_logs, config.request_timeout) == (15, 100, 4)
+    assert SECRET_TOKEN not in repr(config) and "apikey-secret" not in repr(config)
+    assert conf.get_config_path(config) == conf.DEFAULT_NGROK_CONFIG_PATH
+    assert conf.get_config_path(PyngrokConfig(config_path="/a/b.yml")) == "/a/b.yml"
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert installer.get_default_ngrok_dir() == os.path.join(str(tmp_path), "ngrok")
+
+
+# --- Starting and stopping the agent ---------------------------------------------------------------------
+
+
+def test_agent_starts_healthy_and_is_killed_cleanly(pyngrok_config: PyngrokConfig, web_port: int) -> None:
+    ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+    assert ngrok_process.api_url == f"http://127.0.0.1:{web_port}"
+    assert ngrok_process.healthy() and process.is_process_running(pyngrok_config.ngrok_path)
+    assert ngrok.get_ngrok_process(pyngrok_config) is ngrok_process
+    assert any(entry.msg == "client session established" for entry in ngrok_process.logs)
+    pid = ngrok_process.proc.pid
+
+    ngrok.kill(pyngrok_config)
+    assert ngrok_process.proc.returncode is not None  # reaped: no zombie
+    assert not pid_alive(pid) and not process.is_process_running(pyngrok_config.ngrok_path)
+    assert not any(thread.name.startswith("pyngrok-") for thread in threading.enumerate())
+
+
+def test_agent_follows_web_addr_that_moved(pyngrok_config: PyngrokConfig, web_port: int) -> None:
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", web_port))
+        squatter.listen()
+        ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+        assert ngrok_process.api_url is not None and not ngrok_process.api_url.endswith(f":{web_port}")
+        assert ngrok.get_tunnels(pyngrok_config) == []
+
+
+@pytest.mark.parametrize(
+    "fault, error_fragment, error_code",
+    [
+        ("error", "ERR_NGROK_105", "ERR_NGROK_105"),
+        ("stderr_error", "mapping values are not allowed", None),
+    ],
+)
+def test_startup_error_is_raised_with_the_agents_words(
+    pyngrok_config: PyngrokConfig, monkeypatch: Any, fault: str, error_fragment: str, error_code: Any
+) -> None:
+    monkeypatch.setenv("FAKE_NGROK_STARTUP", fault)
+    with pytest.raises(PyngrokNgrokError) as raised:
+        ngrok.connect("8000", pyngrok_config=pyngrok_config)
+    assert error_fragment in str(raised.value) and error_fragment in (raised.value.ngrok_error or "")
+    assert raised.value.ngrok_error_code == error_code
+    assert not process.is_process_running(pyngrok_config.ngrok_path)
+    assert list(children_of(os.getpid())) == []
+
+
+@pytest.mark.parametrize("fault", ["silent", "hang_after_web", "reconnect_fail"])
+def test_startup_timeout_is_honoured_when_the_agent_never_gets_ready(
+    pyngrok_config: PyngrokConfig, monkeypatch: Any, fault: str
+) -> None:
+    monkeypatch.setenv("FAKE_NGROK_STARTUP", fault)
+    pyngrok_config.startup_timeout = 2
+    started = time.monotonic()
+    with pytest.raises(PyngrokNgrokError) as raised:
+        process.get_process(pyngrok_config)
+    elapsed = time.monotonic() - started
+    # Bounded by the timeout plus the SIGTERM grace, not by the agent: no hang.
+    assert elapsed < pyngrok_config.startup_timeout + 5
+    if fault == "reconnect_fail":
+        assert "no such host" in (raised.value.ngrok_error or "")
+    else:
+        assert "unable to start" in str(raised.value)
+    assert list(children_of(os.getpid())) == []
+
+
+def test_secrets_never_reach_the_command_line(
+    pyngrok_config: PyngrokConfig, monkeypatch: Any, tmp_path: Any
+) -> None:
+    state_file = str(tmp_path / "state.json")
+    monkeypatch.setenv("FAKE_NGROK_STATE_FILE", state_file)
+    monkeypatch.setenv("FAKE_NGROK_REQUIRE_AUTHTOKEN", SECRET_TOKEN)
+    pyngrok_config.auth_token = SECRET_TOKEN
+    records: List[str] = []
+    handler = _ListHandler(records)
+    logging_root = __import__("logging").getLogger("pyngrok")
+    logging_root.addHandler(handler)
+    logging_root.setLevel("DEBUG")
+    try:
+        ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+        cmdline = read_cmdline(ngrok_process.proc.pid) or ""
+        overlay_dir = ngrok_process._overlay_dir
+        assert overlay_dir and stat.S_IMODE(os.stat(overlay_dir).st_mode) == 0o700
+        overlay = os.path.join(overlay_dir, "overlay.yml")
+        assert stat.S_IMODE(os.stat(overlay).st_mode) == 0o600
+        with open(state_file, encoding="utf-8") as state:
+            seen = json.load(state)
+        assert seen["authtoken_seen"] and not seen["env_has_authtoken"]
+        assert SECRET_TOKEN not in cmdline and "overlay.yml" in cmdline
+        ngrok.kill(pyngrok_config)
+        assert not os.path.exists(overlay_dir)
+    finally:
+        logging_root.removeHandler(handler)
+        logging_root.setLevel("NOTSET")
+    assert records and not any(SECRET_TOKEN in record for record in records)
+
+
+def test_wrong_authtoken_error_does_not_leak_the_token(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
+    monkeypatch.setenv("FAKE_NGROK_REQUIRE_AUTHTOKEN", "the-right-one")
+    pyngrok_config.auth_token = SECRET_TOKEN
+    with pytest.raises(PyngrokNgrokError) as raised:
+        ngrok.get_ngrok_process(pyngrok_config)
+    assert raised.value.ngrok_error_code == "ERR_NGROK_105"
+    assert SECRET_TOKEN not in str(raised.value) and SECRET_TOKEN not in repr(raised.value.ngrok_logs)
+
+
+class _ListHandler(__import__("logging").Handler):
+    def __init__(self, records: List[str]) -> None:
+        super().__init__()
+        self.records = records
+
+    def emit(self, record: Any) -> None:
+        self.records.append(record.getMessage())
+
+
+def test_callback_that_raises_does_not_stop_log_reading(pyngrok_config: PyngrokConfig) -> None:
+    seen: List[str] = []
+
+    def callback(entry: pyngrok.NgrokLog) -> None:
+        seen.append(str(entry.msg))
+        raise RuntimeError("callback bug")
+
+    pyngrok_config.log_event_callback = callback
+    ngrok.connect("8000", pyngrok_config=pyngrok_config)
+    assert "client session established" in seen
+    assert wait_for(lambda: "started tunnel" in seen)
+
+
+def test_output_is_drained_without_the_monitor(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
+    """100k log lines with monitor_thread=False: the agent never blocks on a full pipe."""
+    monkeypatch.setenv("FAKE_NGROK_FLOOD", "100000")
+    pyngrok_config.monitor_thread = False
+    pyngrok_config.max_logs = 50
+    ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+    assert wait_for(lambda: any("flood" in entry.line for entry in ngrok_process.logs), 10)
+    tunnel = ngrok.connect("8000", pyngrok_config=pyngrok_config)
+    assert tunnel.public_url and len(ngrok_process.logs) <= 50
+
+
+def test_monitor_thread_controls_logging(pyngrok_config: PyngrokConfig) -> None:
+    seen: List[str] = []
+    pyngrok_config.log_event_callback = lambda entry: seen.append(str(entry.msg))
+    ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+    ngrok_process.stop_monitor_thread()
+    count = len(seen)
+    ngrok.connect("8000", pyngrok_config=pyngrok_config)
+    time.sleep(0.3)
+    assert len(seen) == count
+    ngrok_process.start_monitor_thread()
+    ngrok.connect("8001", pyngrok_config=pyngrok_config)
+    assert wait_for(lambda: "started tunnel" in seen[count:])
+
+
+def test_agent_death_is_noticed_and_the_next_call_starts_a_fresh_one(
+    pyngrok_config: PyngrokConfig, monkeypatch: Any
+) -> None:
+    first = ngrok.get_ngrok_process(pyngrok_config)
+    os.kill(first.proc.pid, signal.SIGKILL)
+    assert wait_for(lambda: not process.is_process_running(pyngrok_config.ngrok_path))
+    second = ngrok.get_ngrok_process(pyngrok_config)
+    assert second is not first and second.healthy()
+
+
+def test_atexit_stops_agents_of_a_program_that_never_calls_kill(
+    fake_ngrok_path: str, config_file: str, tmp_path: Any
+) -> None:
+    code = (
+        "import pyngrok, sys\n"
+        f"config = pyngrok.PyngrokConfig(ngrok_path={fake_ngrok_path!r}, config_path={config_file!r})\n"
+        "print(pyngrok.get_ngrok_process(config).proc.pid, flush=True)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    result = run_python(code, str(tmp_path), env)
+    assert result.returncode == 0, result.stderr
+    pid = int(result.stdout.strip())
+    assert wait_for(lambda: not pid_alive(pid), 5)
+
+
+# --- Tunnels through the fake agent ----------------------------------------------------------------------
+
+
+def test_http_tunnel_carries_traffic_and_requests_are_inspected(pyngrok_config: PyngrokConfig, local_site: Any) -> None:
+    tunnel = ngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config)
+    assert tunnel.public_url and tunnel.public_url.startswith("http://127.0.0.1:")
+    assert tunnel.name and tunnel.name.startswith(f"http-{local_site.port}-")
+    assert tunnel.upstream == {"url": f"http://localhost:{local_site.port}", "protocol": "http1"} or tunnel.upstream[
+        "url"
+    ] == f"http://localhost:{local_site.port}"
+    assert repr(tunnel) == f'<NgrokTunnel: "{tunnel.public_url}" -> "http://localhost:{local_site.port}">'
+
+    assert fetch(f"{tunnel.public_url}/index.html?via=tunnel") == local_site.page
+    assert local_site.hits == ["/index.html?via=tunnel"]
+    assert [t.public_url for t in ngrok.get_tunnels(pyngrok_config)] == [tunnel.public_url]
+
+    captured = agent.get_requests(pyngrok_config=pyngrok_config)
+    assert len(captured) == 1 and captured[0].tunnel_name == tunnel.name
+    assert captured[0].request["uri"] == "/index.html?via=tunnel" and captured[0].response["status_code"] == 200
+    assert agent.get_request(str(captured[0].id), pyngrok_config).id == captured[0].id
+    assert agent.get_requests(tunnel_name="nope", pyngrok_config=pyngrok_config) == []
+
+    agent.replay_request(str(captured[0].id), pyngrok_config=pyngrok_config)
+    assert wait_for(lambda: len(local_site.hits) == 2)
+    agent.delete_requests(pyngrok_config)
+    assert agent.get_requests(pyngrok_config=pyngrok_config) == []
+
+    tunnel.refresh_metrics()
+    assert tunnel.metrics["http"]["count"] >= 1 and tunnel.metrics["conns"]["count"] >= 1
+    fetch(str(tunnel.public_url))
+    before = tunnel.metrics["http"]["count"]
+    tunnel.refresh_metrics()
+    assert tunnel.metrics["http"]["count"] > before
+
+    status = agent.get_agent_status(pyngrok_config)
+    assert status.status == "online" and status.uri == "/api/status"
+
+    ngrok.disconnect(str(tunnel.public_url), pyngrok_config)
+    assert port_refuses(public_port(str(tunnel.public_url)))
+    assert ngrok.get_tunnels(pyngrok_config) == []
+    ngrok.disconnect(str(tunnel.public_url), pyngrok_config)  # already closed: no error
+
+
+def test_tcp_tunnel_echoes_bytes(pyngrok_config: PyngrokConfig, echo_server: Any) -> None:
+    tunnel = ngrok.connect(echo_server.port, "tcp", pyngrok_config=pyngrok_config)
+    assert tunnel.public_url and tunnel.public_url.startswith("tcp://127.0.0.1:")
+    payload = os.urandom(200_000)
+    assert echo_through("127.0.0.1", public_port(tunnel.public_url), payload) == payload
+    ngrok.disconnect(tunnel.public_url, pyngrok_config)
+    assert port_refuses(public_port(tunnel.public_url))
+
+
+def test_tunnel_as_context_manager_disconnects(pyngrok_config: PyngrokConfig, local_site: Any) -> None:
+    with pytest.raises(ValueError):
+        with ngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config) as tunnel:
+            assert fetch(str(tunnel.public_url)) == local_site.page
+            raise ValueError("boom")
+    assert port_refuses(public_port(str(tunnel.public_url)))
+
+
+def test_v2_config_uses_tunnels_and_translates(pyngrok_config: PyngrokConfig, local_site: Any) -> None:
+    pyngrok_config.config_version = "2"
+    write_config(str(pyngrok_config.config_path), f"web_addr: 127.0.0.1:{free_port()}\n")
+    with pytest.raises(PyngrokError, match="config_version"):
+        ngrok.connect("80", pyngrok_config=pyngrok_config, upstream={"url": "80"})
+    tunnel = ngrok.connect(str(local_site.port), name="web", pyngrok_config=pyngrok_config, bind_tls="both")
+    assert tunnel.uri == "/api/tunnels/web" and tunnel.config["addr"].endswith(str(local_site.port))
+    names = sorted(str(t.name) for t in ngrok.get_tunnels(pyngrok_config))
+    assert names == ["web", "web (http)"]
+    twin = next(t for t in ngrok.get_tunnels(pyngrok_config) if t.name == "web (http)")
+    assert fetch(str(twin.public_url)) == local_site.page
+    ngrok.disconnect(str(tunnel.public_url), pyngrok_config)
+
+
+def test_duplicate_name_is_refused_with_the_agents_error(pyngrok_config: PyngrokConfig) -> None:
+    ngrok.connect("8000", name="same", pyngrok_config=pyngrok_config)
+    with pytest.raises(PyngrokNgrokHTTPError) as raised:
+        ngrok.connect("8001", name="same", pyngrok_config=pyngrok_config)
+    assert raised.value.status_code == 400
+    assert json.loads(raised.value.body)["error_code"] == 102
+
+
+def test_transient_api_errors_are_retried(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
+    monkeypatch.setenv("FAKE_NGROK_API_FAIL", "503:2")
+    assert ngrok.connect("8000", pyngrok_config=pyngrok_config).public_url
+
+
+def test_server_errors_and_bad_json_fail_clearly(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
+    monkeypatch.setenv("FAKE_NGROK_API_FAIL", "500:1")
+    monkeypatch.setenv("FAKE_NGROK_API_BADJSON", "1")
+    with pytest.raises(PyngrokNgrokHTTPError) as raised:
+        ngrok.connect("8000", pyngrok_config=pyngrok_config)
+    assert raised.value.status_code == 500 and "panic" in raised.value.body
+    with pytest.raises(PyngrokNgrokError, match="invalid JSON"):
+        ngrok.get_tunnels(pyngrok_config)
+
+
+def test_api_timeout_is_bounded(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
+    ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+    with pytest.raises(PyngrokNgrokURLError) as raised:
+        ngrok.api_request(f"{ngrok_process.api_url}/api/tunnels", timeout=0.001)
+    assert "timed out" in str(raised.value) or raised.value.reason
+    with pytest.raises(pyngrok.PyngrokSecurityError):
+        ngrok.api_request("file:///etc/passwd")
+    with pytest.raises(PyngrokNgrokURLError):
+        ngrok.api_request(f"http://127.0.0.1:{free_port()}/api/tunnels", timeout=1)
+
+
+def test_sixteen_threads_connect_and_disconnect_at_once(pyngrok_config: PyngrokConfig, local_site: Any) -> None:
+    errors: List[BaseException] = []
+    urls: List[str] = []
+
+    def worker() -> None:
+        try:
+            tunnel = ngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config)
+            urls.append(str(tunnel.public_url))
+            assert fetch(str(tunnel.public_url)) == local_site.page
+            ngrok.disconnect(str(tunnel.public_url), pyngrok_config)
+        except BaseException as error:  # noqa: BLE001 - collected for the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and len(set(urls)) == 16
+    assert ngrok.get_tunnels(pyngrok_config) == []
+    assert len([p for p in pyngrok._current_processes.values()]) == 1
+
+
+def test_async_api_does_not_block_the_loop(pyngrok_config: PyngrokConfig, local_site: Any) -> None:
+    from pyngrok import aio
+
+    async def scenario() -> List[str]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        ticking = asyncio.ensure_future(ticker())
+        await aio.get_ngrok_process(pyngrok_config)
+        tunnels = await asyncio.gather(
+            *(aio.connect(str(local_site.port), pyngrok_config=pyngrok_config) for _ in range(5))
+        )
+        async with tunnels[0] as first:
+            assert fetch(str(first.public_url)) == local_site.page
+        listed = await aio.get_tunnels(pyngrok_config)
+        ticking.cancel()
+        assert ticks > 3
+        return [str(t.public_url) for t in listed]
+
+    listed = asyncio.run(scenario())
+    assert len(listed) == 4
+
+
+# --- Commands: version, update, api, auth token, CLI -----------------------------------------------------
+
+
+def test_version_update_and_api_commands(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
+    monkeypatch.setenv("FAKE_NGROK_VERSION", "3.31.0")
+    assert ngrok.get_version(pyngrok_config) == ("3.31.0", pyngrok.__version__)
+    assert "No update available" in ngrok.update(pyngrok_config)
+    with pytest.raises(PyngrokNgrokError, match="api key"):
+        ngrok.api("endpoints", "list", pyngrok_config=pyngrok_config)
+    pyngrok_config.api_key = "api-key-secret-value"
+    response = ngrok.api("endpoints", "list", pyngrok_config=pyngrok_config)
+    assert response.data == {"args": ["endpoints", "list"], "uri": "/fake"}
+    assert "200" in response.status
+
+
+def test_set_auth_token_edits_the_config_file_privately(pyngrok_config: PyngrokConfig) -> None:
+    config_path = str(pyngrok_config.config_path)
+    ngrok.set_auth_token(SECRET_TOKEN, pyngrok_config)
+    ngrok.set_api_key("api-key-secret-value", pyngrok_config)
+    config = installer.get_ngrok_config(config_path, use_cache=False)
+    assert config["agent"]["authtoken"] == SECRET_TOKEN and config["agent"]["api_key"] == "api-key-secret-value"
+    assert config["agent"]["web_addr"].startswith("127.0.0.1:")  # the user's keys survive
+    assert stat.S_IMODE(os.stat(config_path).st_mode) == 0o600
+
+
+def test_cli_passes_commands_through_with_exit_codes(fake_ngrok_path: str, tmp_path: Any) -> None:
+    env = dict(os.environ, PYNGROK_NGROK_PATH=fake_ngrok_path, XDG_CONFIG_HOME=str(tmp_path))
+    for command in ([sys.executable, "-m", "pyngrok"], [sys.executable, os.path.join(REPO_ROOT, "pyngrok.py")]):
+        version = subprocess.run([*command, "version"], env=env, capture_output=True, text=True, timeout=30)
+        assert version.returncode == 0, version.stderr
+        assert "ngrok version 3.30.0" in version.stdout and f"pyngrok version {pyngrok.__version__}" in version.stdout
+        unknown = subprocess.run([*command, "bogus"], env=env, capture_output=True, text=True, timeout=30)
+        assert unknown.returncode == 1 and "unknown command" in unknown.stderr
+    schema = subprocess.run([sys.executable, "-m", "pyngrok", "schema"], env=env, capture_output=True, timeout=30)
+    assert schema.returncode == 0 and json.loads(schema.stdout)["$schema"].startswith("https://json-schema.org/")
+
+
+# --- The real ngrok 2.3.41 agent, offline ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def real_ngrok_path() -> str:
+    import realagent
+
+    path = realagent.ensure_real_agent()
+    if path is None:
+        pytest.skip(f"the real ngrok 2.3.41 agent is unavailable: {realagent.last_error()}")
+    return path
+
+
+def real_config(real_ngrok_path: str, tmp_path: Any, **overrides: Any) -> PyngrokConfig:
+    config_path = str(tmp_path / "ngrok-v2.yml")
+    write_config(
+        config_path,
+        f"""\
+        web_addr: 127.0.0.1:{free_port()}
+        server_addr: 127.0.0.1:{free_port()}
+        update_check: false
+        console_ui: false
+        """,
+    )
+    options: Dict[str, Any] = dict(
+        ngrok_path=real_ngrok_path, config_path=config_path, ngrok_version="2", config_version="2", startup_timeout=10
+    )
+    options.update(overrides)
+    return PyngrokConfig(**options)
+
+
+def test_real_agent_version(real_ngrok_path: str, tmp_path: Any) -> None:
+    config = real_config(real_ngrok_path, tmp_path)
+    assert ngrok.get_version(config) == ("2.3.41", pyngrok.__version__)
+
+
+def test_real_agent_reads_the_authtoken_we_save(real_ngrok_path: str, tmp_path: Any) -> None:
+    config = real_config(real_ngrok_path, tmp_path)
+    ngrok.set_auth_token(SECRET_TOKEN, config)
+    saved = installer.get_ngrok_config(str(config.config_path), use_cache=False)
+    assert saved["authtoken"] == SECRET_TOKEN and saved["update_check"] is False
+    # The agent accepts the file we wrote: its own `authtoken` command rewrites it without a parse error.
+    output = process.capture_run_process(real_ngrok_path, ["authtoken", "other", "--config", str(config.config_path)])
+    assert "Authtoken saved" in output
+
+
+def test_real_agent_startup_failure_is_reported_within_the_timeout(real_ngrok_path: str, tmp_path: Any) -> None:
+    config = real_config(real_ngrok_path, tmp_path, auth_token=SECRET_TOKEN)
+    started = time.monotonic()
+    with pytest.raises(PyngrokNgrokError) as raised:
+        ngrok.get_ngrok_process(config)
+    assert time.monotonic() - started < config.startup_timeout + 5
+    assert any(entry.msg == "failed to reconnect session" for entry in raised.value.ngrok_logs)
+    assert any(entry.msg == "starting web service" for entry in raised.value.ngrok_logs)
+    assert SECRET_TOKEN not in str(raised.value)
+    assert not process.is_process_running(real_ngrok_path)
+    assert list(children_of(os.getpid())) == []
