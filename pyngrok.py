@@ -24,6 +24,7 @@ import os
 import re
 import subprocess
 import sys
+import queue
 import tempfile
 import threading
 import time
@@ -343,6 +344,11 @@ class PyngrokConfig:
     :param ngrok_version: The major version of the ``ngrok`` agent, ``"2"`` or ``"3"``.
     :param api_key: The ngrok API key (default: env ``NGROK_API_KEY``).
     :param config_version: The config and API flavour: ``"3"`` uses endpoints, ``"2"`` uses tunnels.
+    :param session_callback: Called with a :class:`NgrokSessionEvent` whenever the agent's session state
+        changes (``starting``, ``online``, ``reconnecting``, ``stopped``), from a thread of its own.
+    :param supervise: Restart an agent that dies without :func:`kill_process`, and re-open its tunnels.
+    :param max_restarts: How many restarts supervision tries in a row before it gives up.
+    :param restart_backoff: Seconds before the first restart; doubled for each further try.
     """
 
     def __init__(
@@ -360,6 +366,10 @@ class PyngrokConfig:
         ngrok_version: str = "3",
         api_key: Optional[str] = None,
         config_version: str = "3",
+        session_callback: Optional[Callable[[NgrokSessionEvent], None]] = None,
+        supervise: bool = False,
+        max_restarts: int = 5,
+        restart_backoff: float = 0.5,
     ) -> None:
         self.ngrok_path: str = (
             os.environ.get("PYNGROK_NGROK_PATH", DEFAULT_NGROK_PATH) if ngrok_path is None else ngrok_path
@@ -376,6 +386,10 @@ class PyngrokConfig:
         self.ngrok_version: str = _strip_v(ngrok_version)
         self.api_key: Optional[str] = api_key or os.environ.get("NGROK_API_KEY")
         self.config_version: str = _strip_v(config_version)
+        self.session_callback: Optional[Callable[[NgrokSessionEvent], None]] = session_callback
+        self.supervise: bool = supervise
+        self.max_restarts: int = max_restarts
+        self.restart_backoff: float = restart_backoff
 
     def __repr__(self) -> str:
         # Secrets are masked: a config is often logged or shown in a traceback.
@@ -506,6 +520,67 @@ _TOO_OLD_AGENT_CODES = frozenset({"ERR_NGROK_120", "ERR_NGROK_121"})
 _MAX_LOG_LINE_BYTES = 64 * 1024
 
 
+# The states of the agent's session, from its own log lines.
+SESSION_STARTING = "starting"
+SESSION_ONLINE = "online"
+SESSION_RECONNECTING = "reconnecting"
+SESSION_STOPPED = "stopped"
+
+_RECONNECTING_MESSAGES = frozenset({"session closed, starting reconnect loop", "failed to reconnect session"})
+
+
+class NgrokSessionEvent:
+    """A change of an agent's session state, passed to ``PyngrokConfig.session_callback``.
+
+    :param ngrok_process: The agent whose session changed.
+    :param state: The new state: ``starting``, ``online``, ``reconnecting`` or ``stopped``.
+    :param previous: The state before.
+    :param reason: Why, when known: the agent's error, its exit code, or what supervision did.
+    """
+
+    def __init__(self, ngrok_process: NgrokProcess, state: str, previous: str, reason: Optional[str] = None) -> None:
+        #: The agent whose session changed.
+        self.ngrok_process = ngrok_process
+        #: The new state.
+        self.state = state
+        #: The state before.
+        self.previous = previous
+        #: Why, when known.
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"<NgrokSessionEvent: {self.previous} -> {self.state} ({self.reason})>"
+
+
+class _EventDispatcher:
+    """Calls session callbacks in order from one thread of its own, never under a lock of ours."""
+
+    def __init__(self) -> None:
+        self._queue: "queue.SimpleQueue[Tuple[Callable[[NgrokSessionEvent], None], NgrokSessionEvent]]" = (
+            queue.SimpleQueue()
+        )
+        self._thread: Optional[threading.Thread] = None
+        self._lock = threading.Lock()
+
+    def post(self, callback: Callable[[NgrokSessionEvent], None], event: NgrokSessionEvent) -> None:
+        self._queue.put((callback, event))
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="pyngrok-events", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            callback, event = self._queue.get()
+            try:
+                callback(event)
+            except Exception:
+                _process_logger.exception("session_callback raised; the event is dropped")
+
+
+_event_dispatcher = _EventDispatcher()
+
+
 class NgrokProcess:
     """A running ``ngrok`` agent, started by :func:`get_process`.
 
@@ -529,6 +604,8 @@ class NgrokProcess:
         self.logs: List[NgrokLog] = []
         #: The error the agent gave when it failed to start, if any.
         self.startup_error: Optional[str] = None
+        #: The state of the agent's session: ``starting``, ``online``, ``reconnecting`` or ``stopped``.
+        self.session_state: str = SESSION_STARTING
 
         self._tunnel_started = False
         self._client_connected = False
@@ -540,6 +617,8 @@ class NgrokProcess:
         self._readers: List[threading.Thread] = []
         self._monitor_thread: Optional[threading.Thread] = None
         self._overlay_dir: Optional[str] = None
+        # The tunnels connect() opened on this agent, by name: what supervision re-opens after a restart.
+        self._opened: Dict[str, Tuple[str, Dict[str, Any], NgrokTunnel]] = {}
 
     def __repr__(self) -> str:
         return f'<NgrokProcess: "{self.api_url}">'
@@ -613,6 +692,23 @@ class NgrokProcess:
             self._tunnel_started = True
         elif log.msg == "client session established":
             self._client_connected = True
+            self._set_session_state(SESSION_ONLINE)
+        elif log.msg in _RECONNECTING_MESSAGES:
+            self._set_session_state(SESSION_RECONNECTING, log.err)
+        elif log.msg == "received stop request" and "restart:true" in str(getattr(log, "stopReq", "")):
+            self._set_session_state(SESSION_RECONNECTING, "the agent is restarting")
+
+    def _set_session_state(self, state: str, reason: Optional[str] = None) -> None:
+        previous, self.session_state = self.session_state, state
+        if state == previous:
+            return
+        _process_logger.info("ngrok session %s -> %s%s", previous, state, f" ({reason})" if reason else "")
+        self._notify(state, previous, reason)
+
+    def _notify(self, state: str, previous: str, reason: Optional[str] = None) -> None:
+        callback = self.pyngrok_config.session_callback
+        if callback is not None:
+            _event_dispatcher.post(callback, NgrokSessionEvent(self, state, previous, reason))
 
     def _emit(self, log: NgrokLog) -> None:
         level = getattr(logging, log.lvl, logging.INFO) if log.lvl != "NOTSET" else logging.INFO
@@ -626,13 +722,19 @@ class NgrokProcess:
                 _process_logger.exception("log_event_callback raised; the agent's logs are still read")
 
     def _on_exit(self) -> None:
+        try:
+            exit_code: Optional[int] = self.proc.wait(_READER_JOIN_SECONDS)
+        except subprocess.TimeoutExpired:
+            exit_code = None
+        unexpected = not self._stopping and not self._starting
+        if unexpected:
+            _process_logger.warning("ngrok process %s exited unexpectedly with code %s", self.proc.pid, exit_code)
         with self._changed:
+            self._set_session_state(SESSION_STOPPED, f"ngrok exited with code {exit_code}")
+            if unexpected and self.pyngrok_config.supervise:
+                _supervise(self)  # registered before the exit is visible, so wait() sees supervision
             self._exited.set()
             self._changed.notify_all()
-        if not self._stopping:
-            _process_logger.warning(
-                "ngrok process %s exited unexpectedly with code %s", self.proc.pid, self.proc.poll()
-            )
 
     # --- health and monitoring -----------------------------------------------------------------------
 
@@ -765,13 +867,19 @@ def kill_process(ngrok_path: str) -> None:
 
     :param ngrok_path: The path of the ``ngrok`` binary.
     """
+    with _supervisors_lock:
+        supervisor = _supervisors.pop(ngrok_path, None)
+    if supervisor is not None:
+        supervisor.cancelled.set()
     with _current_processes_lock:
         ngrok_process = _current_processes.pop(ngrok_path, None)
-    if ngrok_process is None:
+    if ngrok_process is not None:
+        _process_logger.info("Killing ngrok process: %s", ngrok_process.proc.pid)
+        ngrok_process._stop()
+    else:
         _process_logger.debug("ngrok_path %s is not running a process", ngrok_path)
-        return
-    _process_logger.info("Killing ngrok process: %s", ngrok_process.proc.pid)
-    ngrok_process._stop()
+    if supervisor is not None and supervisor is not threading.current_thread():
+        supervisor.join()
 
 
 @atexit.register
@@ -780,6 +888,66 @@ def _kill_all_processes() -> None:
         paths = list(_current_processes)
     for ngrok_path in paths:
         kill_process(ngrok_path)
+
+
+# --- supervision: restarting an agent that died, with its tunnels ------------------------------------
+
+_supervisors: Dict[str, _Supervisor] = {}
+_supervisors_lock = threading.Lock()
+
+
+class _Supervisor(threading.Thread):
+    """Restarts a dead agent with the same config and re-opens its tunnels, with back-off and a limit."""
+
+    def __init__(self, dead: NgrokProcess) -> None:
+        super().__init__(name="pyngrok-supervisor", daemon=True)
+        self.dead = dead
+        self.cancelled = threading.Event()
+
+    def run(self) -> None:
+        config = self.dead.pyngrok_config
+        try:
+            for attempt in range(1, config.max_restarts + 1):
+                if self.cancelled.wait(config.restart_backoff * 2 ** (attempt - 1)):
+                    return
+                if self._restart(attempt):
+                    return
+            _process_logger.error("ngrok supervision gave up after %s restarts", config.max_restarts)
+            self.dead._notify(SESSION_STOPPED, SESSION_STOPPED, f"gave up after {config.max_restarts} restarts")
+        finally:
+            with _supervisors_lock:
+                if _supervisors.get(config.ngrok_path) is self:
+                    del _supervisors[config.ngrok_path]
+
+    def _restart(self, attempt: int) -> bool:
+        config = self.dead.pyngrok_config
+        reason = f"restart {attempt} of {config.max_restarts}"
+        _process_logger.warning("ngrok process died; %s", reason)
+        self.dead._notify(SESSION_STARTING, SESSION_STOPPED, reason)
+        try:
+            with _current_processes_lock:
+                if self.cancelled.is_set():
+                    return True
+                if is_process_running(config.ngrok_path):
+                    fresh = _current_processes[config.ngrok_path]  # someone's call already started one
+                else:
+                    fresh = _start_process(config)
+            _reopen_tunnels(self.dead, fresh)
+        except PyngrokError as error:
+            _process_logger.warning("ngrok %s failed: %s", reason, error)
+            self.dead._notify(SESSION_STOPPED, SESSION_STARTING, f"{reason} failed: {error}")
+            return False
+        _process_logger.info("ngrok restarted (%s) with %s tunnels re-opened", reason, len(fresh._opened))
+        return True
+
+
+def _supervise(dead: NgrokProcess) -> None:
+    ngrok_path = dead.pyngrok_config.ngrok_path
+    with _supervisors_lock:
+        if ngrok_path in _supervisors:
+            return
+        supervisor = _supervisors[ngrok_path] = _Supervisor(dead)
+    supervisor.start()
 
 
 def run_process(ngrok_path: str, args: List[str]) -> int:
@@ -1145,10 +1313,13 @@ class NgrokTunnel:
     """
 
     def __init__(self, data: Dict[str, Any], pyngrok_config: PyngrokConfig, api_url: Optional[str]) -> None:
-        #: The tunnel as the agent's API described it.
-        self.data: Dict[str, Any] = data
         #: The config of the agent that runs the tunnel.
         self.pyngrok_config: PyngrokConfig = pyngrok_config
+        self._load(data, api_url)
+
+    def _load(self, data: Dict[str, Any], api_url: Optional[str]) -> None:
+        #: The tunnel as the agent's API described it.
+        self.data: Dict[str, Any] = data
         #: The URL of that agent's API.
         self.api_url: Optional[str] = api_url
         #: The ID of the tunnel.
@@ -1343,16 +1514,40 @@ def connect(
     _upgrade_legacy_params(pyngrok_config, options)
 
     _api_logger.info("Opening tunnel named: %s", options.get("name"))
-    api_url = get_ngrok_process(pyngrok_config).api_url
-    data = _create_tunnel(f"{api_url}{_api_path(pyngrok_config)}", options, pyngrok_config)
-    tunnel = NgrokTunnel(data, pyngrok_config, api_url)
+    ngrok_process = get_ngrok_process(pyngrok_config)
+    tunnel = _open_tunnel(ngrok_process, _api_path(pyngrok_config), options)
+    return tunnel
+
+
+def _open_tunnel(
+    ngrok_process: NgrokProcess, api_path: str, options: Dict[str, Any], tunnel: Optional[NgrokTunnel] = None
+) -> NgrokTunnel:
+    """Create the tunnel on the agent; reload ``tunnel`` in place when re-opening it after a restart."""
+    pyngrok_config = ngrok_process.pyngrok_config
+    data = _create_tunnel(f"{ngrok_process.api_url}{api_path}", options, pyngrok_config)
+    if tunnel is None:
+        tunnel = NgrokTunnel(data, pyngrok_config, ngrok_process.api_url)
+    else:
+        tunnel._load(data, ngrok_process.api_url)
     if tunnel.public_url is None:
         raise PyngrokError(
             f'"public_url" was not populated for tunnel {tunnel}, but is required for pyngrok to function.'
         )
     with _tunnels_lock:
         _current_tunnels[tunnel.public_url] = tunnel
+        ngrok_process._opened[str(options.get("name"))] = (api_path, dict(options), tunnel)
     return tunnel
+
+
+def _reopen_tunnels(dead: NgrokProcess, fresh: NgrokProcess) -> None:
+    """Open on ``fresh`` every tunnel that was open on ``dead``, keeping the user's tunnel objects."""
+    with _tunnels_lock:
+        opened = list(dead._opened.values())
+        for _, _, tunnel in opened:
+            _current_tunnels.pop(str(tunnel.public_url), None)
+    for api_path, options, tunnel in opened:
+        if options.get("name") not in fresh._opened:
+            _open_tunnel(fresh, api_path, options, tunnel)
 
 
 def _create_tunnel(url: str, options: Dict[str, Any], pyngrok_config: PyngrokConfig) -> Dict[str, Any]:
@@ -1500,6 +1695,8 @@ def disconnect(public_url: str, pyngrok_config: Optional[PyngrokConfig] = None) 
         _api_logger.debug("Tunnel %s was already gone", public_url)
     with _tunnels_lock:
         _current_tunnels.pop(public_url, None)
+        for ngrok_process in list(_current_processes.values()):
+            ngrok_process._opened.pop(str(tunnel.name), None)
 
 
 def get_tunnels(pyngrok_config: Optional[PyngrokConfig] = None) -> List[NgrokTunnel]:
@@ -1541,6 +1738,44 @@ def kill(pyngrok_config: Optional[PyngrokConfig] = None) -> None:
         with _tunnels_lock:
             for public_url in [url for url, t in _current_tunnels.items() if t.api_url == ngrok_process.api_url]:
                 del _current_tunnels[public_url]
+
+
+def wait(pyngrok_config: Optional[PyngrokConfig] = None, timeout: Optional[float] = None) -> Optional[int]:
+    """Block while the agent runs, for scripts that only keep their tunnels up; then stop the agent.
+
+    Returns when the agent exits (with supervision on: when supervision gives up), when the program is
+    interrupted (Ctrl-C or SIGTERM, without a traceback) or after ``timeout`` seconds. The agent is
+    stopped on the way out in every case.
+
+    :param pyngrok_config: The config to use instead of :func:`get_default`.
+    :param timeout: Seconds to wait at most; ``None`` waits for ever.
+    :return: The agent's exit code, or ``None`` when interrupted or timed out.
+    """
+    import signal
+
+    pyngrok_config = pyngrok_config or get_default()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    stop = threading.Event()
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main_thread else None
+    exit_code: Optional[int] = None
+    try:
+        while not stop.wait(0.1):
+            with _current_processes_lock:
+                ngrok_process = _current_processes.get(pyngrok_config.ngrok_path)
+            supervised = pyngrok_config.ngrok_path in _supervisors
+            if ngrok_process is not None and ngrok_process._exited.is_set() and not supervised:
+                exit_code = ngrok_process.proc.returncode
+                break
+            if (ngrok_process is None and not supervised) or (deadline and time.monotonic() >= deadline):
+                break
+    except KeyboardInterrupt:
+        _api_logger.info("Interrupted; stopping ngrok")
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
+        kill(pyngrok_config)
+    return exit_code
 
 
 def api(*args: Any, pyngrok_config: Optional[PyngrokConfig] = None) -> NgrokApiResponse:
@@ -1848,6 +2083,11 @@ _FACADES: Dict[str, Dict[str, str]] = {
                 "is_process_running",
                 "run_process",
                 "capture_run_process",
+                "NgrokSessionEvent",
+                "SESSION_STARTING",
+                "SESSION_ONLINE",
+                "SESSION_RECONNECTING",
+                "SESSION_STOPPED",
             )
         },
         "set_auth_token": "_process_set_auth_token",
@@ -1873,6 +2113,7 @@ _FACADES: Dict[str, Dict[str, str]] = {
             "api_request",
             "run",
             "main",
+            "wait",
         )
     },
     "agent": {
