@@ -430,8 +430,12 @@ class TLSConnection:
         if pending:
             self._sock.sendall(pending)
         self._sock.settimeout(self._io_timeout)
-        self._writer = threading.Thread(target=self._write_loop, name="tls-writer", daemon=True)
-        self._writer.start()
+        with self._cond:  # abort() joins _writer: only publish a started thread
+            if self._closed:
+                raise ConnectionError("closed during the TLS handshake")
+            writer = threading.Thread(target=self._write_loop, name="tls-writer", daemon=True)
+            writer.start()
+            self._writer = writer
 
     @property
     def version(self) -> Optional[str]:
@@ -888,7 +892,8 @@ class Session:
             stream = Stream(self, sid)
             self._streams[sid] = stream
         stream._on_data(frame.payload, frame.fin)
-        if not self.server._threads.spawn("stream-%d-%d" % (self.serial, sid), self.server._serve_agent_stream, self, stream):
+        label = "stream-%d-%d" % (self.serial, sid)
+        if not self.server._threads.spawn(label, self.server._serve_agent_stream, self, stream):
             stream.reset(ERR_STREAM_REFUSED)
 
     def _send_goaway(self, code: int, debug: str) -> None:
@@ -1347,8 +1352,12 @@ class _HttpEdge(_Edge):
             conn.sendall(_simple_response("400 Bad Request", "bad request: %s\n" % exc, False))
             return False
         keep_alive = _request_keep_alive(request)
+        has_body = request.chunked() or bool(body_length)
+        expects_continue = has_body and "100-continue" in request.tokens("Expect")
         if self.record.auth and not _basic_auth_ok(request, self.record.auth):
-            if request.chunked():
+            if expects_continue:
+                keep_alive = False  # the body was never sent: answer and close
+            elif request.chunked():
                 reader.copy_chunked(None)
             elif body_length:
                 reader.copy_exact(body_length, None)
@@ -1367,12 +1376,14 @@ class _HttpEdge(_Edge):
         request.remove("X-Forwarded-Proto")
         request.headers.append(("X-Forwarded-For", forwarded + ", " + client_ip if forwarded else client_ip))
         request.headers.append(("X-Forwarded-Proto", "https" if self.tls else "http"))
+        if expects_continue:  # the edge reads the whole body first, so it says "go on" itself
+            request.remove("Expect")
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         try:
             stream = self._open_stream(conn)
         except OSError:
-            conn.sendall(
-                _simple_response("502 Bad Gateway", "Tunnel %s not found\n\nERR_NGROK_3200\n" % self.record.url, False)
-            )
+            text = "Tunnel %s not found\n\nERR_NGROK_3200\n" % self.record.url
+            conn.sendall(_simple_response("502 Bad Gateway", text, False))
             return False
         timeout = self.server.idle_timeout
         try:
@@ -1476,6 +1487,7 @@ class TunnelServer:
         self.ca_path, self.cert_path, self.key_path = (str(p) for p in certs)
         self.required_authtoken = required_authtoken
         self.reject_auth_error = reject_auth_error
+        self.echo_heartbeats = True  # False: swallow heartbeats, so the agent's heartbeat check fails
         self.idle_timeout = idle_timeout
         self.max_edge_connections = max_edge_connections
         self.host = "127.0.0.1"
@@ -1743,13 +1755,14 @@ class TunnelServer:
             stream.reset(ERR_STREAM_CANCELLED)
 
     def _heartbeat(self, stream: Stream) -> None:
-        """Echo every 4-byte nonce; ends with the stream or the session."""
+        """Echo every 4-byte nonce (unless ``echo_heartbeats`` is off); ends with the stream."""
         while True:
             try:
                 nonce = stream.recv_exact(4, None)
             except StreamError:
                 return
-            stream.sendall(nonce, 10.0)
+            if self.echo_heartbeats:
+                stream.sendall(nonce, 10.0)
 
     # -- RPC handlers -----------------------------------------------------
     def _on_auth(self, session: Session, request: Dict[str, Any]) -> Dict[str, Any]:
@@ -1814,7 +1827,8 @@ class TunnelServer:
                 stale_edge = None
                 wanted = _parse_loopback_port(opts.get("Addr" if proto == "tcp" else "Hostname"))
                 strict = wanted is not None
-                if proto == "http" and wanted is not None and wanted in live_ports and live_ports[wanted].proto == "https":
+                twin_of = live_ports.get(wanted) if proto == "http" and wanted is not None else None
+                if twin_of is not None and twin_of.proto == "https":
                     wanted, strict = None, False  # the http twin of an https bind gets its own port
             if wanted is not None and wanted in live_ports:
                 if strict:

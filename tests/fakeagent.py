@@ -1,0 +1,34 @@
+"""Install the fake ngrok agent (``tests/fake_ngrok.py``) as an executable named ``ngrok``.
+
+    path = install_fake_agent(tmp_path)           # runs under this interpreter
+    subprocess.Popen([path, "start", "--none", "--log", "stdout", "--config", cfg])
+
+The copy's first line is ``#!<python>`` so the agent runs under the chosen
+interpreter whatever ``python3`` on PATH happens to be.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+FAKE_AGENT_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_ngrok.py")
+
+
+def install_fake_agent(directory, python: str = sys.executable) -> str:
+    """Write ``<directory>/ngrok`` (mode 0755) running the fake agent; return its path."""
+    directory = os.fspath(directory)
+    os.makedirs(directory, exist_ok=True)
+    with open(FAKE_AGENT_SOURCE, "r", encoding="utf-8") as handle:
+        lines = handle.read().splitlines(True)
+    if lines and lines[0].startswith("#!"):
+        lines = lines[1:]
+    path = os.path.join(directory, "ngrok")
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write("#!%s\n" % python)
+        handle.writelines(lines)
+    os.chmod(temporary, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
+    os.replace(temporary, path)
+    return path
