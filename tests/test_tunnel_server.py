@@ -543,11 +543,11 @@ class LocalHTTP:
                     body = b""
                     while True:
                         size = int(self.rfile.readline().split(b";")[0], 16)
-                        body += self.rfile.read(size + 2)[:size]
                         if size == 0:
                             while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
+                                pass  # trailers
                             break
+                        body += self.rfile.read(size + 2)[:size]
                 else:
                     body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 self._answer(body)

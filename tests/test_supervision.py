@@ -1,0 +1,186 @@
+"""Long-running programs against the fake agent: session states, supervision, ngrok.wait.
+
+The scenarios with the real ngrok 2.3.41 agent and a dropped tunnel-server session are in
+tests/test_real_agent.py; here the fake agent dies for real (SIGKILL, or its crash fault) and real
+traffic checks that re-opened tunnels work.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from typing import Any, List
+
+import pytest
+
+import pyngrok
+from helpers import REPO_ROOT, children_of, pid_alive, wait_for
+from pyngrok import ngrok, process
+from pyngrok.conf import PyngrokConfig
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode("utf-8"))
+
+
+class Recorder:
+    """Collects session events, as a user's callback would."""
+
+    def __init__(self) -> None:
+        self.events: List[pyngrok.NgrokSessionEvent] = []
+        self.threads: List[str] = []
+
+    def __call__(self, event: pyngrok.NgrokSessionEvent) -> None:
+        self.threads.append(threading.current_thread().name)
+        self.events.append(event)
+
+    def states(self) -> List[str]:
+        return [event.state for event in self.events]
+
+
+def test_session_states_follow_the_agent(pyngrok_config: PyngrokConfig) -> None:
+    recorder = Recorder()
+    pyngrok_config.session_callback = recorder
+    ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+    assert ngrok_process.session_state == "online"
+    assert wait_for(lambda: recorder.states() == ["online"])
+    ngrok.kill(pyngrok_config)
+    assert ngrok_process.session_state == "stopped"
+    assert wait_for(lambda: recorder.states() == ["online", "stopped"])
+    assert set(recorder.threads) == {"pyngrok-events"}
+
+
+def test_a_raising_session_callback_is_logged_and_ignored(pyngrok_config: PyngrokConfig, caplog: Any) -> None:
+    calls: List[str] = []
+
+    def callback(event: pyngrok.NgrokSessionEvent) -> None:
+        calls.append(event.state)
+        raise RuntimeError("user bug")
+
+    pyngrok_config.session_callback = callback
+    ngrok.get_ngrok_process(pyngrok_config)
+    ngrok.kill(pyngrok_config)
+    assert wait_for(lambda: calls == ["online", "stopped"])
+    assert wait_for(lambda: "session_callback raised" in caplog.text)
+
+
+def test_without_supervision_a_death_is_reported_and_nothing_restarts(
+    pyngrok_config: PyngrokConfig, local_site: Any
+) -> None:
+    recorder = Recorder()
+    pyngrok_config.session_callback = recorder
+    tunnel = ngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config)
+    first = ngrok.get_ngrok_process(pyngrok_config)
+    os.kill(first.proc.pid, signal.SIGKILL)
+    assert wait_for(lambda: "stopped" in recorder.states())
+    stopped = next(event for event in recorder.events if event.state == "stopped")
+    assert stopped.reason == "ngrok exited with code -9"
+    time.sleep(1.0)
+    assert not process.is_process_running(pyngrok_config.ngrok_path)
+    assert list(children_of(os.getpid())) == []
+    # The next call starts a fresh agent.
+    fresh = ngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config)
+    assert fetch(str(fresh.public_url)) == local_site.page and fresh.public_url != tunnel.public_url
+
+
+def test_supervision_restarts_the_agent_and_reopens_its_tunnels(pyngrok_config: PyngrokConfig, local_site: Any) -> None:
+    recorder = Recorder()
+    pyngrok_config.session_callback = recorder
+    pyngrok_config.supervise = True
+    pyngrok_config.restart_backoff = 0.1
+    tunnel = ngrok.connect(str(local_site.port), name="keep", pyngrok_config=pyngrok_config)
+    tcp = ngrok.connect("9", "tcp", name="keep-tcp", pyngrok_config=pyngrok_config)
+    first = ngrok.get_ngrok_process(pyngrok_config)
+    old_url = tunnel.public_url
+
+    killed_at = time.monotonic()
+    os.kill(first.proc.pid, signal.SIGKILL)
+    assert wait_for(lambda: tunnel.public_url != old_url, 15)
+    assert fetch(str(tunnel.public_url)) == local_site.page
+    recovered_after = time.monotonic() - killed_at
+    assert recovered_after < 15
+    second = ngrok.get_ngrok_process(pyngrok_config)
+    assert second is not first and not pid_alive(first.proc.pid)
+    names = sorted(str(t.name) for t in ngrok.get_tunnels(pyngrok_config))
+    assert names == ["keep", "keep-tcp"] and tcp.public_url and tcp.public_url.startswith("tcp://")
+    assert wait_for(lambda: recorder.states()[-3:] == ["stopped", "starting", "online"])
+    starting = [event for event in recorder.events if event.state == "starting"]
+    assert starting and starting[0].reason == "restart 1 of 5"
+
+
+def test_supervision_gives_up_after_its_limit(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
+    recorder = Recorder()
+    pyngrok_config.session_callback = recorder
+    pyngrok_config.supervise = True
+    pyngrok_config.max_restarts = 2
+    pyngrok_config.restart_backoff = 0.05
+    pyngrok_config.startup_timeout = 3
+    first = ngrok.get_ngrok_process(pyngrok_config)
+    monkeypatch.setenv("FAKE_NGROK_STARTUP", "error")  # every restart now fails
+    os.kill(first.proc.pid, signal.SIGKILL)
+    assert wait_for(lambda: any("gave up after 2 restarts" in str(e.reason) for e in recorder.events), 20)
+    failures = [e.reason for e in recorder.events if e.state == "stopped" and "failed" in str(e.reason)]
+    assert len(failures) == 2 and "ERR_NGROK_105" in str(failures[0])
+    assert not process.is_process_running(pyngrok_config.ngrok_path)
+    assert list(children_of(os.getpid())) == []
+
+
+def test_kill_during_a_restart_ends_everything(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
+    pyngrok_config.supervise = True
+    pyngrok_config.restart_backoff = 0.05
+    first = ngrok.get_ngrok_process(pyngrok_config)
+    monkeypatch.setenv("FAKE_NGROK_STARTUP", "silent")  # the restart hangs in startup
+    pyngrok_config.startup_timeout = 30
+    os.kill(first.proc.pid, signal.SIGKILL)
+    assert wait_for(lambda: len(list(children_of(os.getpid()))) == 1, 10)  # the restart is under way
+    ngrok.kill(pyngrok_config)
+    assert wait_for(lambda: list(children_of(os.getpid())) == [], 10)
+    assert not process.is_process_running(pyngrok_config.ngrok_path)
+    assert pyngrok._supervisors == {}
+
+
+def test_crash_of_the_agent_is_seen_by_wait(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
+    monkeypatch.setenv("FAKE_NGROK_CRASH_AFTER", "0.5")
+    ngrok.get_ngrok_process(pyngrok_config)
+    assert ngrok.wait(pyngrok_config, timeout=10) == 2
+    assert list(children_of(os.getpid())) == []
+
+
+def test_wait_returns_on_timeout_and_stops_the_agent(pyngrok_config: PyngrokConfig) -> None:
+    ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+    assert ngrok.wait(pyngrok_config, timeout=0.3) is None
+    assert not pid_alive(ngrok_process.proc.pid)
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_wait_in_a_script_ends_on_a_signal_without_traceback(
+    fake_ngrok_path: str, config_file: str, tmp_path: Any, signal_number: int
+) -> None:
+    script = (
+        "import pyngrok\n"
+        f"config = pyngrok.PyngrokConfig(ngrok_path={fake_ngrok_path!r}, config_path={config_file!r})\n"
+        "tunnel = pyngrok.connect('8000', pyngrok_config=config)\n"
+        "print(pyngrok.get_ngrok_process(config).proc.pid, flush=True)\n"
+        "print('exit code', pyngrok.wait(config), flush=True)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        agent_pid = int(child.stdout.readline())
+        time.sleep(0.3)
+        child.send_signal(signal_number)
+        out, err = child.communicate(timeout=15)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert b"exit code None" in out and b"Traceback" not in err
+    assert wait_for(lambda: not pid_alive(agent_pid), 5)
