@@ -224,7 +224,7 @@ def test_agent_starts_healthy_and_is_killed_cleanly(pyngrok_config: PyngrokConfi
     ngrok.kill(pyngrok_config)
     assert ngrok_process.proc.returncode is not None  # reaped: no zombie
     assert not pid_alive(pid) and not process.is_process_running(pyngrok_config.ngrok_path)
-    assert not any(thread.name.startswith("pyngrok-") for thread in threading.enumerate())
+    assert not any(reader.is_alive() for reader in ngrok_process._readers)
 
 
 def test_agent_follows_web_addr_that_moved(pyngrok_config: PyngrokConfig, web_port: int) -> None:

@@ -90,6 +90,7 @@ endpoints:
     url: tcp://1.tcp.ngrok.io:12345
     upstream:
       url: 22
+# v2-style definitions, still read by connect(name=...)
 tunnels:
   legacy-web:
     proto: http
@@ -598,6 +599,7 @@ class Row:
     def __init__(self, figure: str, target: str) -> None:
         self.figure = figure
         self.target = target
+        self.key = ""
         self.ours = "n/a"
         self.upstream = "n/a"
         self.limit = "—"
@@ -679,27 +681,27 @@ def judge(row: Row, checks: List[Tuple[Optional[float], str, float]]) -> None:
     row.result = "PASS" if passed else "MISS"
 
 
-COLUMNS = (("figure", 34), ("ours", 13), ("upstream", 13), ("limit", 12), ("ours/up", 9), ("ours/limit", 10),
-           ("target", 26), ("result", 6))
+COLUMNS = (("figure", 34), ("ours", 14), ("upstream", 14), ("limit", 10), ("ours/up", 8), ("ours/lim", 8),
+           ("target", 27), ("result", 6), ("notes", 0))
 
 
 def render_table(rows: List[Row]) -> str:
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(cell.ljust(width)[: max(width, len(cell))] for cell, (_, width) in zip(cells, COLUMNS)).rstrip()
+        return " ".join(cell.ljust(width) for cell, (_, width) in zip(cells, COLUMNS)).rstrip()
 
-    out = [line([name for name, _ in COLUMNS]), "-" * (sum(width for _, width in COLUMNS) + 2 * (len(COLUMNS) - 1))]
+    header = line([name for name, _ in COLUMNS])
+    out = [header, "-" * len(header)]
     footnotes: List[str] = []
     for row in rows:
-        marks = ""
-        for text in row.notes:
-            footnotes.append(text)
-            marks += f"[{len(footnotes)}]"
-        figure = f"{row.figure} {marks}".strip()
-        out.append(line([figure, row.ours, row.upstream, row.limit, row.vs_upstream, row.vs_limit, row.target,
-                         row.result]))
+        first = len(footnotes) + 1
+        footnotes.extend(row.notes)
+        marks = f"{first}-{len(footnotes)}" if len(row.notes) > 1 else (f"{first}" if row.notes else "")
+        out.append(line([row.figure, row.ours, row.upstream, row.limit, row.vs_upstream, row.vs_limit, row.target,
+                         row.result, marks]))
     if footnotes:
         out.append("")
-        out.extend(f"[{index}] {text}" for index, text in enumerate(footnotes, 1))
+        out.append("notes:")
+        out.extend(f"{index:3d}. {text}" for index, text in enumerate(footnotes, 1))
     return "\n".join(out)
 
 
@@ -761,20 +763,32 @@ class Bench:
 
     # --- import --------------------------------------------------------------------------------------
 
-    def spawn_measure(self, side: Side, code: str) -> Tuple[float, float]:
-        """Wall seconds and peak RSS (MiB) of ``python -c code``: spawn to exit, from wait4's rusage."""
+    def spawn_measure(self, side: Side, code: str) -> Tuple[float, float, float]:
+        """Wall and CPU seconds, and peak RSS (MiB), of ``python -c code``, spawn to exit.
+
+        The peak RSS is the child's own VmHWM, read by the child as its last act: the ``ru_maxrss`` that
+        wait4 reports for a child also counts the parent's memory that the child had before its exec.
+        """
+        tail = "\nfor _line in open('/proc/self/status'):\n    if _line.startswith('VmHWM:'): print(_line.split()[1])"
+        if not os.path.exists("/proc/self/status"):
+            tail = ""
         start = time.perf_counter()
-        proc = subprocess.Popen([side.python, "-c", code], env=side.env, cwd=self.work, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen([side.python, "-c", code + tail], env=side.env, cwd=self.work,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        proc.stdout.close()
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
             raise RuntimeError(f"python -c {code!r} exited {proc.returncode}")
-        return elapsed, usage.ru_maxrss / 1024.0  # KiB on Linux
+        peak_kib = int(out.split()[-1]) if tail else usage.ru_maxrss / (1024 if sys.platform == "darwin" else 1)
+        return elapsed, usage.ru_utime + usage.ru_stime, peak_kib / 1024.0
 
     def figure_import(self) -> List[Row]:
-        wall = Row("import cost, wall (minus bare python)", "≤ 0.20× upstream")
-        rss = Row("import cost, peak RSS (minus bare)", "≤ 0.60× upstream")
+        wall = Row("import: wall, minus bare python", "≤ 0.20× upstream")
+        rss = Row("import: peak RSS, minus bare", "≤ 0.60× upstream")
         statements = {"ours": "import pyngrok", "upstream": "from pyngrok import ngrok"}
         sides = [side for side in (self.ours, self.upstream) if not side.unavailable]
         for row in (wall, rss):
@@ -784,44 +798,49 @@ class Bench:
                     row.note(f"{side.key}: {side.unavailable}")
         if not sides:
             return [wall, rss]
-        samples: Dict[Tuple[str, str], List[Tuple[float, float]]] = {}
+        samples: Dict[Tuple[str, str], List[Tuple[float, float, float]]] = {}
         for side in sides:  # warm up: byte-compile, fill the page cache
             for _ in range(2):
                 self.spawn_measure(side, "pass")
                 self.spawn_measure(side, statements[side.key])
-        rounds = self.rounds(21, 9)
+        rounds = self.rounds(31, 11)
         for index in range(rounds):
             order = sides if index % 2 == 0 else list(reversed(sides))
             for side in order:
                 for code in ("pass", statements[side.key]) if index % 2 == 0 else (statements[side.key], "pass"):
                     kind = "bare" if code == "pass" else "import"
                     samples.setdefault((side.key, kind), []).append(self.spawn_measure(side, code))
-        costs: Dict[str, Tuple[float, float, float, float]] = {}
+        costs: Dict[str, Dict[str, float]] = {}
         for side in sides:
-            bare = samples[(side.key, "bare")]
-            full = samples[(side.key, "import")]
-            bare_wall, bare_rss = median([s[0] for s in bare]), median([s[1] for s in bare])
-            full_wall, full_rss = median([s[0] for s in full]), median([s[1] for s in full])
-            costs[side.key] = (full_wall - bare_wall, full_rss - bare_rss, full_wall, full_rss)
+            measured = {kind: [median([sample[i] for sample in samples[(side.key, kind)]]) for i in range(3)]
+                        for kind in ("bare", "import")}
+            (bare_wall, bare_cpu, bare_rss), (full_wall, full_cpu, full_rss) = measured["bare"], measured["import"]
+            costs[side.key] = {"wall": full_wall - bare_wall, "cpu": full_cpu - bare_cpu, "rss": full_rss - bare_rss,
+                               "total_rss": full_rss}
             setattr(wall, side.key, fmt_seconds(full_wall - bare_wall))
             setattr(rss, side.key, f"{full_rss - bare_rss:.1f} MiB")
-            wall.note(f"{side.key}: `python -c \"{statements[side.key]}\"` {fmt_seconds(full_wall)} wall, "
-                      f"bare `python -c pass` {fmt_seconds(bare_wall)}; peak RSS {full_rss:.1f} MiB vs "
-                      f"{bare_rss:.1f} MiB bare")
+            wall.note(f"{side.key}: `python -c \"{statements[side.key]}\"` {fmt_seconds(full_wall)} wall "
+                      f"({fmt_seconds(full_cpu)} CPU), bare `python -c pass` {fmt_seconds(bare_wall)} "
+                      f"({fmt_seconds(bare_cpu)} CPU); peak RSS {full_rss:.1f} MiB, bare {bare_rss:.1f} MiB")
         if "ours" in costs and "upstream" in costs:
-            wall_ratio = costs["ours"][0] / costs["upstream"][0] if costs["upstream"][0] > 0 else None
-            rss_ratio = costs["ours"][1] / costs["upstream"][1] if costs["upstream"][1] > 0 else None
+            ours_cost, up_cost = costs["ours"], costs["upstream"]
+            wall_ratio = ours_cost["wall"] / up_cost["wall"] if up_cost["wall"] > 0 else None
+            rss_ratio = ours_cost["rss"] / up_cost["rss"] if up_cost["rss"] > 0 else None
             wall.vs_upstream, rss.vs_upstream = fmt_ratio(wall_ratio), fmt_ratio(rss_ratio)
             judge(wall, [(wall_ratio, "<=", 0.20)])
             judge(rss, [(rss_ratio, "<=", 0.60)])
-            total = costs["ours"][3] / costs["upstream"][3]
-            rss.note(f"whole-process peak RSS, ours/upstream: {total:.2f}× (the target is on the import's own cost)")
+            if up_cost["cpu"] > 0:
+                wall.note(f"CPU time of the import (minus bare), less sensitive to a busy machine: ours "
+                          f"{fmt_seconds(ours_cost['cpu'])}, upstream {fmt_seconds(up_cost['cpu'])}, "
+                          f"ratio {ours_cost['cpu'] / up_cost['cpu']:.2f}×")
+            rss.note(f"whole-process peak RSS (VmHWM), ours/upstream: "
+                     f"{ours_cost['total_rss'] / up_cost['total_rss']:.2f}×; the target is on the import's own cost")
         return [wall, rss]
 
     # --- log parsing ---------------------------------------------------------------------------------
 
     def figure_log(self) -> List[Row]:
-        row = Row("log parsing (NgrokLog lines/s)", "≥ 10× upstream")
+        row = Row("log parsing: NgrokLog lines/s", "≥ 10× upstream")
         sys.path.insert(0, BENCH_DIR)
         import logcorpus
 
@@ -876,7 +895,7 @@ class Bench:
     # --- agent figures -------------------------------------------------------------------------------
 
     def figure_cold(self) -> List[Row]:
-        row = Row("cold start, fake agent", "≤ 0.80× upstream")
+        row = Row("cold start: fake agent", "≤ 0.80× upstream")
         if self.agent_rows_unavailable(row):
             return [row]
         spec = {"ngrok_path": self.fake_agent(), "ngrok_version": "3", "config_version": "3"}
@@ -910,7 +929,7 @@ class Bench:
                  "by a script with no library")
 
     def figure_cold_real(self) -> List[Row]:
-        row = Row("cold start, real ngrok 2.3.41", "≤ 0.80× upstream")
+        row = Row("cold start: real ngrok 2.3.41", "≤ 0.80× upstream")
         try:
             realagent = self._tests_import("realagent")
             binary = realagent.ensure_real_agent()
@@ -951,7 +970,7 @@ class Bench:
         return [row]
 
     def figure_connect(self) -> List[Row]:
-        row = Row("connect()+disconnect() round trip", "≤ 1.2× raw, ≤ 1× upstream")
+        row = Row("connect+disconnect, running agent", "≤ 1.2× raw, ≤ 1× upstream")
         if self.agent_rows_unavailable(row):
             return [row]
         iterations = 20 if self.quick else 60
@@ -1014,7 +1033,7 @@ class Bench:
 
     def figure_idle(self) -> List[Row]:
         duration = 3.0 if self.quick else 30.0
-        row = Row(f"idle agent: our CPU over {duration:.0f} s", "~0 (report)")
+        row = Row(f"idle agent: CPU used in {duration:.0f} s", "~0 (report)")
         if self.agent_rows_unavailable(row):
             return [row]
         # Both at once: each worker's own CPU time is what is measured, and this halves the wall time.
@@ -1048,8 +1067,8 @@ class Bench:
     # --- YAML ----------------------------------------------------------------------------------------
 
     def figure_yaml(self) -> List[Row]:
-        pure = Row("YAML load, 40-line v3 config", "≥ 5× PyYAML pure")
-        c_row = Row("YAML load vs PyYAML's C loader", "report")
+        pure = Row("YAML load: 40-line v3 config", "≥ 5× PyYAML pure")
+        c_row = Row("YAML load: vs PyYAML C loader", "report")
         texts = [YAML_CONFIG.format(token=f"2abcDEFghiJKLmno{index:04d}_PQRstuVWXyz1234567890ab")
                  for index in range(64)]
         assert len(texts[0].splitlines()) == 40, len(texts[0].splitlines())
@@ -1088,7 +1107,7 @@ class Bench:
     # --- install -------------------------------------------------------------------------------------
 
     def figure_install(self) -> List[Row]:
-        row = Row("install from local .tgz (30 MB)", "≤ 1.5× tar xzf + sha256sum")
+        row = Row("install: local .tgz, 30 MB binary", "≤ 1.5× tar xzf + sha256sum")
         row.upstream = "n/a"
         row.note("upstream: n/a, it only downloads from ngrok's CDN (no local archive, no checksum)")
         archive, binary_sha256, what = self.make_archive()
@@ -1249,19 +1268,6 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     return args
 
 
-FIGURE_KEYS = {
-    "import": ["import cost, wall", "import cost, peak"],
-    "log": ["log parsing"],
-    "cold": ["cold start, fake"],
-    "cold-real": ["cold start, real"],
-    "connect": ["connect()"],
-    "many": ["tunnels opened"],
-    "yaml": ["YAML load, 40"],
-    "install": ["install from"],
-    "idle": ["idle agent"],
-}
-
-
 def main(argv: List[str]) -> int:
     args = parse_args(argv)
     if args.worker:
@@ -1282,6 +1288,8 @@ def main(argv: List[str]) -> int:
                 new_rows[0].result = "ERROR"
                 new_rows[0].note(f"harness: {type(error).__name__}: {error} | "
                                  + " | ".join(traceback.format_exc().strip().splitlines()[-3:]))
+            for row in new_rows:
+                row.key = figure
             rows.extend(new_rows)
             progress(f"{figure} done in {time.monotonic() - figure_started:.1f} s")
         info.update(bench.info)
@@ -1296,8 +1304,7 @@ def main(argv: List[str]) -> int:
         print(render_table(rows))
         if args.profile is not None:
             names = args.profile or [figure for figure in args.figures
-                                     if any(row.result == "MISS" and row.figure.startswith(tuple(FIGURE_KEYS[figure]))
-                                            for row in rows)]
+                                     if any(row.result == "MISS" and row.key == figure for row in rows)]
             for name in names:
                 print(f"\n=== profile of ours: {name} ===")
                 print(bench.profile(name))

@@ -869,6 +869,8 @@ class QuietServerMixin:
 
     daemon_threads = True
     allow_reuse_address = True
+    # Go's listeners have a deep accept backlog; socketserver's default of 5 resets bursts of clients.
+    request_queue_size = 128
 
     def server_bind(self):
         socketserver.TCPServer.server_bind(self)
