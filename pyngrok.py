@@ -1694,20 +1694,582 @@ def get_config_path(pyngrok_config: PyngrokConfig) -> str:
 #   install_default_config(config_path, data=None, ngrok_version="3", config_version="3") -> None
 #   validate_config(data) -> None
 #   _config_schema_json() -> str      (what `python -m pyngrok schema` prints)
+#   _validate_config_file(config_path) -> List[str]   (warnings; raises PyngrokConfigError on errors)
 
 SUPPORTED_NGROK_VERSIONS = ["2", "3"]
 
 config_file_lock = threading.RLock()
 
+_config_cache: Dict[str, Dict[str, Any]] = {}
+
+
+def _schema_of(types: Union[str, List[str]], description: str, **keywords: Any) -> Dict[str, Any]:
+    return {"type": types, "description": description, **keywords}
+
+
+def _schema_strings(description: str, **keywords: Any) -> Dict[str, Any]:
+    return {"type": "array", "description": description, "items": {"type": "string", **keywords}}
+
+
+def _schema_object(description: str, properties: Dict[str, Any], **keywords: Any) -> Dict[str, Any]:
+    return {"type": "object", "description": description, "properties": properties, **keywords}
+
+
+_SCHEMA_DURATION = ["string", "integer"]
+_SCHEMA_POLICY = _schema_of(
+    ["object", "string"],
+    "A Traffic Policy: rules by phase (on_http_request, on_http_response, on_tcp_connect), or the same as YAML text.",
+)
+
+# Agent options shared by the v2 top level and the v3 "agent" block.
+_SCHEMA_AGENT_COMMON: Dict[str, Any] = {
+    "api_key": _schema_of("string", "The API key used by the 'ngrok api' command."),
+    "authtoken": _schema_of("string", "The authtoken the agent authenticates with."),
+    "connect_interface": _schema_of("string", "The network interface to connect through (Linux only)."),
+    "connect_timeout": _schema_of(_SCHEMA_DURATION, "How long to wait for the session connection, e.g. 10s."),
+    "console_ui": _schema_of(["boolean", "string"], "Show the console UI.", enum=[True, False, "iftty"]),
+    "console_ui_color": _schema_of("string", "The console UI background.", enum=["transparent", "black"]),
+    "crl_noverify": _schema_of("boolean", "Skip checking the certificate revocation list."),
+    "dns_resolver_ips": _schema_strings("DNS servers for the tunnel session."),
+    "heartbeat_interval": _schema_of(_SCHEMA_DURATION, "How often to heartbeat, e.g. 10s."),
+    "heartbeat_tolerance": _schema_of(_SCHEMA_DURATION, "How late a heartbeat reply may be, e.g. 15s."),
+    "inspect_db_size": _schema_of("integer", "Bytes of memory for captured requests (0 default, -1 off)."),
+    "log_level": _schema_of("string", "Log detail.", enum=["crit", "warn", "error", "info", "debug"]),
+    "log_format": _schema_of("string", "Log record format.", enum=["logfmt", "json", "term"]),
+    "log": _schema_of(["string", "boolean"], "Where to log: stdout, stderr, a file path, or false."),
+    "metadata": _schema_of("string", "Opaque user metadata for the agent session."),
+    "proxy_url": _schema_of("string", "An HTTP or SOCKS5 proxy URL for the session connection."),
+    "region": _schema_of(
+        "string",
+        "The region to connect to (deprecated).",
+        enum=["us", "us-cal-1", "eu", "ap", "au", "sa", "jp", "in"],
+    ),
+    "remote_management": _schema_of("boolean", "Allow stopping, restarting and updating the agent remotely."),
+    "update_channel": _schema_of("string", "The update channel.", enum=["stable", "unstable", "beta"]),
+    "update_check": _schema_of("boolean", "Check for updates."),
+    "web_addr": _schema_of(["string", "boolean"], "The address of the local web UI and API, or false."),
+    "web_allow_hosts": _schema_strings("Host headers the local web UI and API accept."),
+}
+
+_SCHEMA_TUNNEL: Dict[str, Any] = _schema_object(
+    "A tunnel definition (v2 config, and the deprecated 'tunnels' of a v3 config).",
+    {
+        "addr": _schema_of(["string", "integer"], "The local port or address to forward to."),
+        "proto": _schema_of("string", "The tunnel protocol.", enum=["http", "tcp", "tls"]),
+        "metadata": _schema_of("string", "Opaque user metadata for the tunnel."),
+        "inspect": _schema_of("boolean", "Capture requests for inspection."),
+        "auth": _schema_of("string", "user:password for HTTP basic auth (ngrok 2)."),
+        "basic_auth": _schema_strings("user:password pairs for HTTP basic auth."),
+        "bind_tls": _schema_of(["boolean", "string"], "Bind HTTPS, HTTP or both (ngrok 2).", enum=[True, False, "both"]),
+        "circuit_breaker": _schema_of("number", "The 5XX ratio above which requests are rejected."),
+        "compression": _schema_of("boolean", "Gzip-compress responses."),
+        "host_header": _schema_of("string", "Rewrite the Host header: rewrite, preserve or a value."),
+        "hostname": _schema_of("string", "The hostname to request (ngrok 2)."),
+        "domain": _schema_of("string", "The domain to request."),
+        "subdomain": _schema_of("string", "The subdomain to request."),
+        "url": _schema_of("string", "The URL to request."),
+        "schemes": _schema_strings("The schemes to bind.", enum=["http", "https"]),
+        "oauth": _schema_object(
+            "OAuth authentication.",
+            {
+                "provider": _schema_of("string", "The OAuth provider, e.g. google."),
+                "allow_domains": _schema_strings("Email domains to allow."),
+                "allow_emails": _schema_strings("Emails to allow."),
+                "scopes": _schema_strings("OAuth scopes to request."),
+                "client_id": _schema_of("string", "The OAuth client ID."),
+                "client_secret": _schema_of("string", "The OAuth client secret."),
+            },
+        ),
+        "oidc": _schema_object(
+            "OpenID Connect authentication.",
+            {
+                "issuer_url": _schema_of("string", "The OIDC issuer URL."),
+                "client_id": _schema_of("string", "The OIDC client ID."),
+                "client_secret": _schema_of("string", "The OIDC client secret."),
+                "scopes": _schema_strings("OIDC scopes to request."),
+                "allow_domains": _schema_strings("Email domains to allow."),
+                "allow_emails": _schema_strings("Emails to allow."),
+            },
+        ),
+        "ip_restriction": _schema_object(
+            "IP restrictions.",
+            {
+                "allow_cidrs": _schema_strings("CIDRs to allow."),
+                "deny_cidrs": _schema_strings("CIDRs to deny."),
+            },
+        ),
+        "request_header": _schema_object(
+            "Request header changes.",
+            {"add": _schema_strings("key:value headers to add."), "remove": _schema_strings("Headers to remove.")},
+        ),
+        "response_header": _schema_object(
+            "Response header changes.",
+            {"add": _schema_strings("key:value headers to add."), "remove": _schema_strings("Headers to remove.")},
+        ),
+        "user_agent_filter": _schema_object(
+            "User-Agent filtering.",
+            {"allow": _schema_strings("RE2 patterns to allow."), "deny": _schema_strings("RE2 patterns to deny.")},
+        ),
+        "verify_webhook": _schema_object(
+            "Webhook signature verification.",
+            {
+                "provider": _schema_of("string", "The webhook provider, e.g. slack."),
+                "secret": _schema_of("string", "The webhook signing secret."),
+            },
+        ),
+        "mutual_tls_cas": _schema_of("string", "A PEM file of CAs for mutual TLS."),
+        "client_cas": _schema_of("string", "A PEM file of CAs for mutual TLS (ngrok 2)."),
+        "proxy_proto": _schema_of(["string", "integer"], "The PROXY protocol version, 1 or 2."),
+        "websocket_tcp_converter": _schema_of("boolean", "Convert websocket connections to TCP upstream."),
+        "traffic_policy": _SCHEMA_POLICY,
+        "policy": _schema_of("object", "The Traffic Policy (renamed traffic_policy in agent 3.14.0)."),
+        "remote_addr": _schema_of("string", "The reserved TCP address to bind."),
+        "crt": _schema_of("string", "A PEM certificate to terminate TLS with."),
+        "key": _schema_of("string", "A PEM private key to terminate TLS with."),
+        "terminate_at": _schema_of("string", "Where TLS terminates.", enum=["edge", "agent", "upstream"]),
+        "labels": _schema_strings("name=value labels of a labeled tunnel."),
+        "pooling_enabled": _schema_of("boolean", "Let several agents serve the same URL."),
+    },
+)
+
+_SCHEMA_ENDPOINT: Dict[str, Any] = _schema_object(
+    "An endpoint definition of a v3 config.",
+    {
+        "name": _schema_of("string", "The endpoint's unique name."),
+        "url": _schema_of("string", "The endpoint URL: a domain, an origin, a scheme only, or empty for a random one."),
+        "upstream": _schema_object(
+            "Where the endpoint forwards to.",
+            {
+                "url": _schema_of(["string", "integer"], "A port, a host or an origin."),
+                "protocol": _schema_of("string", "The protocol spoken upstream.", enum=["http1", "http2"]),
+                "proxy_protocol": _schema_of(["string", "integer"], "The PROXY protocol version, 1 or 2."),
+            },
+        ),
+        "bindings": _schema_strings("The endpoint binding (one).", enum=["public", "internal", "kubernetes"]),
+        "traffic_policy": _SCHEMA_POLICY,
+        "traffic_policy_file": _schema_of("string", "A file holding the Traffic Policy."),
+        "pooling_enabled": _schema_of("boolean", "Let several agents serve the same URL."),
+        "metadata": _schema_of("string", "Opaque user metadata for the endpoint."),
+        "description": _schema_of("string", "A description of the endpoint."),
+        "agent_tls_termination": _schema_object(
+            "TLS termination at the agent (tls:// URLs).",
+            {
+                "server_certificate": _schema_of("string", "A PEM certificate, or its path."),
+                "server_private_key": _schema_of("string", "A PEM private key, or its path."),
+                "mutual_tls_certificate_authorities": _schema_strings("PEM CAs, or their paths, for mutual TLS."),
+            },
+        ),
+    },
+    required=["name"],
+)
+
+_CONFIG_SCHEMA: Dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://pyngrok.readthedocs.io/conf_schema.json",
+    "title": "ngrok agent config file",
+    "description": (
+        "The ngrok agent's config file (ngrok.yml), versions 2 and 3. Keys not listed are allowed, since newer agents "
+        "add keys; pyngrok reports them as warnings."
+    ),
+    "type": "object",
+    "if": {"properties": {"version": {"enum": ["3", 3]}}, "required": ["version"]},
+    "then": {"$ref": "#/$defs/config_v3"},
+    "else": {"$ref": "#/$defs/config_v2"},
+    "$defs": {
+        "config_v2": _schema_object(
+            "A version 2 config: agent options at the top level, tunnels in a map by name.",
+            {
+                "version": _schema_of(["string", "integer"], "The config version.", enum=["2", 2]),
+                **_SCHEMA_AGENT_COMMON,
+                "root_cas": _schema_of("string", "CAs for the session connection: trusted, host or a file."),
+                "server_addr": _schema_of("string", "The ngrok server to connect to."),
+                "http_proxy": _schema_of("string", "An HTTP proxy URL for the session connection (ngrok 2)."),
+                "socks5_proxy": _schema_of("string", "A SOCKS5 proxy URL for the session connection (ngrok 2)."),
+                "trust_host_root_certs": _schema_of("boolean", "Trust the host's root CAs (ngrok 2)."),
+                "tunnels": _schema_of("object", "Tunnel definitions by name.", additionalProperties={"$ref": "#/$defs/tunnel"}),
+            },
+        ),
+        "config_v3": _schema_object(
+            "A version 3 config: agent options under 'agent', endpoints in a list, optionally tunnels.",
+            {
+                "version": _schema_of(["string", "integer"], "The config version.", enum=["3", 3]),
+                "agent": _schema_object(
+                    "Agent options.",
+                    {
+                        **_SCHEMA_AGENT_COMMON,
+                        "connect_url": _schema_of("string", "The ngrok server to connect to."),
+                        "connect_cas": _schema_of("string", "CAs for the session connection: trusted, host or a file."),
+                        "crl_url": _schema_of("string", "A custom certificate revocation list URL."),
+                    },
+                ),
+                "endpoints": _schema_of("array", "Endpoint definitions.", items={"$ref": "#/$defs/endpoint"}),
+                "tunnels": _schema_of(
+                    "object", "Tunnel definitions by name (deprecated).", additionalProperties={"$ref": "#/$defs/tunnel"}
+                ),
+            },
+        ),
+        "tunnel": _SCHEMA_TUNNEL,
+        "endpoint": _SCHEMA_ENDPOINT,
+    },
+}
+
+# Keys that belong to the other config version, for a more useful warning than "unknown key".
+_CONFIG_KEY_HINTS = {
+    (): {key: "in a version 3 config this key belongs under 'agent:'" for key in _SCHEMA_AGENT_COMMON},
+    ("agent",): {
+        "server_addr": "in a version 3 config this key is called 'connect_url'",
+        "root_cas": "in a version 3 config this key is called 'connect_cas'",
+    },
+}
+
+
+def _config_schema_json() -> str:
+    """Get the JSON Schema of the ngrok config file, as ``python -m pyngrok schema`` prints it.
+
+    :return: The schema as indented JSON, ending with a line break.
+    """
+    return json.dumps(_CONFIG_SCHEMA, indent=2) + "\n"
+
+
+_SCHEMA_TYPE_NAMES = {
+    "string": "string",
+    "integer": "integer",
+    "number": "number",
+    "boolean": "boolean",
+    "null": "null",
+    "array": "list",
+    "object": "mapping",
+}
+
+
+def _schema_type_matches(value: Any, type_name: str) -> bool:
+    if type_name == "string":
+        return isinstance(value, str)
+    if type_name == "boolean":
+        return isinstance(value, bool)
+    if type_name == "integer":
+        # As in JSON Schema, 2.0 is an integer.
+        return not isinstance(value, bool) and (
+            isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        )
+    if type_name == "number":
+        return not isinstance(value, bool) and isinstance(value, (int, float))
+    if type_name == "object":
+        return isinstance(value, dict)
+    if type_name == "array":
+        return isinstance(value, list)
+    return type_name == "null" and value is None
+
+
+def _schema_equal(one: Any, two: Any) -> bool:
+    # JSON equality: true is not 1, and "1" is not 1.
+    if isinstance(one, bool) != isinstance(two, bool) or isinstance(one, str) != isinstance(two, str):
+        return False
+    return bool(one == two)
+
+
+class _SchemaCheck:
+    """Apply the JSON Schema keywords ``_CONFIG_SCHEMA`` uses to a loaded config.
+
+    Errors are what JSON Schema rejects; warnings are keys an object schema with ``properties`` does not list.
+    """
+
+    def __init__(self, lines: Dict[_YamlKeyPath, int], path: Optional[str]) -> None:
+        self.lines = lines
+        self.path = path
+        self.errors: List[Tuple[_YamlKeyPath, str]] = []
+        self.warnings: List[Tuple[_YamlKeyPath, str]] = []
+
+    def message(self, key_path: _YamlKeyPath, what: str) -> str:
+        """Format a finding: the key path, what is wrong, and the file and line when known."""
+        # pyngrok's own rules name their key already.
+        shown = "" if what.startswith('"') else _config_key_path_text(key_path)
+        where = ""
+        if self.path is not None:
+            line = self.line_of(key_path)
+            where = f" ({self.path}:{line})" if line else f" ({self.path})"
+        return f"{shown}: {what}{where}" if shown else f"{what}{where}"
+
+    def line_of(self, key_path: _YamlKeyPath) -> Optional[int]:
+        while key_path:
+            if key_path in self.lines:
+                return self.lines[key_path]
+            key_path = key_path[:-1]
+        return None
+
+    def check(self, schema: Dict[str, Any], value: Any, key_path: _YamlKeyPath) -> None:
+        if "$ref" in schema:
+            self.check(_schema_resolve(schema["$ref"]), value, key_path)
+        if "if" in schema:
+            probe = _SchemaCheck({}, None)
+            probe.check(schema["if"], value, key_path)
+            branch = schema.get("else") if probe.errors else schema.get("then")
+            if branch is not None:
+                self.check(branch, value, key_path)
+        types = schema.get("type")
+        if types is not None:
+            names = [types] if isinstance(types, str) else types
+            if not any(_schema_type_matches(value, name) for name in names):
+                expected = " or ".join(_SCHEMA_TYPE_NAMES[name] for name in names)
+                self.errors.append((key_path, f"expected {expected}, got {_yaml_type_name(value)}"))
+                return
+        if "enum" in schema and not any(_schema_equal(value, option) for option in schema["enum"]):
+            options = ", ".join(json.dumps(option) for option in schema["enum"])
+            self.errors.append((key_path, f"expected one of {options}, got {_config_value_text(value)}"))
+        if isinstance(value, dict):
+            self.check_object(schema, value, key_path)
+        elif isinstance(value, list) and "items" in schema:
+            for index, item in enumerate(value):
+                self.check(schema["items"], item, key_path + (index,))
+
+    def check_object(self, schema: Dict[str, Any], value: Dict[Any, Any], key_path: _YamlKeyPath) -> None:
+        for key in schema.get("required", ()):
+            if key not in value:
+                self.errors.append((key_path, f"missing the required key {key!r}"))
+        properties: Dict[str, Any] = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            child = key_path + (key,)
+            if key in properties:
+                self.check(properties[key], item, child)
+            elif extra is not None:
+                self.check(extra, item, child)
+            elif properties:
+                self.warnings.append((child, _config_unknown_key_text(key, key_path, properties)))
+
+
+def _schema_resolve(reference: str) -> Dict[str, Any]:
+    node: Any = _CONFIG_SCHEMA
+    for part in reference.lstrip("#/").split("/"):
+        node = node[part]
+    return node  # type: ignore[no-any-return]
+
+
+def _config_key_path_text(key_path: _YamlKeyPath) -> str:
+    text = ""
+    for key in key_path:
+        if isinstance(key, int) and not isinstance(key, bool):
+            text += f"[{key}]"
+        elif isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_-]+", key):
+            text += f".{key}" if text else key
+        else:
+            text += f"[{json.dumps(key if isinstance(key, str) else str(key))}]"
+    return text
+
+
+def _config_value_text(value: Any) -> str:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _config_unknown_key_text(key: Any, parent: _YamlKeyPath, known: Dict[str, Any]) -> str:
+    import difflib
+
+    hint = _CONFIG_KEY_HINTS.get(parent, {}).get(key) if isinstance(key, str) else None
+    if hint is None and parent == () and key == "agent":
+        hint = "'agent:' is for version 3 configs; set version: \"3\""
+    if hint is not None:
+        return f"unknown key ({hint})"
+    close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.75)
+    return f"unknown key, did you mean {close[0]!r}?" if close else "unknown key"
+
+
+def _pyngrok_rule_errors(data: Dict[str, Any]) -> List[Tuple[_YamlKeyPath, str]]:
+    """The rules pyngrok adds to ngrok's: the agent must serve its API and log in a format pyngrok reads."""
+    prefix: _YamlKeyPath = ("agent",) if str(data.get("version")) == "3" else ()
+    values = data.get("agent") if prefix else data
+    if not isinstance(values, dict):
+        return []
+    errors: List[Tuple[_YamlKeyPath, str]] = []
+    if values.get("web_addr", None) is False:
+        reason = "as the ngrok API is a dependency for pyngrok"
+        errors.append((prefix + ("web_addr",), f'"web_addr" cannot be False, {reason}'))
+    if values.get("log_format") == "json":
+        errors.append((prefix + ("log_format",), '"log_format" must be "term" to be compatible with pyngrok'))
+    if values.get("log_level", "info") not in ["info", "debug"]:
+        errors.append((prefix + ("log_level",), '"log_level" must be "info" to be compatible with pyngrok'))
+    return errors
+
+
+def _check_config(
+    data: Any, lines: Dict[_YamlKeyPath, int], path: Optional[str]
+) -> Tuple[List[str], List[str], Optional[int]]:
+    """Check a loaded config against pyngrok's rules and the schema.
+
+    :return: The error messages, the warning messages, and the line of the first error if known.
+    """
+    check = _SchemaCheck(lines, path)
+    if not isinstance(data, dict):
+        check.errors.append(((), f"the config must be a mapping of keys to values, got {_yaml_type_name(data)}"))
+    else:
+        check.errors.extend(_pyngrok_rule_errors(data))
+        check.check(_CONFIG_SCHEMA, data, ())
+    errors = [check.message(key_path, what) for key_path, what in check.errors]
+    warnings = [check.message(key_path, what) for key_path, what in check.warnings]
+    first_line = check.line_of(check.errors[0][0]) if check.errors else None
+    return errors, warnings, first_line
+
+
+def _config_schema_verdict(data: Any) -> List[str]:
+    """The schema errors alone (without pyngrok's own rules): what a JSON Schema validator would reject."""
+    check = _SchemaCheck({}, None)
+    check.check(_CONFIG_SCHEMA, data, ())
+    return [check.message(key_path, what) for key_path, what in check.errors]
+
+
+def validate_config(data: Dict[str, Any]) -> None:
+    """Validate that the given dict of config items are valid for ``ngrok`` and ``pyngrok``.
+
+    Unknown keys are allowed (newer agents add keys) and logged as warnings.
+
+    :param data: A dictionary of things to be validated as config items.
+    :raises PyngrokConfigError: When a key or value fails validation: ``web_addr: false``, ``log_format: json``
+        or a ``log_level`` other than info or debug (pyngrok needs the agent's API and logs), or a value of the
+        wrong type for ngrok.
+    """
+    errors, warnings, _ = _check_config(data, {}, None)
+    for warning in warnings:
+        logger.warning(f"ngrok config: {warning}")
+    if errors:
+        raise PyngrokConfigError(errors[0] if len(errors) == 1 else "; ".join(errors))
+
+
+def _read_config_text(config_path: str) -> str:
+    with open(config_path, "rb") as config_file:
+        raw = config_file.read()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise PyngrokConfigError(
+            f"{config_path}:{line}: the file is not valid UTF-8", path=config_path, line=line
+        ) from None
+
+
+def _load_config_file(config_path: str, marked: bool = False) -> Tuple[Any, Dict[_YamlKeyPath, int], str]:
+    """Read and parse a config file: its value (None if empty), the lines of its keys, and its text."""
+    text = _read_config_text(config_path)
+    if marked:
+        value, lines = _yaml_load_marked(text, config_path)
+        return value, lines, text
+    return _yaml_load(text, config_path), {}, text
+
+
+def _require_mapping(config: Any, config_path: str) -> Dict[str, Any]:
+    if not isinstance(config, dict):
+        what = f"the config must be a mapping of keys to values, but it is a {_yaml_type_name(config)}"
+        raise PyngrokConfigError(f"{config_path}:1:1: {what}", path=config_path, line=1, column=1)
+    return config
+
 
 def get_ngrok_config(
     config_path: str, use_cache: bool = True, ngrok_version: Optional[str] = "3", config_version: Optional[str] = "3"
 ) -> Dict[str, Any]:
-    raise NotImplementedError
+    """Get the ``ngrok`` config from the given path.
+
+    :param config_path: The ``ngrok`` config path to read.
+    :param use_cache: Use the cached version of the config (if populated).
+    :param ngrok_version: The major version of ``ngrok`` installed.
+    :param config_version: The ``ngrok`` config version.
+    :return: The ``ngrok`` config; the default config if the file is empty.
+    :raises OSError: When the file cannot be read.
+    :raises PyngrokConfigError: When the file is not valid YAML or not a mapping; the message names the line.
+    """
+    with config_file_lock:
+        if config_path not in _config_cache or not use_cache:
+            config, _, _ = _load_config_file(config_path)
+            if config is None:
+                config = get_default_config(ngrok_version, config_version)
+            _config_cache[config_path] = _require_mapping(config, config_path)
+        return _config_cache[config_path]
 
 
 def get_default_config(ngrok_version: Optional[str], config_version: Optional[str]) -> Dict[str, Any]:
-    raise NotImplementedError
+    """Get the default config params for the given major version of ``ngrok`` and config version.
+
+    :param ngrok_version: The major version of ``ngrok`` installed.
+    :param config_version: The ``ngrok`` config version.
+    :return: The default config.
+    :raises PyngrokError: When the ``ngrok_version`` is not supported.
+    """
+    if _strip_v(ngrok_version) not in SUPPORTED_NGROK_VERSIONS:  # type: ignore[arg-type]
+        raise PyngrokError(f'"ngrok_version" must be a supported version: {SUPPORTED_NGROK_VERSIONS}')
+    return {"version": config_version}
+
+
+def _merge_config(config: Dict[str, Any], data: Dict[str, Any]) -> None:
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            _merge_config(config[key], value)
+        else:
+            config[key] = value
+
+
+def _config_holds_secret(config: Dict[str, Any]) -> bool:
+    agent = config.get("agent")
+    scopes = [config] + ([agent] if isinstance(agent, dict) else [])
+    return any(scope.get(key) for scope in scopes for key in ("authtoken", "api_key"))
+
+
+def _leading_comments(text: str) -> str:
+    """The comment block at the top of a config file (with the blank lines in it), to keep it on rewrite."""
+    kept: List[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            break
+        kept.append(line.rstrip())
+    while kept and not kept[-1]:
+        kept.pop()
+    return "\n".join(kept) + "\n\n" if kept else ""
+
+
+def _write_config_atomically(config_path: str, text: str, secret: bool) -> None:
+    """Replace a config file in one step: a temporary file in the same directory, fsync'ed, then renamed.
+
+    A file holding a secret is created 0600; otherwise an existing file keeps its mode and a new one gets 0644
+    less the umask.
+    """
+    target = os.path.realpath(config_path)
+    directory = os.path.dirname(target)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    try:
+        existing_mode: Optional[int] = os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        existing_mode = None
+    mode = 0o600 if secret else (0o644 if existing_mode is None else existing_mode)
+    temp_path = os.path.join(directory, f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(temp_path, flags, 0o600 if secret else 0o644)
+    try:
+        with os.fdopen(fd, "wb") as temp_file:
+            temp_file.write(text.encode("utf-8"))
+            temp_file.flush()
+            os.fsync(temp_file.fileno())
+        if existing_mode is not None or secret:
+            os.chmod(temp_path, mode if not secret or existing_mode is None else existing_mode & 0o600 or 0o600)
+        os.replace(temp_path, target)
+    except BaseException:
+        try:
+            os.unlink(temp_path)
+        except OSError:
+            pass
+        raise
+    if hasattr(os, "O_DIRECTORY"):
+        # Make the rename itself durable.
+        try:
+            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+        finally:
+            os.close(dir_fd)
 
 
 def install_default_config(
@@ -1716,15 +2278,58 @@ def install_default_config(
     ngrok_version: Optional[str] = "3",
     config_version: Optional[str] = "3",
 ) -> None:
-    raise NotImplementedError
+    """Install the given data to the ``ngrok`` config. If a config is not already present for the given path, create one.
+    Before saving new data to the default config, validate that they are compatible with ``pyngrok``.
+
+    ``data`` is merged into the existing file: dicts are merged key by key, other values replaced. Every other key
+    of the file, and their order, survive; so does the comment block at the top of the file (other comments do
+    not). The default keys (``version``) are added only to a new or empty file. The file is replaced atomically,
+    and created 0600 when it holds an authtoken or API key.
+
+    :param config_path: The path to where the ``ngrok`` config should be installed.
+    :param data: A dictionary of things to add to the default config.
+    :param ngrok_version: The major version of ``ngrok`` installed.
+    :param config_version: The ``ngrok`` config version.
+    :raises PyngrokError: When ``ngrok_version`` is not supported.
+    :raises PyngrokConfigError: When the existing file cannot be read, or the result fails validation.
+    """
+    with config_file_lock:
+        defaults = get_default_config(ngrok_version, config_version)
+        data = {} if data is None else copy.deepcopy(data)
+        comments = ""
+        config: Any = None
+        if os.path.exists(config_path):
+            config, _, text = _load_config_file(config_path)
+            comments = _leading_comments(text)
+        if config is None:
+            config = defaults
+        config = _require_mapping(config, config_path)
+        _merge_config(config, data)
+        validate_config(config)
+        logger.debug(f"Installing default ngrok config to {config_path} ...")
+        _write_config_atomically(config_path, comments + _yaml_dump(config), _config_holds_secret(config))
+        _config_cache[config_path] = config
 
 
-def validate_config(data: Dict[str, Any]) -> None:
-    raise NotImplementedError
+def _validate_config_file(config_path: str) -> List[str]:
+    """Check a config file before the agent starts with it; refresh the cached config.
 
-
-def _config_schema_json() -> str:
-    raise NotImplementedError
+    :param config_path: The config file.
+    :return: Warnings: unknown keys, with a "did you mean" for near-misses. Each names the key path and the line.
+    :raises OSError: When the file cannot be read.
+    :raises PyngrokConfigError: When the file is not valid YAML, or fails validation; the message names the key
+        path, the file and the line of each problem.
+    """
+    with config_file_lock:
+        config, lines, _ = _load_config_file(config_path, marked=True)
+        if config is None:
+            return []
+        config = _require_mapping(config, config_path)
+        _config_cache[config_path] = config
+    errors, warnings, line = _check_config(config, lines, config_path)
+    if errors:
+        raise PyngrokConfigError("; ".join(errors), path=config_path, line=line)
+    return warnings
 
 
 # ======================================================================================================
