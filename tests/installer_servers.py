@@ -175,7 +175,7 @@ class Route:
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: ArchiveHTTPServer
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 -- the stdlib's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:

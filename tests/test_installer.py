@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import os
+import platform
 import pty
 import subprocess
 import sys
@@ -21,12 +23,11 @@ for path in (REPO_ROOT, TESTS_DIR):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-import pyngrok  # noqa: E402
-from installer_servers import (  # noqa: E402
+from installer_servers import (
     ArchiveServer,
     Entry,
-    Route,
     LoopbackCA,
+    Route,
     TinyProxy,
     fake_ngrok,
     listing,
@@ -36,6 +37,8 @@ from installer_servers import (  # noqa: E402
     zip_bytes,
     zip_with_declared_size,
 )
+
+import pyngrok
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="the fake agent is a POSIX shell script")
 
@@ -178,8 +181,8 @@ PLATFORM_CASES = [
 
 @pytest.mark.parametrize("system, machine, archive", PLATFORM_CASES)
 def test_platform_table(monkeypatch: pytest.MonkeyPatch, system: str, machine: str, archive: str) -> None:
-    monkeypatch.setattr(pyngrok.platform, "system", lambda: system)
-    monkeypatch.setattr(pyngrok.platform, "machine", lambda: machine)
+    monkeypatch.setattr(platform, "system", lambda: system)
+    monkeypatch.setattr(platform, "machine", lambda: machine)
     assert pyngrok.get_ngrok_cdn_url("3") == f"https://bin.ngrok.com/c/bNyj1mQVY4c/ngrok-v3-stable-{archive}"
     assert pyngrok.get_ngrok_cdn_url("v3") == pyngrok.get_ngrok_cdn_url("3")
     assert pyngrok.get_ngrok_bin() == ("ngrok.exe" if "windows" in archive else "ngrok")
@@ -190,7 +193,7 @@ def test_platforms_table_matches_upstream_keys() -> None:
     assert len(pyngrok.PLATFORMS) == 15
     assert pyngrok.PLATFORMS["linux_x86_64_arm"] == pyngrok.CDN_URL_PREFIX + "ngrok-v3-stable-linux-arm64.tgz"
     assert pyngrok.UNIX_BINARIES == ["darwin", "linux", "freebsd"]
-    from pyngrok import installer
+    installer = importlib.import_module("pyngrok.installer")
 
     assert installer.install_ngrok is pyngrok._install_ngrok_binary
     assert installer.get_ngrok_cdn_url is pyngrok.get_ngrok_cdn_url
@@ -200,8 +203,8 @@ def test_platforms_table_matches_upstream_keys() -> None:
     "system, machine, message", [("SunOS", "i86pc", '"sunos"'), ("Linux", "riscv64", "linux_riscv64")]
 )
 def test_unsupported_platforms(monkeypatch: pytest.MonkeyPatch, system: str, machine: str, message: str) -> None:
-    monkeypatch.setattr(pyngrok.platform, "system", lambda: system)
-    monkeypatch.setattr(pyngrok.platform, "machine", lambda: machine)
+    monkeypatch.setattr(platform, "system", lambda: system)
+    monkeypatch.setattr(platform, "machine", lambda: machine)
     with pytest.raises(pyngrok.PyngrokNgrokInstallError, match=message):
         pyngrok.get_ngrok_cdn_url("3")
 
@@ -671,7 +674,9 @@ def test_four_processes_installing_at_once(
 
     def keep_running_the_binary() -> None:
         while not stop.is_set():
-            result = subprocess.run([existing, "version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            result = subprocess.run(
+                [existing, "version"], check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
             if result.returncode != 0 or not result.stdout.startswith(b"ngrok version 3."):
                 failures.append(result.stdout.decode(errors="replace"))
 
@@ -707,7 +712,7 @@ def run_install_process(
     https.routes["/slow.tgz"] = Route("slow", body=body)
     command = [sys.executable, "-c", PROGRESS_INSTALL, ngrok_path, https.url("/slow.tgz"), ca.ca_file, sha256(body)]
     if not tty:
-        result = subprocess.run(command, env=subprocess_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        result = subprocess.run(command, check=False, env=subprocess_env(**env), capture_output=True)
         assert result.returncode == 0, result.stderr
         return {"stdout": result.stdout, "stderr": result.stderr}
     master, slave = pty.openpty()
@@ -799,16 +804,16 @@ def test_cli_in_a_subprocess_uses_pyngrok_ngrok_path(https: ArchiveServer, ca: L
     command = [sys.executable, "-c", script, "install", "--url", https.url("/ngrok.zip"), "--ca-bundle", ca.ca_file]
     result = subprocess.run(
         command + ["--quiet", "--require-checksum"],
+        check=False,
         env=subprocess_env(PYNGROK_NGROK_PATH=ngrok_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
     )
     assert result.returncode == 1 and b"no SHA-256" in result.stderr
     result = subprocess.run(
         command + ["--sha256", sha256(ZIP)],
+        check=False,
         env=subprocess_env(PYNGROK_NGROK_PATH=ngrok_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == b""
