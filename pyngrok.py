@@ -668,6 +668,7 @@ class _Progress:
         self._started = 0.0
         self._last_draw = 0.0
         self._logged_quarter = 0
+        self._bar_open = False
 
     def start(self, url: str, total: Optional[int]) -> None:
         self._total, self._started, self._logged_quarter = total, time.monotonic(), 0
@@ -684,7 +685,7 @@ class _Progress:
                 _installer_logger.debug("Downloaded %d%% of ngrok", 25 * quarter)
         now = time.monotonic()
         if self._tty and now - self._last_draw >= 0.1:
-            self._last_draw = now
+            self._last_draw, self._bar_open = now, True
             self._write(f"\r{self._bar(done, now)}")
 
     def finish(self, done: int) -> None:
@@ -693,8 +694,15 @@ class _Progress:
         _installer_logger.info(summary)
         if self._tty:
             self._write(f"\r{self._bar(done, time.monotonic())}\n")
+            self._bar_open = False
         else:
             self.line(summary)
+
+    def interrupted(self) -> None:
+        """End a bar that a failed attempt left half drawn, so the next output starts on its own line."""
+        if self._bar_open:
+            self._write("\n")
+            self._bar_open = False
 
     def line(self, message: str) -> None:
         if self._enabled:
@@ -835,7 +843,9 @@ def _download(url: str, file: BinaryIO, options: _InstallOptions, progress: _Pro
             _installer_logger.warning(
                 "Download of %s failed (%s); retrying in %.1f s (attempt %d of %d)", url, e, delay, attempt, attempts
             )
-            time.sleep(delay)
+        finally:
+            progress.interrupted()
+        time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -1324,7 +1334,7 @@ def _installer_arg_parser() -> argparse.ArgumentParser:
     source.add_argument("--url", help="a mirror's archive URL, or a URL prefix ending in /")
     parser.add_argument("--sha256", metavar="HEX", help="the archive's expected SHA-256")
     parser.add_argument("--path", metavar="NGROK_PATH", help="where to install (default: PYNGROK_NGROK_PATH)")
-    parser.add_argument("--ngrok-version", choices=SUPPORTED_NGROK_VERSIONS, default="3")
+    parser.add_argument("--ngrok-version", type=_strip_v, choices=SUPPORTED_NGROK_VERSIONS, default="3")
     parser.add_argument("--ca-bundle", metavar="FILE", help="a CA bundle for TLS (corporate proxies)")
     parser.add_argument("--allow-http", action="store_true", default=None, help="allow a plain-http mirror")
     parser.add_argument(

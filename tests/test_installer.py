@@ -780,7 +780,8 @@ def test_progress_is_logged(
 
 def test_cli_installs_from_an_archive(tmp_path: Any, ngrok_path: str, capsys: pytest.CaptureFixture[str]) -> None:
     archive = write(tmp_path, "a.tgz", TGZ)
-    code = pyngrok._installer_cli(["install", "--archive", archive, "--sha256", sha256(TGZ), "--path", ngrok_path])
+    args = ["install", "--archive", archive, "--sha256", sha256(TGZ), "--path", ngrok_path, "--ngrok-version", "v3"]
+    code = pyngrok._installer_cli(args)
     assert code == 0
     assert_installed(ngrok_path)
     captured = capsys.readouterr()
