@@ -337,6 +337,10 @@ def test_server_protocol_with_mini_client(server: ts.TunnelServer) -> None:
         port = int(bind["URL"].rsplit(":", 1)[1])
         assert bind["URL"] == "tcp://127.0.0.1:%d" % port and bind["Opts"]["Addr"] == "127.0.0.1:%d" % port
         assert [b.url for b in server.binds] == [bind["URL"]]
+        clash = client.rpc(ts.STREAM_BIND, {"Id": "", "Proto": "tcp", "Opts": {"Addr": "127.0.0.1:%d" % port},
+                                            "Extra": {}})
+        assert clash["Error"] == "The tunnel 127.0.0.1:%d is already bound to another tunnel session\n\n" \
+                                 "ERR_NGROK_334\n" % port
 
         public = socket.create_connection(("127.0.0.1", port), timeout=5)
         public.sendall(b"hello agent")

@@ -12,9 +12,18 @@ Typical use::
         # ngrok start --none --log stdout --config user.yml --config <overlay>
         server.wait_for_session(10)
 
+Edges: tcp/tls binds relay raw bytes (one stream per public connection, with
+half-close; note that the 2.3.41 agent itself ends the whole joined connection
+as soon as either side sends EOF).  http/https binds parse HTTP/1.x so that
+basic auth and X-Forwarded-* apply to every request of a keep-alive
+connection; each request travels on its own type-3 stream (https is
+TLS-terminated with the server's certificate).
+
 Design: plain threads.  Every socket read has a timeout or is woken by
 ``close()``; every thread is registered in a ``_ThreadGroup`` and joined (with
-a deadline) by ``TunnelServer.close()``.
+a deadline) by ``TunnelServer.close()``.  TLS uses ``ssl.MemoryBIO`` with a
+writer thread per connection, because an ``SSLSocket`` must not be read and
+written from two threads at once.
 """
 
 from __future__ import annotations
@@ -1815,6 +1824,8 @@ class TunnelServer:
         opts = dict(request.get("Opts") or {})
         extra = request.get("Extra") or {}
         bind_id = str(request.get("Id") or "")
+        wanted: Optional[int] = None
+        stale_edge: Optional[_Edge] = None
         with self._cond:
             previous = self._records.get(bind_id) if bind_id else None
             if previous is not None and previous.proto != proto:
@@ -1824,7 +1835,6 @@ class TunnelServer:
                 wanted, strict = previous.port, False  # a re-bind after reconnect: same port if free
                 stale_edge, previous.edge, previous.session = previous.edge, None, None
             else:
-                stale_edge = None
                 wanted = _parse_loopback_port(opts.get("Addr" if proto == "tcp" else "Hostname"))
                 strict = wanted is not None
                 twin_of = live_ports.get(wanted) if proto == "http" and wanted is not None else None
@@ -1838,7 +1848,7 @@ class TunnelServer:
             stale_edge.close()  # the old session still held it: the new one takes over
         listener = self._listen(wanted)
         if listener is None and strict:
-            return self._bind_error(request, ERR_NGROK_334_TEXT % ("127.0.0.1:%d" % wanted))
+            return self._bind_error(request, ERR_NGROK_334_TEXT % ("127.0.0.1:%s" % wanted))
         if listener is None:
             listener = self._listen(None)
         if listener is None:
