@@ -4054,7 +4054,8 @@ def _start_process(pyngrok_config: PyngrokConfig) -> NgrokProcess:
     config_path = get_config_path(pyngrok_config)
     _validate_binary(pyngrok_config.ngrok_path)
     if os.path.exists(config_path):
-        _validate_config_file(config_path)
+        for warning in _validate_config_file(config_path):
+            _process_logger.warning("ngrok config: %s", warning)
 
     overlay_dir = _write_overlay(pyngrok_config, config_path, authtoken=pyngrok_config.auth_token)
     try:
