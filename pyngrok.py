@@ -4645,6 +4645,8 @@ def disconnect(public_url: str, pyngrok_config: Optional[PyngrokConfig] = None) 
 
     :param public_url: The public URL of the tunnel.
     :param pyngrok_config: The config to use instead of :func:`get_default`.
+    :raises PyngrokNgrokHTTPError: When the agent refuses to close the tunnel (a 404, already closed, is not
+        an error).
     """
     pyngrok_config = pyngrok_config or get_default()
     if not is_process_running(pyngrok_config.ngrok_path):
@@ -5030,6 +5032,7 @@ _FACADES: Dict[str, Dict[str, str]] = {
                 "SUPPORTED_NGROK_VERSIONS",
                 "DEFAULT_DOWNLOAD_TIMEOUT",
                 "DEFAULT_RETRY_COUNT",
+                "_print_progress_enabled",
                 "config_file_lock",
                 "get_default_ngrok_dir",
                 "get_system",

@@ -1,0 +1,221 @@
+"""How the single file behaves among other people's code: vendoring, logging, the README, packaging."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import textwrap
+import zipfile
+from typing import Any, Dict, List
+
+import pytest
+
+from helpers import REPO_ROOT, LocalSite, free_port
+
+
+def run_python(code: str, cwd: str, env: Dict[str, str], timeout: float = 90) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def v3_config(path: str, extra: str = "") -> str:
+    with open(path, "w", encoding="utf-8") as config:
+        config.write(f'version: "3"\nagent:\n  web_addr: 127.0.0.1:{free_port()}\n{extra}')
+    return path
+
+
+def test_two_vendored_copies_run_side_by_side(tmp_path: Any, fake_ngrok_path: str, local_site: LocalSite) -> None:
+    """Two packages vendor the file under different names; both open tunnels in one interpreter."""
+    for package, folder in (("a", "_vendor"), ("b", "vendored")):
+        vendor = tmp_path / package / folder
+        vendor.mkdir(parents=True)
+        (tmp_path / package / "__init__.py").write_text("")
+        (vendor / "__init__.py").write_text("")
+        shutil.copy(os.path.join(REPO_ROOT, "pyngrok.py"), str(vendor))
+    config_a = v3_config(str(tmp_path / "a.yml"))
+    config_b = v3_config(str(tmp_path / "b.yml"))
+    code = textwrap.dedent(
+        f"""
+        import sys, urllib.request
+        from a._vendor.pyngrok import ngrok as ngrok_a, conf as conf_a, process as process_a
+        from b.vendored.pyngrok import ngrok as ngrok_b, conf as conf_b, process as process_b
+        assert "pyngrok" not in sys.modules and conf_a is not conf_b
+        conf_a.set_default(conf_a.PyngrokConfig(ngrok_path={fake_ngrok_path!r}, config_path={config_a!r}))
+        conf_b.set_default(conf_b.PyngrokConfig(ngrok_path={fake_ngrok_path!r}, config_path={config_b!r}))
+        assert conf_a.get_default() is not conf_b.get_default()
+        tunnel_a = ngrok_a.connect("{local_site.port}")
+        tunnel_b = ngrok_b.connect("{local_site.port}")
+        for tunnel in (tunnel_a, tunnel_b):
+            assert urllib.request.urlopen(tunnel.public_url, timeout=5).read().decode() == {local_site.page!r}
+        agent_a = process_a.get_process(conf_a.get_default())
+        agent_b = process_b.get_process(conf_b.get_default())
+        assert agent_a.proc.pid != agent_b.proc.pid and agent_a.api_url != agent_b.api_url
+        assert [t.public_url for t in ngrok_a.get_tunnels()] == [tunnel_a.public_url]
+        assert [t.public_url for t in ngrok_b.get_tunnels()] == [tunnel_b.public_url]
+        ngrok_a.kill()
+        assert process_b.is_process_running({fake_ngrok_path!r}) and not process_a.is_process_running({fake_ngrok_path!r})
+        ngrok_b.kill()
+        print("ok")
+        """
+    )
+    result = run_python(code, str(tmp_path), dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_logging_follows_the_ecosystem(tmp_path: Any, fake_ngrok_path: str) -> None:
+    """Loggers named pyngrok.*, no handlers added, agent lines under a child logger, nothing on stdout."""
+    config = v3_config(str(tmp_path / "ngrok.yml"))
+    code = textwrap.dedent(
+        f"""
+        import logging, sys
+        records = []
+        class Keep(logging.Handler):
+            def emit(self, record):
+                records.append(record)
+        logging.getLogger().addHandler(Keep())
+        logging.getLogger().setLevel(logging.DEBUG)
+        import pyngrok
+        config = pyngrok.PyngrokConfig(ngrok_path={fake_ngrok_path!r}, config_path={config!r})
+        tunnel = pyngrok.connect("8000", pyngrok_config=config)
+        pyngrok.disconnect(tunnel.public_url, pyngrok_config=config)
+        pyngrok.get_version(config)
+        pyngrok.kill(config)
+        names = {{record.name for record in records}}
+        library = [name for name in logging.root.manager.loggerDict if name.startswith("pyngrok")]
+        handlers = [name for name in library if logging.getLogger(name).handlers]
+        sys.stderr.write(repr(sorted(names)) + "\\n" + repr(handlers) + "\\n")
+        """
+    )
+    result = run_python(code, str(tmp_path), dict(os.environ, PYTHONPATH=REPO_ROOT))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""  # library calls print nothing
+    names_line, handlers_line = result.stderr.strip().splitlines()[-2:]
+    names = eval(names_line)  # the child wrote a repr of a list of logger names
+    assert all(name.startswith("pyngrok") for name in names)
+    assert "pyngrok.process.ngrok" in names and "pyngrok.ngrok" in names
+    assert handlers_line == "[]"
+
+
+def readme_python_blocks() -> List[str]:
+    with open(os.path.join(REPO_ROOT, "README.rst"), encoding="utf-8") as readme:
+        text = readme.read()
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:(?:    .*)?\n)+)", text)
+    return [textwrap.dedent(block) for block in blocks]
+
+
+def test_readme_examples_run_against_the_fake_agent(tmp_path: Any, fake_ngrok_path: str) -> None:
+    blocks = readme_python_blocks()
+    assert blocks, "README.rst has no python examples"
+    site = LocalSite(str(tmp_path))
+    config_home = tmp_path / "xdg"
+    (config_home / "ngrok").mkdir(parents=True)
+    v3_config(
+        str(config_home / "ngrok" / "ngrok.yml"),
+        f"endpoints:\n  - name: from-config\n    upstream:\n      url: {site.port}\n",
+    )
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, PYNGROK_NGROK_PATH=fake_ngrok_path, XDG_CONFIG_HOME=str(config_home))
+    try:
+        for block in blocks:
+            result = run_python(block, str(tmp_path), env)
+            assert result.returncode == 0, f"README example failed:\n{block}\n{result.stderr}"
+            assert "http://127.0.0.1:" in result.stdout
+    finally:
+        site.close()
+
+
+def test_readme_renders_without_warnings() -> None:
+    docutils_core = pytest.importorskip("docutils.core", reason="docutils is a gate tool; `make gates` installs it")
+    with open(os.path.join(REPO_ROOT, "README.rst"), encoding="utf-8") as readme:
+        source = readme.read()
+    docutils_core.publish_string(source, writer_name="html", settings_overrides={"halt_level": 2, "report_level": 2})
+
+
+@pytest.mark.skipif(not os.environ.get("PYNGROK_PACKAGING_TESTS"), reason="slow: run by `make gates`")
+def test_wheel_and_sdist_build_and_install_offline(tmp_path: Any, fake_ngrok_path: str) -> None:
+    dist = tmp_path / "dist"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), REPO_ROOT],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert build.returncode == 0, build.stderr
+    wheel = glob.glob(str(dist / "pyngrok-*.whl"))[0]
+    with zipfile.ZipFile(wheel) as archive:
+        modules = [name for name in archive.namelist() if name.endswith(".py")]
+    assert modules == ["pyngrok.py"]
+
+    sdist_build = subprocess.run(
+        [sys.executable, "setup.py", "-q", "sdist", "-d", str(dist)], cwd=REPO_ROOT, capture_output=True, text=True,
+        timeout=300,
+    )
+    assert sdist_build.returncode == 0, sdist_build.stderr
+    with tarfile.open(glob.glob(str(dist / "pyngrok-*.tar.gz"))[0]) as sdist:
+        names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    assert {"pyngrok.py", "conf_schema.json", "README.rst", "test_pyngrok.py", "tests/fake_ngrok.py"} <= names
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-index", wheel],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert install.returncode == 0, install.stderr
+    env = dict(os.environ, PYNGROK_NGROK_PATH=fake_ngrok_path, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    env.pop("PYTHONPATH", None)
+    for command in ([str(venv / "bin" / "pyngrok"), "version"], [str(venv / "bin" / "ngrok"), "version"],
+                    [str(venv / "bin" / "python"), "-m", "pyngrok", "version"]):
+        result = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert "ngrok version 3.30.0" in result.stdout and "pyngrok version" in result.stdout
+
+
+def public_callables() -> Dict[str, Any]:
+    """Every public function and class of the facades, by its dotted upstream name."""
+    import inspect
+
+    import pyngrok
+
+    found: Dict[str, Any] = {}
+    for facade_name, exports in pyngrok._FACADES.items():
+        facade = getattr(pyngrok, facade_name)
+        for name in exports:
+            value = getattr(facade, name)
+            if inspect.isfunction(value) or inspect.isclass(value):
+                found[f"{facade_name}.{name}"] = value
+    return found
+
+
+def test_every_public_function_documents_params_return_and_raises() -> None:
+    import ast
+    import inspect
+
+    problems: List[str] = []
+    for dotted, value in sorted(public_callables().items()):
+        doc = inspect.getdoc(value) or ""
+        if not doc:
+            problems.append(f"{dotted}: no docstring")
+            continue
+        target = value.__init__ if inspect.isclass(value) else value
+        if inspect.isclass(value) and (target is object.__init__ or not inspect.isfunction(target)):
+            continue
+        if getattr(target, "__wrapped__", None) is not None:
+            continue  # aio wrappers carry their twin's docstring
+        for parameter in list(inspect.signature(target).parameters.values())[1 if inspect.isclass(value) else 0:]:
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                continue
+            if f":param {parameter.name}:" not in doc:
+                problems.append(f"{dotted}: parameter {parameter.name} undocumented")
+        if inspect.isfunction(value):
+            source = textwrap.dedent(inspect.getsource(value))
+            tree = ast.parse(source).body[0]
+            returns = [node for node in ast.walk(tree) if isinstance(node, ast.Return) and node.value is not None]
+            if returns and ":return:" not in doc:
+                problems.append(f"{dotted}: return undocumented")
+            if any(isinstance(node, ast.Raise) for node in ast.walk(tree)) and ":raises" not in doc:
+                problems.append(f"{dotted}: raises undocumented")
+    assert problems == []

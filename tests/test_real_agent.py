@@ -1,0 +1,570 @@
+"""pyngrok with the real ngrok 2.3.41 agent, offline: ``ngrok_version="2"``, ``config_version="2"``.
+
+The unmodified agent binary (from npm, see tests/realagent.py) is started by pyngrok itself and talks to
+our loopback tunnel server (tests/tunnel_server.py); traffic goes public port -> tunnel server -> agent ->
+a local service and back.  Every test here goes through pyngrok's public functions; the tunnel server is
+only used to set the scene (reject a token, drop a session, send a Stop) and to check what the agent sent.
+
+The whole module is skipped, with the reason, when the agent cannot be fetched (no npm registry).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, List, Tuple
+
+import pytest
+
+import pyngrok
+from pyngrok import agent, ngrok, process
+from pyngrok.conf import PyngrokConfig
+from pyngrok.exception import PyngrokError, PyngrokNgrokError, PyngrokNgrokHTTPError
+
+try:  # works both with and without a tests/__init__.py
+    from . import realagent, tunnel_server as ts  # type: ignore[no-redef]
+    from .helpers import EchoServer, LocalSite, children_of, free_port, pid_alive, port_refuses, read_cmdline, \
+        wait_for  # type: ignore[no-redef]
+    from .realworld import TLSEchoServer, echo_round_trip, fetch, public_port, write_agent_config  # type: ignore
+except ImportError:
+    import realagent  # type: ignore[no-redef]
+    import tunnel_server as ts  # type: ignore[no-redef]
+    from helpers import EchoServer, LocalSite, children_of, free_port, pid_alive, port_refuses, read_cmdline, \
+        wait_for  # type: ignore[no-redef]
+    from realworld import TLSEchoServer, echo_round_trip, fetch, public_port, write_agent_config  # type: ignore
+
+AUTHTOKEN = "2realAGENTtoken_0123456789abcdef"
+PAGE = "hello from the local site\n"
+
+
+# --- fixtures -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def ngrok_binary() -> str:
+    path = realagent.ensure_real_agent()
+    if path is None:
+        pytest.skip("the real ngrok %s agent is unavailable: %s" % (realagent.AGENT_VERSION, realagent.last_error()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Tuple[str, str, str]:
+    return ts.make_ca_and_cert(str(tmp_path_factory.mktemp("tunnel-certs")))
+
+
+@pytest.fixture
+def server(tmp_path: Path, certs: Tuple[str, str, str]) -> Iterator[ts.TunnelServer]:
+    tunnel_server = ts.TunnelServer(str(tmp_path), certs=certs).start()
+    try:
+        yield tunnel_server
+    finally:
+        tunnel_server.close()
+        assert tunnel_server.stuck_threads == []
+
+
+ConfigFactory = Callable[..., PyngrokConfig]
+
+
+@pytest.fixture
+def make_config(ngrok_binary: str, server: ts.TunnelServer, tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch) -> Iterator[ConfigFactory]:
+    """Build a PyngrokConfig whose one config file points the real agent at ``server``.
+
+    ``make_config(extra="tunnels: ...", web_port=..., server_addr=..., **PyngrokConfig options)``.  Every
+    agent started with one of these configs is killed in teardown, whatever happened.
+    """
+    monkeypatch.delenv("NGROK_AUTHTOKEN", raising=False)
+    monkeypatch.delenv("NGROK_API_KEY", raising=False)
+    made: List[PyngrokConfig] = []
+
+    def make(extra: str = "", web_port: Any = "free", server_addr: str = "", **options: Any) -> PyngrokConfig:
+        path = str(tmp_path / ("ngrok-%d.yml" % len(made)))
+        write_agent_config(path, server_addr or server.addr, server.ca_path,
+                           free_port() if web_port == "free" else web_port, extra)
+        settings = dict(ngrok_path=ngrok_binary, config_path=path, ngrok_version="2", config_version="2",
+                        auth_token=AUTHTOKEN, startup_timeout=10)
+        settings.update(options)
+        config = PyngrokConfig(**settings)
+        made.append(config)
+        return config
+
+    try:
+        yield make
+    finally:
+        for config in made:
+            pyngrok.kill(config)
+
+
+@pytest.fixture
+def config(make_config: ConfigFactory) -> PyngrokConfig:
+    return make_config()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[LocalSite]:
+    directory = tmp_path / "site"
+    directory.mkdir()
+    local = LocalSite(str(directory), PAGE)
+    try:
+        yield local
+    finally:
+        local.close()
+
+
+@pytest.fixture
+def echo() -> Iterator[EchoServer]:
+    server = EchoServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def messages(ngrok_process: process.NgrokProcess) -> List[str]:
+    return [str(entry.msg) for entry in ngrok_process.logs]
+
+
+def wait_for_requests(config: PyngrokConfig, count: int, tunnel_name: Any = None) -> List[agent.CapturedRequest]:
+    """The agent's captured requests, once ``count`` of them have their response recorded."""
+    found: List[agent.CapturedRequest] = []
+
+    def complete() -> bool:
+        found[:] = agent.get_requests(tunnel_name, pyngrok_config=config)
+        return len([r for r in found if r.response]) >= count
+
+    assert wait_for(complete, 5), found
+    return found
+
+
+# --- startup and the API URL --------------------------------------------------------------------------
+
+
+def test_real_agent_starts_healthy_from_its_startup_log(make_config: ConfigFactory,
+                                                       server: ts.TunnelServer) -> None:
+    web_port = free_port()
+    config = make_config(web_port=web_port)
+    ngrok_process = ngrok.get_ngrok_process(config)
+
+    assert ngrok_process.api_url == "http://127.0.0.1:%d" % web_port
+    logged = [entry.addr for entry in ngrok_process.logs if entry.msg == "starting web service"]
+    assert logged == ["127.0.0.1:%d" % web_port]
+    seen = messages(ngrok_process)
+    order = [seen.index(m) for m in ("starting web service", "tunnel session started", "client session established")]
+    assert order == sorted(order)
+    assert ngrok_process.healthy() and ngrok_process.session_state == process.SESSION_ONLINE
+    assert process.is_process_running(config.ngrok_path)
+    assert ngrok.get_ngrok_process(config) is ngrok_process  # the running agent is reused
+    assert ngrok.get_tunnels(config) == []
+    with pytest.raises(PyngrokError) as no_status:  # /api/status came with v3 agents: 2.3.41 answers 404
+        agent.get_agent_status(config)
+    assert getattr(no_status.value, "status_code", 404) == 404
+    (session,) = server.sessions
+    assert session.authenticated and session.agent_version == "2.3.41" and session.authtoken == AUTHTOKEN
+
+
+def test_real_agent_api_url_follows_a_moved_default_web_addr(make_config: ConfigFactory) -> None:
+    squatter = socket.socket()
+    try:
+        try:
+            squatter.bind(("127.0.0.1", 4040))
+            squatter.listen(1)
+        except OSError:
+            pass  # someone else holds 4040 already: the agent must move all the same
+        config = make_config(web_port=None)
+        ngrok_process = ngrok.get_ngrok_process(config)
+    finally:
+        squatter.close()
+    warned = [e for e in ngrok_process.logs if e.msg == "can't bind default web address, trying alternatives"]
+    assert warned and warned[0].addr == "127.0.0.1:4040"
+    (logged,) = [entry.addr for entry in ngrok_process.logs if entry.msg == "starting web service"]
+    assert logged != "127.0.0.1:4040"
+    assert ngrok_process.api_url == "http://" + logged
+    assert ngrok.get_tunnels(config) == []  # the API really is there
+
+
+def test_real_agent_taken_explicit_web_addr_is_reported(make_config: ConfigFactory) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        port = squatter.getsockname()[1]
+        config = make_config(web_port=port)
+        with pytest.raises(PyngrokNgrokError) as raised:
+            ngrok.get_ngrok_process(config)
+    assert raised.value.ngrok_error == "listen tcp 127.0.0.1:%d: bind: address already in use" % port
+    assert not process.is_process_running(config.ngrok_path)
+
+
+# --- tunnels: http, tcp, tls, bind_tls, auth ------------------------------------------------------------
+
+
+def test_real_agent_http_tunnel_serves_the_local_page(config: PyngrokConfig, server: ts.TunnelServer,
+                                                       site: LocalSite) -> None:
+    tunnel = ngrok.connect(site.port, pyngrok_config=config)
+    assert tunnel.proto == "https" and tunnel.public_url.startswith("https://127.0.0.1:")
+    assert tunnel.config == {"addr": "http://localhost:%d" % site.port, "inspect": True}
+    assert repr(tunnel) == '<NgrokTunnel: "%s" -> "http://localhost:%d">' % (tunnel.public_url, site.port)
+    assert tunnel.public_url in [bind.url for bind in server.binds]
+
+    assert fetch(tunnel.public_url + "/index.html", server.ca_path) == (200, PAGE.encode())
+    assert site.hits == ["/index.html"]
+
+
+def test_real_agent_get_tunnels_lists_the_http_twin(config: PyngrokConfig, server: ts.TunnelServer,
+                                                    site: LocalSite) -> None:
+    tunnel = ngrok.connect(site.port, name="web", pyngrok_config=config)
+    tunnels = {t.name: t for t in ngrok.get_tunnels(config)}
+    assert sorted(tunnels) == ["web", "web (http)"]
+    twin = tunnels["web (http)"]
+    assert twin.proto == "http" and twin.public_url.startswith("http://127.0.0.1:")
+    assert twin.uri == "/api/tunnels/web%20%28http%29" and tunnels["web"].public_url == tunnel.public_url
+    assert sorted(b.url for b in server.binds) == sorted(t.public_url for t in tunnels.values())
+    assert fetch(twin.public_url + "/", server.ca_path) == (200, PAGE.encode())
+    twin.refresh_metrics()  # the twin's own API path (with its escaped name) works too
+    assert twin.metrics["http"]["count"] >= 1
+
+
+def test_real_agent_tcp_tunnel_echoes_bytes(config: PyngrokConfig, echo: EchoServer) -> None:
+    tunnel = ngrok.connect(echo.port, "tcp", pyngrok_config=config)
+    assert tunnel.proto == "tcp" and tunnel.public_url.startswith("tcp://127.0.0.1:")
+    assert tunnel.config == {"addr": "localhost:%d" % echo.port, "inspect": False}
+    port = public_port(tunnel.public_url)
+    assert echo_round_trip(port, b"ping") == b"ping"
+    payload = os.urandom(600 * 1024)  # more than two flow-control windows each way
+    assert echo_round_trip(port, payload) == payload
+
+
+def test_real_agent_tls_tunnel_is_passthrough(config: PyngrokConfig, tmp_path: Path) -> None:
+    # The local service has a CA of its own; a client that trusts only that CA can complete the handshake
+    # through the tunnel only if nothing on the way terminates TLS.
+    local_ca, local_cert, local_key = ts.make_ca_and_cert(str(tmp_path / "local-certs"))
+    service = TLSEchoServer(local_cert, local_key)
+    try:
+        tunnel = ngrok.connect(service.port, "tls", pyngrok_config=config)
+        assert tunnel.proto == "tls" and tunnel.public_url.startswith("tls://127.0.0.1:")
+        context = ssl.create_default_context(cafile=local_ca)
+        message = b"end-to-end TLS through the tunnel"
+        assert echo_round_trip(public_port(tunnel.public_url), message, context) == message
+        assert len(service.handshakes) == 1
+    finally:
+        service.close()
+
+
+@pytest.mark.parametrize("bind_tls, schemes", [(True, ["https"]), (False, ["http"]), ("both", ["http", "https"])])
+def test_real_agent_bind_tls_variants(config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite,
+                                      bind_tls: Any, schemes: List[str]) -> None:
+    tunnel = ngrok.connect(site.port, bind_tls=bind_tls, pyngrok_config=config)
+    urls = [t.public_url for t in ngrok.get_tunnels(config)]
+    assert sorted(url.split("://")[0] for url in urls) == schemes
+    assert tunnel.public_url.split("://")[0] == ("http" if bind_tls is False else "https")
+    for url in urls:
+        assert fetch(url + "/", server.ca_path) == (200, PAGE.encode())
+    assert len(site.hits) == len(schemes)
+
+
+def test_real_agent_basic_auth(config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite) -> None:
+    tunnel = ngrok.connect(site.port, auth="user:s3cret pass", pyngrok_config=config)
+    assert {b.auth for b in server.binds} == {"user:s3cret pass"}
+
+    def basic(credentials: bytes) -> dict:
+        return {"Authorization": "Basic " + base64.b64encode(credentials).decode()}
+
+    assert fetch(tunnel.public_url + "/", server.ca_path)[0] == 401
+    assert fetch(tunnel.public_url + "/", server.ca_path, basic(b"user:wrong"))[0] == 401
+    assert fetch(tunnel.public_url + "/", server.ca_path, basic(b"user:s3cret pass")) == (200, PAGE.encode())
+    assert site.hits == ["/"]  # refused requests never reached the local site
+
+
+# --- tunnels from the config file ------------------------------------------------------------------------
+
+
+def _definitions(site: LocalSite, echo: EchoServer) -> str:
+    return (
+        "tunnels:\n"
+        "  website:\n"
+        "    proto: http\n"
+        "    addr: %d\n"
+        "    bind_tls: true\n"
+        "  echo:\n"
+        "    proto: tcp\n"
+        "    addr: %d\n"
+        "  pyngrok-default:\n"
+        "    proto: http\n"
+        "    addr: %d\n"
+        "    bind_tls: false\n" % (site.port, echo.port, site.port)
+    )
+
+
+def test_real_agent_named_tunnel_from_the_config(make_config: ConfigFactory, server: ts.TunnelServer,
+                                                 site: LocalSite, echo: EchoServer) -> None:
+    config = make_config(extra=_definitions(site, echo))
+    tunnel = ngrok.connect(name="website", pyngrok_config=config)
+    assert tunnel.name == "website-api" and tunnel.proto == "https"
+    assert [t.name for t in ngrok.get_tunnels(config)] == ["website-api"]  # bind_tls: true, so no twin
+    assert fetch(tunnel.public_url + "/", server.ca_path) == (200, PAGE.encode())
+
+    default = ngrok.connect(pyngrok_config=config)  # no name: the pyngrok-default definition
+    assert default.name == "pyngrok-default-api" and default.public_url.startswith("http://")
+    assert fetch(default.public_url + "/", server.ca_path) == (200, PAGE.encode())
+
+
+def test_real_agent_connect_all(make_config: ConfigFactory, server: ts.TunnelServer, site: LocalSite,
+                                echo: EchoServer) -> None:
+    config = make_config(extra=_definitions(site, echo))
+    tunnels = {t.name: t for t in ngrok.connect_all(config)}
+    assert sorted(tunnels) == ["echo-api", "website-api"]  # pyngrok-default is not opened
+    assert fetch(tunnels["website-api"].public_url + "/", server.ca_path) == (200, PAGE.encode())
+    assert echo_round_trip(public_port(tunnels["echo-api"].public_url), b"all of them") == b"all of them"
+    assert sorted(t.name for t in ngrok.get_tunnels(config)) == ["echo-api", "website-api"]
+
+
+# --- metrics and disconnect ------------------------------------------------------------------------------
+
+
+def test_real_agent_refresh_metrics_after_traffic(config: PyngrokConfig, server: ts.TunnelServer,
+                                                  site: LocalSite) -> None:
+    tunnel = ngrok.connect(site.port, bind_tls=True, pyngrok_config=config)
+    tunnel.refresh_metrics()
+    assert tunnel.metrics["conns"]["count"] == 0 and tunnel.metrics["http"]["count"] == 0
+    for _ in range(3):
+        assert fetch(tunnel.public_url + "/", server.ca_path)[0] == 200
+
+    def counted() -> bool:
+        tunnel.refresh_metrics()
+        return tunnel.metrics["http"]["count"] >= 3 and tunnel.metrics["conns"]["count"] >= 3
+
+    assert wait_for(counted, 5), tunnel.metrics
+    assert tunnel.metrics["http"]["p50"] > 0 and tunnel.data["metrics"] == tunnel.metrics
+
+
+def test_real_agent_disconnect_closes_the_public_port(config: PyngrokConfig, server: ts.TunnelServer,
+                                                      site: LocalSite, echo: EchoServer) -> None:
+    tcp = ngrok.connect(echo.port, "tcp", pyngrok_config=config)
+    ngrok.disconnect(tcp.public_url, config)
+    assert wait_for(lambda: port_refuses(public_port(tcp.public_url)), 5)
+
+    web = ngrok.connect(site.port, name="web", pyngrok_config=config)
+    (twin,) = [t for t in ngrok.get_tunnels(config) if t.name == "web (http)"]
+    ngrok.disconnect(web.public_url, config)
+    assert wait_for(lambda: port_refuses(public_port(web.public_url)), 5)
+    # As upstream: the https tunnel goes, its "(http)" twin is a tunnel of its own and stays...
+    assert [t.name for t in ngrok.get_tunnels(config)] == ["web (http)"]
+    assert fetch(twin.public_url + "/", server.ca_path)[0] == 200
+    # ...until it is disconnected by its own public URL.
+    ngrok.disconnect(twin.public_url, config)
+    assert wait_for(lambda: port_refuses(public_port(twin.public_url)), 5)
+    assert ngrok.get_tunnels(config) == [] and server.binds == []
+    ngrok.disconnect(twin.public_url, config)  # a second disconnect is a no-op
+
+
+# --- captured requests ---------------------------------------------------------------------------------------
+
+
+def test_real_agent_captured_requests_get_replay_delete(config: PyngrokConfig, server: ts.TunnelServer,
+                                                        site: LocalSite) -> None:
+    tunnel = ngrok.connect(site.port, name="inspected", bind_tls=True, pyngrok_config=config)
+    assert fetch(tunnel.public_url + "/index.html?via=tunnel", server.ca_path) == (200, PAGE.encode())
+
+    (captured,) = wait_for_requests(config, 1, "inspected")
+    assert re.fullmatch(r"airt_\w+", str(captured.id))
+    assert captured.uri == "/api/requests/http/%s" % captured.id
+    assert captured.tunnel_name == "inspected" and captured.remote_addr == "127.0.0.1"
+    assert re.match(r"\d{4}-\d\d-\d\dT", str(captured.start)) and int(captured.duration or 0) > 0
+    request, response = captured.request, captured.response
+    assert request["method"] == "GET" and request["uri"] == "/index.html?via=tunnel"
+    assert request["headers"]["X-Forwarded-Proto"] == ["https"]
+    assert base64.b64decode(request["raw"]).startswith(b"GET /index.html?via=tunnel HTTP/1.1\r\n")
+    assert response["status_code"] == 200 and response["status"] == "200 OK"
+    assert base64.b64decode(response["raw"]).endswith(PAGE.encode())
+
+    single = agent.get_request(str(captured.id), pyngrok_config=config)
+    assert (single.id, single.request["uri"], single.response["status_code"]) == (captured.id,
+                                                                                  "/index.html?via=tunnel", 200)
+    with pytest.raises(PyngrokNgrokHTTPError) as missing:
+        agent.get_request("airt_doesnotexist", pyngrok_config=config)
+    assert missing.value.status_code == 404
+
+    agent.replay_request(str(captured.id), pyngrok_config=config)
+    assert wait_for(lambda: len(site.hits) == 2, 5), site.hits
+    assert site.hits == ["/index.html?via=tunnel"] * 2  # the local server saw the request again
+    assert len(wait_for_requests(config, 2)) == 2  # the replay is captured too
+
+    agent.delete_requests(pyngrok_config=config)
+    assert agent.get_requests(pyngrok_config=config) == []
+
+
+# --- the authtoken ------------------------------------------------------------------------------------------
+
+
+def test_real_agent_reads_the_authtoken_set_auth_token_saved(make_config: ConfigFactory,
+                                                             server: ts.TunnelServer) -> None:
+    server.required_authtoken = "saved-by-set-auth-token"
+    config = make_config(auth_token=None)
+    ngrok.set_auth_token("saved-by-set-auth-token", config)
+    with open(str(config.config_path), encoding="utf-8") as handle:
+        saved = handle.read()
+    assert "authtoken: saved-by-set-auth-token" in saved and "server_addr:" in saved
+    ngrok_process = ngrok.get_ngrok_process(config)  # no overlay: the agent reads the token from the file
+    assert ngrok_process._overlay_dir is None
+    assert [s.authtoken for s in server.sessions] == ["saved-by-set-auth-token"]
+    assert "saved-by-set-auth-token" not in (read_cmdline(ngrok_process.proc.pid) or "")
+
+
+def test_real_agent_authtoken_is_not_on_the_command_line(config: PyngrokConfig, server: ts.TunnelServer) -> None:
+    ngrok_process = ngrok.get_ngrok_process(config)
+    cmdline = read_cmdline(ngrok_process.proc.pid) or ""
+    assert cmdline.startswith(config.ngrok_path + " start --none --log stdout --log-format logfmt --config ")
+    assert AUTHTOKEN not in cmdline and "overlay.yml" in cmdline
+    with open("/proc/%d/environ" % ngrok_process.proc.pid, "rb") as environ:
+        assert AUTHTOKEN.encode() not in environ.read()
+    assert [s.authtoken for s in server.sessions] == [AUTHTOKEN]  # it reached the agent all the same
+
+
+# --- failures ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("setup, code", [
+    ("wrong token", "ERR_NGROK_105"),
+    ("account limit", "ERR_NGROK_108"),
+])
+def test_real_agent_rejected_authtoken_raises_the_agents_error_code(
+        config: PyngrokConfig, server: ts.TunnelServer, setup: str, code: str) -> None:
+    if setup == "wrong token":
+        server.required_authtoken = "the-right-token"
+    else:
+        server.reject_auth_error = "Your account is limited to 1 simultaneous ngrok agent session.\n\n%s\n" % code
+    started = time.monotonic()
+    with pytest.raises(PyngrokNgrokError) as raised:
+        ngrok.connect("8000", pyngrok_config=config)
+    assert time.monotonic() - started < config.startup_timeout
+    error = raised.value
+    printed = [str(e.err) for e in error.ngrok_logs if e.msg == "failed to auth"]
+    assert printed and printed[0].rstrip().endswith(code)  # what the agent itself printed...
+    assert error.ngrok_error_code == code  # ...is the code the library hands back
+    assert code in str(error) and code in (error.ngrok_error or "")
+    assert AUTHTOKEN not in str(error) and AUTHTOKEN not in (error.ngrok_error or "")
+    assert [r["Extra"]["Authtoken"] for r in server.auth_requests] == [AUTHTOKEN]
+    assert not process.is_process_running(config.ngrok_path)
+    assert list(children_of(os.getpid())) == []
+
+
+@pytest.mark.parametrize("outage", ["closed port", "hangs up", "never answers"])
+def test_real_agent_server_down_fails_within_startup_timeout(make_config: ConfigFactory, server: ts.TunnelServer,
+                                                             outage: str) -> None:
+    silent = socket.socket()
+    try:
+        if outage == "closed port":
+            address = "127.0.0.1:%d" % free_port()
+        elif outage == "hangs up":
+            server.refuse_connections(True)  # accepts, then closes at once
+            address = server.addr
+        else:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(1)  # connects, but no TLS answer ever comes
+            address = "127.0.0.1:%d" % silent.getsockname()[1]
+        config = make_config(server_addr=address, startup_timeout=3)
+        started = time.monotonic()
+        with pytest.raises(PyngrokNgrokError) as raised:
+            ngrok.get_ngrok_process(config)
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    error = raised.value
+    assert elapsed < config.startup_timeout + 2
+    if outage == "never answers":
+        assert elapsed >= config.startup_timeout
+        assert "unable to start within 3 seconds" in str(error)
+    else:
+        failures = [str(e.err) for e in error.ngrok_logs if e.msg == "failed to reconnect session"]
+        assert failures and error.ngrok_error == failures[0]
+        expected = "connect: connection refused" if outage == "closed port" else "EOF"
+        assert failures[0].endswith(expected) and error.ngrok_error_code is None
+    assert not process.is_process_running(config.ngrok_path)
+    assert list(children_of(os.getpid())) == []
+
+
+def test_real_agent_dropped_session_recovers(make_config: ConfigFactory, server: ts.TunnelServer,
+                                             site: LocalSite) -> None:
+    events: List[str] = []
+    config = make_config(session_callback=lambda event: events.append(event.state))
+    before = ngrok.connect(site.port, name="before", bind_tls=True, pyngrok_config=config)
+    ngrok_process = ngrok.get_ngrok_process(config)
+    first = server.wait_for_session(5)
+
+    server.refuse_connections(True)  # keep the agent out for a while
+    assert server.drop_sessions() == 1
+    assert wait_for(lambda: ngrok_process.session_state == process.SESSION_RECONNECTING, 5)
+    assert wait_for(lambda: "failed to reconnect session" in messages(ngrok_process), 5)
+    with pytest.raises(PyngrokNgrokHTTPError) as refused:  # no session: the agent refuses (after retries)
+        ngrok.connect(site.port, name="during", pyngrok_config=config)
+    # 2.3.41 answers 502 {"error_code":103,"msg":"failed to start tunnel","details":{"err":"session closed"}}
+    # after a drop, and 503 (error_code 104) while its first session is not up yet.
+    assert refused.value.status_code in (502, 503) and "session" in str(refused.value.body)
+
+    server.refuse_connections(False)
+    server.wait_for_session(15, newer_than=first.serial)
+    assert wait_for(lambda: ngrok_process.session_state == process.SESSION_ONLINE, 5)
+    assert wait_for(lambda: events[-1:] == [process.SESSION_ONLINE], 5)
+    assert process.SESSION_RECONNECTING in events
+    after = ngrok.connect(site.port, name="after", bind_tls=True, pyngrok_config=config)
+    assert fetch(after.public_url + "/after", server.ca_path)[0] == 404  # served by the local site
+    server.wait_for(lambda: before.public_url in [b.url for b in server.binds], 5)  # re-bound, same URL
+    assert fetch(before.public_url + "/index.html", server.ca_path) == (200, PAGE.encode())
+    assert site.hits == ["/after", "/index.html"]
+    assert ngrok.get_ngrok_process(config) is ngrok_process  # the same agent all along
+
+
+def test_real_agent_server_restart_keeps_the_agent(config: PyngrokConfig, server: ts.TunnelServer,
+                                                   site: LocalSite) -> None:
+    ngrok_process = ngrok.get_ngrok_process(config)
+    first = server.wait_for_session(5)
+    assert server.send_restart() == [{"Error": ""}]
+    server.wait_for_session(10, newer_than=first.serial)
+    assert wait_for(lambda: ngrok_process.session_state == process.SESSION_ONLINE
+                    and messages(ngrok_process).count("client session established") == 2, 5)
+    assert ngrok_process.proc.poll() is None and ngrok.get_ngrok_process(config) is ngrok_process
+    tunnel = ngrok.connect(site.port, pyngrok_config=config)
+    assert fetch(tunnel.public_url + "/", server.ca_path) == (200, PAGE.encode())
+
+
+def test_real_agent_server_stop_ends_the_agent_and_the_library_notices(config: PyngrokConfig,
+                                                                       server: ts.TunnelServer) -> None:
+    ngrok_process = ngrok.get_ngrok_process(config)
+    first = server.wait_for_session(5)
+    assert server.send_stop() == [{"Error": ""}]
+    assert wait_for(lambda: ngrok_process.proc.poll() is not None, 10)
+    assert ngrok_process.proc.returncode == 0 and "received remote stop" in messages(ngrok_process)
+    assert wait_for(lambda: ngrok_process.session_state == process.SESSION_STOPPED, 5)
+    assert not process.is_process_running(config.ngrok_path)
+
+    fresh = ngrok.get_ngrok_process(config)  # the next call starts a new agent
+    assert fresh is not ngrok_process and fresh.proc.pid != ngrok_process.proc.pid and fresh.healthy()
+    assert server.wait_for_session(10, newer_than=first.serial).authtoken == AUTHTOKEN
+    assert ngrok.get_tunnels(config) == []
+
+
+# --- kill -------------------------------------------------------------------------------------------------
+
+
+def test_real_agent_kill_leaves_no_agent_process(config: PyngrokConfig, server: ts.TunnelServer,
+                                                 site: LocalSite) -> None:
+    tunnel = ngrok.connect(site.port, pyngrok_config=config)
+    ngrok_process = ngrok.get_ngrok_process(config)
+    pid, overlay_dir = ngrok_process.proc.pid, ngrok_process._overlay_dir
+    assert overlay_dir and os.path.isdir(overlay_dir)
+
+    ngrok.kill(config)
+    assert ngrok_process.proc.returncode is not None and not pid_alive(pid)
+    assert list(children_of(os.getpid())) == []
+    assert not process.is_process_running(config.ngrok_path)
+    assert not os.path.exists(overlay_dir)
+    assert not any(reader.is_alive() for reader in ngrok_process._readers)
+    assert wait_for(lambda: server.sessions == [] and server.binds == [], 5)
+    assert port_refuses(public_port(tunnel.public_url))
+    ngrok.kill(config)  # killing twice is harmless
