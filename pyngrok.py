@@ -2817,7 +2817,7 @@ class _Progress:
         return f"Downloading ngrok [{bar}] {fraction * 100:3.0f}%  {_mib(done)}/{_mib(self._total)}  {speed}"
 
     def _write(self, text: str) -> None:
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # no stderr (pythonw), or closed
             self._stream.write(text)
             self._stream.flush()
 
@@ -3039,10 +3039,10 @@ class _Source:
 
 
 def _archive_url(ngrok_version: str, url: Optional[str]) -> str:
+    if url and not url.endswith("/"):
+        return url  # a full URL needs no platform table: it also works where ngrok has no official build
     default = get_ngrok_cdn_url(ngrok_version)
-    if not url:
-        return default
-    return url + default.rsplit("/", 1)[1] if url.endswith("/") else url
+    return url + default.rsplit("/", 1)[1] if url else default
 
 
 def _is_official_cdn(url: str) -> bool:
@@ -3055,16 +3055,18 @@ def _downloaded_source(url: str, options: _InstallOptions, progress: _Progress) 
     try:
         with os.fdopen(fd, "w+b") as file:
             actual = _download(url, file, options, progress)
-            expected = _pinned(options)
-            if expected is None and not _is_official_cdn(url):
-                name = urlsplit(url).path.rsplit("/", 1)[-1]
-                expected = _sidecar_checksum(
-                    url, name, lambda u: _fetch_small(u, options), lambda n: url.rsplit("/", 1)[0] + "/" + n
-                )
-            yield _Source(file, url, actual, expected)
+            yield _Source(file, url, actual, _pinned(options) or _mirror_checksum(url, options))
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+def _mirror_checksum(url: str, options: _InstallOptions) -> Optional[Tuple[str, str]]:
+    if _is_official_cdn(url):
+        return None  # ngrok's CDN serves no checksum files: asking would only cost two round trips
+    name = urlsplit(url).path.rsplit("/", 1)[-1]
+    directory = url.rsplit("/", 1)[0]
+    return _sidecar_checksum(url, name, lambda u: _fetch_small(u, options), lambda n: f"{directory}/{n}")
 
 
 def _open_for_reading(path: str) -> BinaryIO:
@@ -3214,10 +3216,10 @@ def _tar_member_kind(member: tarfile.TarInfo) -> str:
 def _extract_from_zip(file: BinaryIO, out: BinaryIO, location: str) -> None:
     with zipfile.ZipFile(file) as archive:
         picker = _MemberPicker(location)
-        for info in archive.infolist():
-            picker.check(info.filename, _zip_member_kind(info), info.file_size)
+        chosen = [info for info in archive.infolist() if picker.check(info.filename, _zip_member_kind(info), info.file_size)]
         picker.done()
-        with archive.open(str(picker.chosen)) as member:
+        # Opened by its ZipInfo, not its name: a repeated name must not swap in an unchecked entry.
+        with archive.open(chosen[0]) as member:
             _copy_capped(member, out, location)
 
 
@@ -3247,6 +3249,8 @@ def _extract_binary(source: _Source, out: BinaryIO) -> None:
             _copy_capped(source.file, out, source.location)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as e:
         raise PyngrokNgrokInstallError(f"{source.location} is not a valid ngrok archive: {e}") from e
+    except OSError as e:  # a bad gzip stream, or a full disk
+        raise PyngrokNgrokInstallError(f"Cannot extract ngrok from {source.location}: {e}") from e
 
 
 # --- Installing ---------------------------------------------------------------------------------------
@@ -3311,21 +3315,24 @@ def _place_binary(source: _Source, ngrok_path: str) -> str:
                 os.unlink(temp_path)
 
 
+_LOCK_BUSY_ERRNOS = (errno.EACCES, errno.EAGAIN, errno.EWOULDBLOCK, errno.EDEADLK)
+
+
 def _try_lock(fd: int) -> bool:
-    if sys.platform == "win32":
-        import msvcrt
-
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
+    """Take the lock without blocking: ``False`` when another process holds it; raises when locks don't work."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in _LOCK_BUSY_ERRNOS:
+            return False
+        raise
     return True
 
 
@@ -3359,14 +3366,19 @@ def _install_lock(ngrok_path: str) -> Iterator[None]:
 
 
 def _wait_for_lock(fd: int, lock_path: str) -> bool:
+    """Wait for the lock; ``False`` when going ahead without it (atomic renames still keep the binary whole)."""
     deadline = time.monotonic() + _LOCK_WAIT_SECONDS
-    if _try_lock(fd):
-        return True
-    _installer_logger.info("Waiting for another ngrok install to finish (%s) ...", lock_path)
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
+    try:
         if _try_lock(fd):
             return True
+        _installer_logger.info("Waiting for another ngrok install to finish (%s) ...", lock_path)
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            if _try_lock(fd):
+                return True
+    except OSError as e:  # e.g. no lock support on this file system
+        _installer_logger.debug("Cannot lock %s, installing without the lock: %s", lock_path, e)
+        return False
     _installer_logger.warning("Still locked after %.0f s, installing anyway: %s", _LOCK_WAIT_SECONDS, lock_path)
     return False
 
@@ -3376,14 +3388,14 @@ def _install(ngrok_path: str, ngrok_version: Optional[str], options: _InstallOpt
     ngrok_path = os.path.abspath(ngrok_path)
     action = "overwriting" if os.path.exists(ngrok_path) else "new install"
     _installer_logger.debug("Installing ngrok %s to %s (%s) ...", version, ngrok_path, action)
+    progress = _Progress(options.quiet)
     try:
         os.makedirs(os.path.dirname(ngrok_path), exist_ok=True)
-    except OSError as e:
-        raise PyngrokNgrokInstallError(f"Cannot create the directory of {ngrok_path}: {e}") from e
-    progress = _Progress(options.quiet)
-    with _install_lock(ngrok_path), _open_source(version, options, progress) as source:
-        _verify_checksum(source.sha256, source.expected, source.location, options.require_checksum)
-        version_output = _place_binary(source, ngrok_path)
+        with _install_lock(ngrok_path), _open_source(version, options, progress) as source:
+            _verify_checksum(source.sha256, source.expected, source.location, options.require_checksum)
+            version_output = _place_binary(source, ngrok_path)
+    except OSError as e:  # the directory, the lock or a temp file could not be made
+        raise PyngrokNgrokInstallError(f"Cannot install ngrok to {ngrok_path}: {e}") from e
     _installer_logger.info(
         "Installed %s to %s (SHA-256 of %s: %s)", version_output, ngrok_path, source.location, source.sha256
     )

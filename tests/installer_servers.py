@@ -18,6 +18,7 @@ import subprocess
 import tarfile
 import threading
 import time
+import warnings
 import zipfile
 from typing import Dict, Iterator, List, Optional, Tuple
 from urllib.parse import urlsplit
@@ -96,7 +97,9 @@ def zip_bytes(entries: List[Entry]) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             file_type = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK, "device": stat.S_IFCHR}
             info.external_attr = (file_type[entry.kind] | entry.mode) << 16
-            archive.writestr(info, entry.target.encode() if entry.kind == "symlink" else entry.data)
+            with warnings.catch_warnings():  # a repeated name is deliberate in some malicious archives
+                warnings.simplefilter("ignore")
+                archive.writestr(info, entry.target.encode() if entry.kind == "symlink" else entry.data)
     return buffer.getvalue()
 
 
@@ -246,12 +249,15 @@ class ArchiveHTTPServer(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
 
     def finish_request(self, request: socket.socket, client_address: Tuple[str, int]) -> None:  # type: ignore[override]
-        if self.tls is not None:
-            try:
-                request = self.tls.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):
-                return  # the client refused our certificate: that is what some tests expect
-        super().finish_request(request, client_address)
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            tls_request = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # the client refused our certificate: that is what some tests expect
+        with tls_request:  # the server only closes the plain socket, which the wrapper took over
+            super().finish_request(tls_request, client_address)
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # a client that hung up on a stall or a truncated body is expected

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -516,6 +516,19 @@ def test_unknown_keyword_argument(ngrok_path: str) -> None:
         install(ngrok_path, bogus=1)
 
 
+def test_unusable_install_directory(tmp_path: Any) -> None:
+    blocker = write(tmp_path, "a-file", b"")
+    with pytest.raises(pyngrok.PyngrokNgrokInstallError, match="Cannot install ngrok"):
+        install(os.path.join(blocker, "ngrok"), archive=write(tmp_path, "a.tgz", TGZ))
+
+
+def test_zip_with_a_repeated_name_is_refused(tmp_path: Any, existing: str) -> None:
+    data = zip_bytes([GOOD, Entry("ngrok", b"#!/bin/sh\necho second\n")])
+    with pytest.raises(pyngrok.PyngrokSecurityError, match="two ngrok members"):
+        install(existing, archive=write(tmp_path, "dup.zip", data))
+    assert_untouched(existing)
+
+
 def test_installs_into_a_new_directory(tmp_path: Any) -> None:
     target = str(tmp_path / "deep" / "er" / "ngrok")
     install(target, archive=write(tmp_path, "a.tgz", TGZ))
@@ -576,11 +589,21 @@ def test_bomb_under_a_lower_cap(tmp_path: Any, existing: str, monkeypatch: pytes
         (zip_bytes([Entry("ngrok", kind="dir")]), "no ngrok or ngrok.exe member"),
         (TGZ[: len(TGZ) // 2], "not a valid ngrok archive"),
         (ZIP[:-30], "not a valid ngrok archive"),
+        (TGZ[:40] + bytes(b ^ 0x5A for b in TGZ[40:80]) + TGZ[80:], "not a valid ngrok archive|Cannot extract"),
         (os.urandom(4096), "does not run|failed `ngrok version`"),
         (tgz_bytes([Entry("ngrok", fake_ngrok(exit_code=3))]), r"failed `ngrok version` \(exit 3\)"),
         (tgz_bytes([Entry("ngrok", b"#!/bin/sh\necho hello\n")]), "failed `ngrok version`"),
     ],
-    ids=["no member", "only a directory", "truncated tgz", "truncated zip", "garbage", "exits 3", "no version"],
+    ids=[
+        "no member",
+        "only a directory",
+        "truncated tgz",
+        "truncated zip",
+        "corrupt tgz",
+        "garbage",
+        "exits 3",
+        "no version",
+    ],
 )
 def test_broken_archives_fail_cleanly(
     data: bytes, message: str, tmp_path: Any, existing: str, bin_dir: str, isolated: str
@@ -643,6 +666,11 @@ pyngrok._install_ngrok_binary(ngrok_path, archive=archive, quiet=True)
 """
 
 
+def finish(process: subprocess.Popen[bytes]) -> Tuple[int, str]:
+    _out, err = process.communicate(timeout=60)
+    return process.returncode, err.decode() if err else ""
+
+
 def subprocess_env(**extra: str) -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in INSTALLER_ENV and k.lower() not in PROXY_ENV}
     env["PYTHONPATH"] = REPO_ROOT
@@ -685,7 +713,7 @@ def test_four_processes_installing_at_once(
     time.sleep(0.3)  # let every process get to the start line
     open(go, "w").close()
     try:
-        results = [(p.wait(timeout=60), p.stderr.read().decode() if p.stderr else "") for p in processes]
+        results = [finish(p) for p in processes]
     finally:
         stop.set()
         reader.join()
@@ -728,8 +756,8 @@ def run_install_process(
             break
         stderr += chunk
     os.close(master)
-    stdout = process.stdout.read() if process.stdout else b""
-    assert process.wait(timeout=30) == 0, stderr
+    stdout, _err = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
     return {"stdout": stdout, "stderr": stderr}
 
 
