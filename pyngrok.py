@@ -3496,8 +3496,6 @@ _agent_logger = logging.getLogger("pyngrok.process.ngrok")
 # How long a stopped agent gets between SIGTERM and SIGKILL, and readers get to finish.
 _TERMINATE_GRACE_SECONDS = 3.0
 _READER_JOIN_SECONDS = 2.0
-# Errors ngrok's service gives an agent past its supported life.
-_TOO_OLD_AGENT_CODES = frozenset({"ERR_NGROK_120", "ERR_NGROK_121"})
 # A longer line than this is cut: the rest is read and dropped, so a runaway line cannot eat memory.
 _MAX_LOG_LINE_BYTES = 64 * 1024
 
@@ -4161,11 +4159,9 @@ def _raise_startup_failure(ngrok_process: NgrokProcess, reason: str) -> None:
     if error is None and ngrok_process.proc.poll() is not None:
         error = f"ngrok exited with code {ngrok_process.proc.returncode}"
     message = f"The ngrok process errored on start: {error}." if error else reason
-    if error and _TOO_OLD_AGENT_CODES.intersection(_NGROK_ERROR_CODE.findall(error)):
-        message += (
-            " This ngrok agent is too old for ngrok's service: run ngrok.update(), or delete "
-            f"{ngrok_process.pyngrok_config.ngrok_path} so that pyngrok installs a current one."
-        )
+    advice = _outdated_agent_advice(error)
+    if advice:
+        message = f"{message} {advice}"
     secrets = (ngrok_process.pyngrok_config.auth_token, ngrok_process.pyngrok_config.api_key)
     raise PyngrokNgrokError(_redact(message, secrets), list(ngrok_process.logs), _redact(error, secrets) if error else None)
 
