@@ -245,6 +245,7 @@ def test_agent_follows_web_addr_that_moved(pyngrok_config: PyngrokConfig, web_po
     [
         ("error", "ERR_NGROK_105", "ERR_NGROK_105"),
         ("stderr_error", "mapping values are not allowed", None),
+        ("too_old", "update it with ngrok.update()", "ERR_NGROK_121"),
     ],
 )
 def test_startup_error_is_raised_with_the_agents_words(
@@ -253,7 +254,8 @@ def test_startup_error_is_raised_with_the_agents_words(
     monkeypatch.setenv("FAKE_NGROK_STARTUP", fault)
     with pytest.raises(PyngrokNgrokError) as raised:
         ngrok.connect("8000", pyngrok_config=pyngrok_config)
-    assert error_fragment in str(raised.value) and error_fragment in (raised.value.ngrok_error or "")
+    assert error_fragment in str(raised.value)
+    assert (error_code or error_fragment) in str(raised.value.ngrok_error)
     assert raised.value.ngrok_error_code == error_code
     assert not process.is_process_running(pyngrok_config.ngrok_path)
     assert list(children_of(os.getpid())) == []

@@ -948,8 +948,8 @@ class Bench:
                    upstream_spec: Optional[Dict[str, Any]] = None) -> None:
         results: Dict[str, List[Dict[str, Any]]] = {"ours": [], "upstream": [], "raw": []}
         for index in range(self.rounds(7, 3)):
-            sides = ab_order(index, self.ours, self.upstream) + [self.raw]
-            for side in sides:
+            sides = [self.ours, self.upstream, self.raw]
+            for side in sides[index % 3:] + sides[:index % 3]:
                 op = "rawstart" if side is self.raw else "coldstart"
                 side_spec = upstream_spec if side is self.upstream and upstream_spec else spec
                 results[side.key].append(self.runner.run(side, op, configs=configs(repeats), **side_spec))

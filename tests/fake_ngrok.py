@@ -50,6 +50,10 @@ AUTH_ERROR_4018 = (
     "Install your authtoken: https://dashboard.ngrok.com/get-started/your-authtoken\r\n\r\n"
     "ERR_NGROK_4018\r\n"
 )
+AUTH_ERROR_121 = (
+    "authentication failed: Your ngrok-agent version \"2.3.41\" is too old. The minimum supported agent version "
+    "for your account is \"3.2.0\". Please update to a newer version with `ngrok update`.\r\n\r\nERR_NGROK_121\r\n"
+)
 RECONNECT_ERROR = "dial tcp: lookup connect.ngrok-agent.com: no such host"
 SESSION_NOT_READY = "a successful ngrok tunnel session has not yet been established"
 
@@ -1634,6 +1638,8 @@ class Agent:
     def authentication_error(self):
         if self.faults.startup == "error":
             return AUTH_ERROR_105
+        if self.faults.startup == "too_old":
+            return AUTH_ERROR_121
         required = self.faults.require_authtoken
         if required is None:
             return None

@@ -1,0 +1,143 @@
+"""See pyngrok carry a request through the real ngrok agent, with no ngrok account and no internet.
+
+    python3 tests/demo.py        (or: make demo)
+
+What it does, printing each step:
+
+1. fetches the real ngrok 2.3.41 agent from npm, unless it is cached under .cache/ (tests/realagent.py);
+2. starts a loopback ngrok tunnel server (tests/tunnel_server.py) with a CA of its own;
+3. serves a page from a local ``http.server``;
+4. opens a tunnel to it with ``pyngrok.ngrok.connect``: pyngrok starts the agent, which connects to the
+   tunnel server and gets a public URL on 127.0.0.1;
+5. fetches the page through that public URL, and shows the request as the agent captured it;
+6. cleans everything up.
+
+Exit status 0 on success, 1 (with the reason) when the agent cannot be fetched or something fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any, List, Optional
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(TESTS_DIR)
+for _path in (REPO_ROOT, TESTS_DIR):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+import pyngrok  # noqa: E402
+from pyngrok import agent, ngrok  # noqa: E402
+from pyngrok.conf import PyngrokConfig  # noqa: E402
+
+import realagent  # noqa: E402
+import tunnel_server  # noqa: E402
+from helpers import LocalSite, free_port  # noqa: E402
+from realworld import fetch, write_agent_config  # noqa: E402
+
+PAGE = "<h1>Hello from a local http.server</h1>\n<p>served through pyngrok and the real ngrok agent</p>\n"
+STARTED = time.monotonic()
+
+
+def step(text: str) -> None:
+    print("[%5.2fs] %s" % (time.monotonic() - STARTED, text), flush=True)
+
+
+def detail(text: str) -> None:
+    for line in text.splitlines() or [""]:
+        print("          " + line, flush=True)
+
+
+def captured_request(config: PyngrokConfig, tunnel_name: str, deadline: float) -> Optional[Any]:
+    """The agent's record of our request, once its response is in (the agent records it a moment later)."""
+    while True:
+        done = [r for r in agent.get_requests(tunnel_name, pyngrok_config=config) if r.response]
+        if done or time.monotonic() > deadline:
+            return done[0] if done else None
+        time.sleep(0.05)
+
+
+def main() -> int:
+    step("Fetching the ngrok %s agent (npm package %s), unless cached..."
+         % (realagent.AGENT_VERSION, realagent.NPM_SPEC))
+    binary = realagent.ensure_real_agent()
+    if binary is None:
+        print("\nCannot run the demo: the ngrok %s agent is unavailable: %s"
+              % (realagent.AGENT_VERSION, realagent.last_error()), file=sys.stderr)
+        print("The demo needs the npm registry once, to fetch the agent; later runs use the cached copy.",
+              file=sys.stderr)
+        return 1
+    detail(binary)
+
+    workdir = tempfile.mkdtemp(prefix="pyngrok-demo-")
+    cleanups: List[Any] = []
+    config: Optional[PyngrokConfig] = None
+    try:
+        step("Starting a loopback ngrok tunnel server, with a certificate authority of its own...")
+        server = tunnel_server.TunnelServer(workdir).start()
+        cleanups.append(server.close)
+        detail("listening on %s (CA: %s)" % (server.addr, server.ca_path))
+
+        step("Serving a page from a local http.server...")
+        site_dir = os.path.join(workdir, "site")
+        os.makedirs(site_dir)
+        site = LocalSite(site_dir, PAGE)
+        cleanups.append(site.close)
+        detail("http://127.0.0.1:%d/index.html" % site.port)
+
+        config_path = write_agent_config(os.path.join(workdir, "ngrok.yml"), server.addr, server.ca_path,
+                                         free_port())
+        config = PyngrokConfig(ngrok_path=binary, config_path=config_path, ngrok_version="2",
+                               config_version="2", auth_token="demo-token", startup_timeout=10)
+        step("Opening a tunnel: ngrok.connect(%d, pyngrok_config=config)..." % site.port)
+        detail("ngrok config: %s" % config_path)
+        tunnel = ngrok.connect(site.port, name="demo", pyngrok_config=config)
+        ngrok_process = ngrok.get_ngrok_process(config)
+        detail("agent pid %d, API at %s" % (ngrok_process.proc.pid, ngrok_process.api_url))
+        detail("tunnel: %r" % tunnel)
+        for other in ngrok.get_tunnels(config):
+            detail("  open: %-12s %-26s -> %s" % (other.name, other.public_url, other.config.get("addr")))
+
+        url = tunnel.public_url + "/index.html?from=demo"
+        step("Fetching %s through the tunnel..." % url)
+        status, body = fetch(url, server.ca_path)
+        detail("HTTP %d, %d bytes:" % (status, len(body)))
+        detail(body.decode("utf-8", "replace").rstrip())
+        if status != 200 or body.decode("utf-8", "replace") != PAGE:
+            print("\nDemo failed: the page through the tunnel is not the local page", file=sys.stderr)
+            return 1
+
+        step("The request, as the agent captured it (pyngrok.agent.get_requests):")
+        captured = captured_request(config, "demo", time.monotonic() + 5)
+        if captured is None:
+            print("\nDemo failed: the agent did not capture the request", file=sys.stderr)
+            return 1
+        detail("%s %s -> %s   (id %s, tunnel %s, from %s)" % (
+            captured.request["method"], captured.request["uri"], captured.response["status"],
+            captured.id, captured.tunnel_name, captured.remote_addr))
+    except Exception:
+        print("\nDemo failed:", file=sys.stderr)
+        traceback.print_exc()
+        return 1
+    finally:
+        step("Cleaning up: ngrok.kill(config), local site, tunnel server...")
+        if config is not None:
+            ngrok.kill(config)
+        for cleanup in reversed(cleanups):
+            try:
+                cleanup()
+            except Exception as exc:  # keep cleaning up
+                print("cleanup failed: %r" % (exc,), file=sys.stderr)
+        shutil.rmtree(workdir, ignore_errors=True)
+    step("Done: pyngrok %s opened a tunnel through the real ngrok %s agent and carried a request."
+         % (pyngrok.__version__, realagent.AGENT_VERSION))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
