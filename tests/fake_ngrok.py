@@ -1565,10 +1565,11 @@ class Agent:
             path = self.config_paths[0] if self.config_paths else default_config_path()
             raise CommandError("Error reading configuration file '%s': yaml: line 3: mapping values are "
                                "not allowed in this context" % path)
+        self.load_configuration()
         if self.faults.startup == "silent":
+            self.write_state_file()  # tells a test the signal handlers are in place
             self.wait_for_stop()
             return 0
-        self.load_configuration()
         self.setup_logger()
         self.log_config_files()
         self.write_state_file()

@@ -487,14 +487,17 @@ def test_startup_error(start):
     assert "starting web service" not in text
 
 
-def test_startup_stderr_error_and_silent(start):
+def test_startup_stderr_error_and_silent(start, tmp_path):
     agent = start(env={"FAKE_NGROK_STARTUP": "stderr_error"}, ready=False)
     assert agent.proc.wait(timeout=5) == 1
     assert agent.text_lines() == []
     assert "yaml: line 3: mapping values are not allowed in this context" in agent.proc.stderr.read().decode()
 
-    silent = start(env={"FAKE_NGROK_STARTUP": "silent"}, ready=False)
-    time.sleep(0.4)
+    state_file = os.path.join(str(tmp_path), "silent-state.json")
+    silent = start(env={"FAKE_NGROK_STARTUP": "silent", "FAKE_NGROK_STATE_FILE": state_file}, ready=False)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(state_file) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert silent.proc.poll() is None and silent.text_lines() == []
     silent.proc.send_signal(signal.SIGINT)
     assert silent.proc.wait(timeout=2) == 0
