@@ -351,7 +351,7 @@ class _YamlScanner:
             if self.simple_keys:
                 self.drop_stale_simple_keys()
             column = self.pos - self.line_start
-            if self.indent > column and not self.flow_level:
+            if self.indent > column:
                 self.unwind_indent(column)
             ch = text[self.pos]
             if ch not in _YAML_INDICATORS and ch != ".":
@@ -452,6 +452,9 @@ class _YamlScanner:
             raise self.error("could not find the ':' of this key on its line", key[3], key[4])
 
     def unwind_indent(self, column: int) -> None:
+        # Indentation does not count inside flow collections (PyYAML is lenient there, and so are we).
+        if self.flow_level:
+            return
         while self.indent > column:
             self.indent = self.indents.pop()
             self.tokens.append((_YT_BLOCK_END, None, self.line, self.pos - self.line_start, None))
