@@ -1889,7 +1889,9 @@ _CONFIG_SCHEMA: Dict[str, Any] = {
                 "http_proxy": _schema_of("string", "An HTTP proxy URL for the session connection (ngrok 2)."),
                 "socks5_proxy": _schema_of("string", "A SOCKS5 proxy URL for the session connection (ngrok 2)."),
                 "trust_host_root_certs": _schema_of("boolean", "Trust the host's root CAs (ngrok 2)."),
-                "tunnels": _schema_of("object", "Tunnel definitions by name.", additionalProperties={"$ref": "#/$defs/tunnel"}),
+                "tunnels": _schema_of(
+                    ["object", "null"], "Tunnel definitions by name.", additionalProperties={"$ref": "#/$defs/tunnel"}
+                ),
             },
         ),
         "config_v3": _schema_object(
@@ -1897,17 +1899,20 @@ _CONFIG_SCHEMA: Dict[str, Any] = {
             {
                 "version": _schema_of(["string", "integer"], "The config version.", enum=["3", 3]),
                 "agent": _schema_object(
-                    "Agent options.",
+                    "Agent options (may be empty).",
                     {
                         **_SCHEMA_AGENT_COMMON,
                         "connect_url": _schema_of("string", "The ngrok server to connect to."),
                         "connect_cas": _schema_of("string", "CAs for the session connection: trusted, host or a file."),
                         "crl_url": _schema_of("string", "A custom certificate revocation list URL."),
                     },
+                    type=["object", "null"],
                 ),
-                "endpoints": _schema_of("array", "Endpoint definitions.", items={"$ref": "#/$defs/endpoint"}),
+                "endpoints": _schema_of(["array", "null"], "Endpoint definitions.", items={"$ref": "#/$defs/endpoint"}),
                 "tunnels": _schema_of(
-                    "object", "Tunnel definitions by name (deprecated).", additionalProperties={"$ref": "#/$defs/tunnel"}
+                    ["object", "null"],
+                    "Tunnel definitions by name (deprecated).",
+                    additionalProperties={"$ref": "#/$defs/tunnel"},
                 ),
             },
         ),
@@ -1918,7 +1923,11 @@ _CONFIG_SCHEMA: Dict[str, Any] = {
 
 # Keys that belong to the other config version, for a more useful warning than "unknown key".
 _CONFIG_KEY_HINTS = {
-    (): {key: "in a version 3 config this key belongs under 'agent:'" for key in _SCHEMA_AGENT_COMMON},
+    (): {
+        **{key: "in a version 3 config this key belongs under 'agent:'" for key in _SCHEMA_AGENT_COMMON},
+        "server_addr": "in a version 3 config this is 'connect_url' under 'agent:'",
+        "root_cas": "in a version 3 config this is 'connect_cas' under 'agent:'",
+    },
     ("agent",): {
         "server_addr": "in a version 3 config this key is called 'connect_url'",
         "root_cas": "in a version 3 config this key is called 'connect_cas'",
@@ -2133,11 +2142,16 @@ def validate_config(data: Dict[str, Any]) -> None:
         or a ``log_level`` other than info or debug (pyngrok needs the agent's API and logs), or a value of the
         wrong type for ngrok.
     """
+    if isinstance(data, dict):
+        rule_errors = _pyngrok_rule_errors(data)
+        if rule_errors:
+            # Upstream's message, word for word.
+            raise PyngrokConfigError(rule_errors[0][1])
     errors, warnings, _ = _check_config(data, {}, None)
     for warning in warnings:
         logger.warning(f"ngrok config: {warning}")
     if errors:
-        raise PyngrokConfigError(errors[0] if len(errors) == 1 else "; ".join(errors))
+        raise PyngrokConfigError("; ".join(errors))
 
 
 def _read_config_text(config_path: str) -> str:
