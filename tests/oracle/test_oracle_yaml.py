@@ -1,0 +1,96 @@
+"""Oracle tier: our YAML reader and writer against PyYAML's ``safe_load`` (pure-Python loader)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import random
+import sys
+
+import pytest
+
+yaml = pytest.importorskip("yaml", reason="the oracle tier needs PyYAML (pip install pyyaml)")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(HERE)
+sys.path.insert(0, os.path.dirname(TESTS))
+sys.path.insert(0, TESTS)
+sys.path.insert(0, HERE)
+
+import yamlgen  # noqa: E402
+from corpus_tool import BAD, GOOD, bad_expectations, canon_text, read_text  # noqa: E402
+from pyngrok import PyngrokConfigError, _yaml_dump, _yaml_load  # noqa: E402
+
+DOCUMENTS = int(os.environ.get("PYNGROK_ORACLE_DOCUMENTS", "3000"))
+# What we refuse on purpose although PyYAML reads it (see the YAML section of pyngrok.py).
+UNSUPPORTED = ("complex keys", "recursive values", "nests deeper", "is not supported here", "%TAG")
+
+
+def pyyaml_load(text: str) -> object:
+    return yaml.load(text, Loader=yaml.SafeLoader)
+
+
+def compare(text: str) -> str:
+    """Compare both readers on one text: 'same', 'both-reject', 'unsupported'; fail on anything else."""
+    try:
+        expected = pyyaml_load(text)
+    except Exception:  # PyYAML raises YAMLError, and ValueError and friends from its constructors
+        with pytest.raises(PyngrokConfigError):
+            _yaml_load(text)
+        return "both-reject"
+    try:
+        value = _yaml_load(text)
+    except PyngrokConfigError as error:
+        assert any(reason in str(error) for reason in UNSUPPORTED), f"{error}\n---\n{text}"
+        return "unsupported"
+    assert canon_text(value) == canon_text(expected), text
+    return "same"
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(GOOD, "*.yml"))), ids=os.path.basename)
+def test_good_corpus_equals_pyyaml(path):
+    text = read_text(path)
+    assert canon_text(_yaml_load(text)) == canon_text(pyyaml_load(text))
+    with open(path[:-4] + ".json", encoding="utf-8") as file:
+        assert canon_text(pyyaml_load(text)) == file.read().rstrip("\n")
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(BAD, "*.yml"))), ids=os.path.basename)
+def test_bad_corpus_is_bad_for_pyyaml_too(path):
+    expected = bad_expectations()[os.path.basename(path)]
+    text = read_text(path)
+    if expected["unsupported"]:
+        pyyaml_load(text)
+    else:
+        with pytest.raises(Exception):
+            pyyaml_load(text)
+
+
+def test_random_documents_equal_pyyaml():
+    outcomes = {"same": 0, "both-reject": 0, "unsupported": 0}
+    for seed in range(DOCUMENTS):
+        outcomes[compare(yamlgen.document(random.Random(seed)))] += 1
+    assert outcomes["same"] == DOCUMENTS, outcomes
+
+
+def test_mutated_documents_agree_with_pyyaml():
+    outcomes = {"same": 0, "both-reject": 0, "unsupported": 0}
+    for seed in range(DOCUMENTS):
+        rng = random.Random(10_000_000 + seed)
+        outcomes[compare(yamlgen.mutate(rng, yamlgen.document(rng)))] += 1
+    # Both kinds must be well represented for the comparison to mean something.
+    assert outcomes["same"] > DOCUMENTS // 5 and outcomes["both-reject"] > DOCUMENTS // 5, outcomes
+    assert outcomes["unsupported"] < DOCUMENTS // 100, outcomes
+
+
+def test_writer_output_loads_back_equal_with_pyyaml():
+    for seed in range(DOCUMENTS):
+        data = {"value": yamlgen.value(random.Random(seed))}
+        text = _yaml_dump(data)
+        assert canon_text(pyyaml_load(text)) == canon_text(data), text
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(GOOD, "*.yml"))), ids=os.path.basename)
+def test_writer_output_of_corpus_loads_back_equal_with_pyyaml(path):
+    value = _yaml_load(read_text(path))
+    assert canon_text(pyyaml_load(_yaml_dump(value))) == canon_text(value)
