@@ -256,9 +256,8 @@ _YAML_TAG_PREFIX = "tag:yaml.org,2002:"
 _YAML_STR = _YAML_TAG_PREFIX + "str"
 _YAML_MAP = _YAML_TAG_PREFIX + "map"
 _YAML_SEQ = _YAML_TAG_PREFIX + "seq"
-_YAML_SCALAR_TAGS = frozenset(
-    _YAML_TAG_PREFIX + name for name in ("str", "int", "float", "bool", "null", "binary", "timestamp")
-)
+_YAML_STANDARD_TAGS = ("str", "int", "float", "bool", "null", "binary", "timestamp", "map", "seq")
+_YAML_SCALAR_TAGS = frozenset(_YAML_TAG_PREFIX + name for name in _YAML_STANDARD_TAGS[:-2])
 
 
 class _YamlMerge:
@@ -298,6 +297,12 @@ _YAML_IMPLICIT_TIMESTAMP = re.compile(
     r"|[0-9]{4}-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
     r"(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9]{2})?))?"
 )
+
+
+def _yaml_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    """Where a pattern that may match the empty string stops matching at ``pos``."""
+    match = pattern.match(text, pos)
+    return match.end() if match else pos
 
 
 def _yaml_error(path: str, what: str, line: int, column: int) -> PyngrokConfigError:
@@ -363,9 +368,12 @@ class _YamlScanner:
                 return self.tokens
             elif column == 0 and ch == "%":
                 self.fetch_directive()
-            elif column == 0 and ch in "-." and text[self.pos + 1 : self.pos + 3] == ch * 2 and text[
-                self.pos + 3
-            ] in _YAML_BLANK:
+            elif (
+                column == 0
+                and ch in "-."
+                and text[self.pos + 1 : self.pos + 3] == ch * 2
+                and text[self.pos + 3] in _YAML_BLANK
+            ):
                 self.unwind_indent(-1)
                 self.remove_simple_key()
                 self.allow_simple_key = False
@@ -414,7 +422,7 @@ class _YamlScanner:
 
     def skip_to_next_token(self) -> None:
         start = self.pos
-        end = _YAML_SKIP.match(self.text, start).end()  # type: ignore[union-attr]
+        end = _yaml_end(_YAML_SKIP, self.text, start)
         if end != start:
             breaks = self.text.count("\n", start, end)
             if breaks:
@@ -489,10 +497,10 @@ class _YamlScanner:
         elif name == "TAG":
             raise self.error("%TAG directives are not supported", line, column)
         else:
-            self.pos = _YAML_REST_OF_LINE.match(text, self.pos).end()  # type: ignore[union-attr]
-        self.pos = _YAML_SPACES.match(text, self.pos).end()  # type: ignore[union-attr]
+            self.pos = _yaml_end(_YAML_REST_OF_LINE, text, self.pos)
+        self.pos = _yaml_end(_YAML_SPACES, text, self.pos)
         if text[self.pos] == "#":
-            self.pos = _YAML_REST_OF_LINE.match(text, self.pos).end()  # type: ignore[union-attr]
+            self.pos = _yaml_end(_YAML_REST_OF_LINE, text, self.pos)
         if text[self.pos] not in "\0\n":
             raise self.error(f"expected a comment or a line break, but found {_yaml_describe(text[self.pos])}")
         self.tokens.append((_YT_DIRECTIVE, (name, value), line, column, None))
@@ -570,8 +578,7 @@ class _YamlScanner:
             handle, suffix = None, "!"
             self.pos = start + 1
         else:
-            rest = _YAML_REST_OF_LINE.match(text, start + 1).group()  # type: ignore[union-attr]
-            word = rest.split(" ", 1)[0]
+            word = text[start + 1 : _yaml_end(_YAML_REST_OF_LINE, text, start + 1)].split(" ", 1)[0]
             if "!" in word:
                 match = _YAML_TAG_HANDLE.match(text, start)
                 handle = match.group() if match else "!"
@@ -636,12 +643,12 @@ class _YamlScanner:
         """Consume the spaces and line breaks after a chunk of a plain scalar; return how they fold."""
         text = self.text
         start = self.pos
-        end = _YAML_SPACES.match(text, start).end()  # type: ignore[union-attr]
+        end = _yaml_end(_YAML_SPACES, text, start)
         if text[end] != "\n":
             self.pos = end
             return text[start:end]
         self.allow_simple_key = True
-        run_end = _YAML_SPACES_AND_BREAKS.match(text, end + 1).end()  # type: ignore[union-attr]
+        run_end = _yaml_end(_YAML_SPACES_AND_BREAKS, text, end + 1)
         # A document marker ends the scalar: it can only be where the run of spaces and breaks ends.
         marker_at = text.rfind("\n", end, run_end) + 1
         if marker_at == run_end and text[run_end : run_end + 3] in ("---", "...") and text[run_end + 3] in _YAML_BLANK:
@@ -684,7 +691,8 @@ class _YamlScanner:
             chunks.append(_YAML_ESCAPES[ch])
         elif ch in _YAML_ESCAPE_LENGTHS:
             length = _YAML_ESCAPE_LENGTHS[ch]
-            digits = _YAML_HEX.match(text, self.pos, self.pos + length).group()  # type: ignore[union-attr]
+            digits = text[self.pos : self.pos + length]
+            digits = digits[: _yaml_end(_YAML_HEX, digits, 0)]
             if len(digits) < length:
                 self.pos += len(digits)
                 raise self.error(
@@ -706,7 +714,7 @@ class _YamlScanner:
     def scan_quoted_spaces(self, chunks: List[str], line: int, column: int) -> None:
         text = self.text
         start = self.pos
-        end = _YAML_WHITESPACE.match(text, start).end()  # type: ignore[union-attr]
+        end = _yaml_end(_YAML_WHITESPACE, text, start)
         ch = text[end]
         if ch == "\0":
             self.pos = end
@@ -726,7 +734,7 @@ class _YamlScanner:
         while True:
             if text[self.pos : self.pos + 3] in ("---", "...") and text[self.pos + 3] in _YAML_BLANK:
                 raise self.error("found a document marker inside a quoted scalar that starts here", line, column)
-            self.pos = _YAML_WHITESPACE.match(text, self.pos).end()  # type: ignore[union-attr]
+            self.pos = _yaml_end(_YAML_WHITESPACE, text, self.pos)
             if text[self.pos] != "\n":
                 return "\n" * breaks
             self.consume_breaks(self.pos, self.pos + 1)
@@ -743,7 +751,7 @@ class _YamlScanner:
             # Without an indentation indicator, the deepest of the leading space-only lines sets the indentation
             # (the last of them holds the indentation of the first non-empty line).
             start = self.pos
-            end = _YAML_SPACES_AND_BREAKS.match(text, start).end()  # type: ignore[union-attr]
+            end = _yaml_end(_YAML_SPACES_AND_BREAKS, text, start)
             max_indent = max(len(spaces) for spaces in text[start:end].split("\n"))
             breaks = "\n" * self.consume_breaks(start, end)
             indent = max(min_indent, max_indent)
@@ -755,7 +763,7 @@ class _YamlScanner:
         while self.pos - self.line_start == indent and text[self.pos] != "\0":
             chunks.append(breaks)
             leading_non_space = text[self.pos] not in " \t"
-            end = _YAML_REST_OF_LINE.match(text, self.pos).end()  # type: ignore[union-attr]
+            end = _yaml_end(_YAML_REST_OF_LINE, text, self.pos)
             chunks.append(text[self.pos : end])
             if text[end] == "\n":
                 self.consume_breaks(end, end + 1)
@@ -795,9 +803,9 @@ class _YamlScanner:
             raise self.error(
                 f"expected a chomping or indentation indicator, but found {_yaml_describe(text[self.pos])}"
             )
-        self.pos = _YAML_SPACES.match(text, self.pos).end()  # type: ignore[union-attr]
+        self.pos = _yaml_end(_YAML_SPACES, text, self.pos)
         if text[self.pos] == "#":
-            self.pos = _YAML_REST_OF_LINE.match(text, self.pos).end()  # type: ignore[union-attr]
+            self.pos = _yaml_end(_YAML_REST_OF_LINE, text, self.pos)
         if text[self.pos] not in "\0\n":
             raise self.error(f"expected a comment or a line break, but found {_yaml_describe(text[self.pos])}")
         if text[self.pos] == "\n":
@@ -922,7 +930,9 @@ class _YamlParser:
             if value is _YAML_MERGE:
                 raise self.error(f"found the alias *{token[1]}, but no anchor &{token[1]} before it", token)
             if value is _YAML_IN_PROGRESS:
-                raise self.error(f"the alias *{token[1]} is inside its own anchor; recursive values are not supported", token)
+                raise self.error(
+                    f"the alias *{token[1]} is inside its own anchor; recursive values are not supported", token
+                )
             return value
         anchor: Optional[str] = None
         tag: Optional[str] = None
@@ -973,9 +983,10 @@ class _YamlParser:
         return _YAML_MERGE if token[1] == "<<" else "="
 
     def resolve_tag(self, token: _YamlToken) -> str:
-        handle, suffix = token[1]
+        handle: Optional[str] = token[1][0]
+        suffix: str = token[1][1]
         if handle is None:
-            return str(suffix)
+            return suffix
         if handle == "!!":
             return _YAML_TAG_PREFIX + suffix
         if handle == "!":
@@ -1014,9 +1025,10 @@ class _YamlParser:
     @staticmethod
     def unsupported_tag(tag: str, node: str) -> str:
         short = tag.replace(_YAML_TAG_PREFIX, "!!")
-        if tag.startswith(_YAML_TAG_PREFIX) and tag[len(_YAML_TAG_PREFIX) :] in ("str", "int", "float", "bool", "null", "map", "seq", "binary", "timestamp"):
+        if tag.startswith(_YAML_TAG_PREFIX) and tag[len(_YAML_TAG_PREFIX) :] in _YAML_STANDARD_TAGS:
             return f"the tag {short} cannot be applied to {node}"
-        return f"the tag {short} is not supported (only the standard tags !!str, !!int, !!float, !!bool, !!null, !!map, !!seq, !!binary and !!timestamp are)"
+        supported = ", ".join("!!" + name for name in _YAML_STANDARD_TAGS)
+        return f"the tag {short} is not supported (only the standard tags are: {supported})"
 
     # --- Collections ---
 
@@ -1258,10 +1270,8 @@ def _yaml_construct_int(text: str) -> int:
         digits = digits[1:]
     if digits == "0":
         return 0
-    if digits.startswith("0b"):
-        return sign * int(digits[2:], 2)
-    if digits.startswith("0x"):
-        return sign * int(digits[2:], 16)
+    if digits.startswith(("0b", "0x")):
+        return sign * int(digits, 0)
     if digits[0] == "0":
         return sign * int(digits, 8)
     if ":" in digits:
@@ -1406,7 +1416,9 @@ def _yaml_load_marked(text: str, path: str = "<string>") -> Tuple[Any, Dict[_Yam
 
 # --- Writer ---
 
-_YAML_PLAIN_UNSAFE = re.compile("[\0-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]|: | #|:$|^(?:---|\\.\\.\\.)")
+_YAML_PLAIN_UNSAFE = re.compile(
+    "[\0-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]|: | #|:$|^(?:---|\\.\\.\\.)"
+)
 _YAML_NUMBER_LIKE = re.compile(r"[-+.0-9][-+.0-9a-fA-F_:xXoObBeE ]*")
 _YAML_LITERAL_UNSAFE = re.compile("[\0-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
 _YAML_DOUBLE_QUOTED_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
@@ -1442,7 +1454,7 @@ def _yaml_quote(text: str) -> str:
     return '"' + _YAML_NEEDS_ESCAPE.sub(_yaml_escape, text) + '"'
 
 
-def _yaml_escape(match: "re.Match[str]") -> str:
+def _yaml_escape(match: re.Match[str]) -> str:
     ch = match.group()
     if ch in _YAML_DOUBLE_QUOTED_ESCAPES:
         return _YAML_DOUBLE_QUOTED_ESCAPES[ch]
@@ -1453,6 +1465,7 @@ def _yaml_escape(match: "re.Match[str]") -> str:
 def _yaml_scalar(value: Any, as_key: bool = False) -> str:
     """Write a scalar on one line."""
     import datetime
+    import math
 
     if value is None:
         return "null"
@@ -1461,7 +1474,7 @@ def _yaml_scalar(value: Any, as_key: bool = False) -> str:
     if isinstance(value, int):
         return int.__repr__(value)
     if isinstance(value, float):
-        if value != value:
+        if math.isnan(value):
             return ".nan"
         if value in (float("inf"), float("-inf")):
             return ".inf" if value > 0 else "-.inf"
@@ -1763,7 +1776,9 @@ _SCHEMA_TUNNEL: Dict[str, Any] = _schema_object(
         "inspect": _schema_of("boolean", "Capture requests for inspection."),
         "auth": _schema_of("string", "user:password for HTTP basic auth (ngrok 2)."),
         "basic_auth": _schema_strings("user:password pairs for HTTP basic auth."),
-        "bind_tls": _schema_of(["boolean", "string"], "Bind HTTPS, HTTP or both (ngrok 2).", enum=[True, False, "both"]),
+        "bind_tls": _schema_of(
+            ["boolean", "string"], "Bind HTTPS, HTTP or both (ngrok 2).", enum=[True, False, "both"]
+        ),
         "circuit_breaker": _schema_of("number", "The 5XX ratio above which requests are rejected."),
         "compression": _schema_of("boolean", "Gzip-compress responses."),
         "host_header": _schema_of("string", "Rewrite the Host header: rewrite, preserve or a value."),
@@ -1922,7 +1937,7 @@ _CONFIG_SCHEMA: Dict[str, Any] = {
 }
 
 # Keys that belong to the other config version, for a more useful warning than "unknown key".
-_CONFIG_KEY_HINTS = {
+_CONFIG_KEY_HINTS: Dict[_YamlKeyPath, Dict[str, str]] = {
     (): {
         **{key: "in a version 3 config this key belongs under 'agent:'" for key in _SCHEMA_AGENT_COMMON},
         "server_addr": "in a version 3 config this is 'connect_url' under 'agent:'",
@@ -2051,10 +2066,10 @@ class _SchemaCheck:
 
 
 def _schema_resolve(reference: str) -> Dict[str, Any]:
-    node: Any = _CONFIG_SCHEMA
+    node: Dict[str, Any] = _CONFIG_SCHEMA
     for part in reference.lstrip("#/").split("/"):
         node = node[part]
-    return node  # type: ignore[no-any-return]
+    return node
 
 
 def _config_key_path_text(key_path: _YamlKeyPath) -> str:
@@ -2212,7 +2227,7 @@ def get_default_config(ngrok_version: Optional[str], config_version: Optional[st
     :return: The default config.
     :raises PyngrokError: When the ``ngrok_version`` is not supported.
     """
-    if _strip_v(ngrok_version) not in SUPPORTED_NGROK_VERSIONS:  # type: ignore[arg-type]
+    if not ngrok_version or _strip_v(ngrok_version) not in SUPPORTED_NGROK_VERSIONS:
         raise PyngrokError(f'"ngrok_version" must be a supported version: {SUPPORTED_NGROK_VERSIONS}')
     return {"version": config_version}
 

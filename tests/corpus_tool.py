@@ -13,7 +13,7 @@ import json
 import math
 import os
 import sys
-from typing import Any, Dict
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "yaml_corpus")
@@ -50,7 +50,7 @@ def read_text(path: str) -> str:
         return file.read()
 
 
-def bad_expectations() -> Dict[str, Any]:
+def bad_expectations() -> dict[str, Any]:
     with open(os.path.join(BAD, "expected.json"), encoding="utf-8") as file:
         return json.load(file)  # type: ignore[no-any-return]
 
@@ -63,7 +63,7 @@ def main() -> None:
         value = pyngrok._yaml_load(read_text(path), os.path.basename(path))
         with open(path[:-4] + ".json", "w", encoding="utf-8") as file:
             file.write(canon_text(value) + "\n")
-    expected: Dict[str, Any] = {}
+    expected: dict[str, Any] = {}
     old = bad_expectations() if os.path.exists(os.path.join(BAD, "expected.json")) else {}
     for path in sorted(glob.glob(os.path.join(BAD, "*.yml"))):
         name = os.path.basename(path)

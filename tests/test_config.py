@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import stat
@@ -13,8 +14,9 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-import pyngrok  # noqa: E402
-from pyngrok import PyngrokConfigError, PyngrokError  # noqa: E402
+pyngrok = importlib.import_module("pyngrok")
+PyngrokConfigError = pyngrok.PyngrokConfigError
+PyngrokError = pyngrok.PyngrokError
 
 POSIX = os.name == "posix"
 
@@ -91,8 +93,14 @@ def test_get_ngrok_config_errors(tmp_path):
 def test_installer_facade_exports():
     from pyngrok import installer
 
-    for name in ("get_ngrok_config", "get_default_config", "install_default_config", "validate_config",
-                 "config_file_lock", "SUPPORTED_NGROK_VERSIONS"):
+    for name in (
+        "get_ngrok_config",
+        "get_default_config",
+        "install_default_config",
+        "validate_config",
+        "config_file_lock",
+        "SUPPORTED_NGROK_VERSIONS",
+    ):
         assert getattr(installer, name) is getattr(pyngrok, name)
 
 
@@ -162,8 +170,11 @@ x-other: *x
     assert list(config["agent"].items()) == [("authtoken", "new"), ("future_option", 42), ("log_level", "debug")]
     assert config["endpoints"][0]["traffic_policy"] == {"on_http_request": [{"actions": [{"type": "deny"}]}]}
     assert config["x-other"] == {"a": 1}
-    assert read(path).startswith("# My ngrok config\n# (hand written)\n\nversion: \"3\"\n")
-    assert data == {"agent": {"log_level": "debug", "authtoken": "new"}, "tunnels": {"t": {"proto": "http", "addr": 80}}}
+    assert read(path).startswith('# My ngrok config\n# (hand written)\n\nversion: "3"\n')
+    assert data == {
+        "agent": {"log_level": "debug", "authtoken": "new"},
+        "tunnels": {"t": {"proto": "http", "addr": 80}},
+    }
 
 
 def test_install_does_not_change_the_version_of_an_existing_file(tmp_path):
@@ -226,7 +237,7 @@ def test_concurrent_installs_leave_a_valid_file(tmp_path):
         try:
             for round_number in range(5):
                 pyngrok.install_default_config(path, {"agent": {f"k{index}": round_number}})
-        except Exception as error:  # pragma: no cover - the test reports it
+        except Exception as error:  # noqa: BLE001 - the test reports it
             errors.append(error)
 
     threads = [threading.Thread(target=worker, args=(index,)) for index in range(6)]

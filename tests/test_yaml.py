@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import glob
+import importlib
 import json
 import math
 import os
@@ -13,14 +14,23 @@ import sys
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "oracle"))
+sys.path[:0] = [os.path.dirname(HERE), HERE, os.path.join(HERE, "oracle")]
 
-import pyngrok  # noqa: E402
-import yamlgen  # noqa: E402
-from corpus_tool import BAD, GOOD, bad_expectations, canon_text, read_text  # noqa: E402
-from pyngrok import PyngrokConfigError, PyngrokError, _yaml_dump, _yaml_load, _yaml_load_marked  # noqa: E402
+pyngrok = importlib.import_module("pyngrok")
+yamlgen = importlib.import_module("yamlgen")
+corpus = importlib.import_module("corpus_tool")
+PyngrokConfigError = pyngrok.PyngrokConfigError
+PyngrokError = pyngrok.PyngrokError
+_yaml_dump = pyngrok._yaml_dump
+_yaml_load = pyngrok._yaml_load
+_yaml_load_marked = pyngrok._yaml_load_marked
+BAD, GOOD, bad_expectations, canon_text, read_text = (
+    corpus.BAD,
+    corpus.GOOD,
+    corpus.bad_expectations,
+    corpus.canon_text,
+    corpus.read_text,
+)
 
 GOOD_FILES = sorted(glob.glob(os.path.join(GOOD, "*.yml")))
 BAD_FILES = sorted(glob.glob(os.path.join(BAD, "*.yml")))
@@ -77,16 +87,51 @@ def test_good_corpus_survives_a_write(path):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("~", None), ("null", None), ("Null", None), ("NULL", None), ("", None), ("nULL", "nULL"),
-        ("yes", True), ("No", False), ("ON", True), ("off", False), ("True", True), ("FALSE", False),
-        ("y", "y"), ("n", "n"), ("tRUE", "tRUE"),
-        ("0", 0), ("-0", 0), ("+12", 12), ("1_000", 1000), ("017", 15), ("09", "09"), ("0o17", "0o17"),
-        ("0x1F", 31), ("-0x1f", -31), ("0b101", 5), ("1:30", 90), ("22:22", 1342), ("8080:80", "8080:80"),
-        ("1.5", 1.5), ("1.", 1.0), (".5", 0.5), ("-.5", "-.5"), ("1e5", "1e5"), ("1.0e+5", 100000.0),
-        ("1.0e5", "1.0e5"), ("6.8523015e+5", 685230.15), ("1:30.5", 90.5), (".inf", math.inf), ("-.Inf", -math.inf),
-        ("2001-12-14", datetime.date(2001, 12, 14)), ("2001-1-1", "2001-1-1"),
+        ("~", None),
+        ("null", None),
+        ("Null", None),
+        ("NULL", None),
+        ("", None),
+        ("nULL", "nULL"),
+        ("yes", True),
+        ("No", False),
+        ("ON", True),
+        ("off", False),
+        ("True", True),
+        ("FALSE", False),
+        ("y", "y"),
+        ("n", "n"),
+        ("tRUE", "tRUE"),
+        ("0", 0),
+        ("-0", 0),
+        ("+12", 12),
+        ("1_000", 1000),
+        ("017", 15),
+        ("09", "09"),
+        ("0o17", "0o17"),
+        ("0x1F", 31),
+        ("-0x1f", -31),
+        ("0b101", 5),
+        ("1:30", 90),
+        ("22:22", 1342),
+        ("8080:80", "8080:80"),
+        ("1.5", 1.5),
+        ("1.", 1.0),
+        (".5", 0.5),
+        ("-.5", "-.5"),
+        ("1e5", "1e5"),
+        ("1.0e+5", 100000.0),
+        ("1.0e5", "1.0e5"),
+        ("6.8523015e+5", 685230.15),
+        ("1:30.5", 90.5),
+        (".inf", math.inf),
+        ("-.Inf", -math.inf),
+        ("2001-12-14", datetime.date(2001, 12, 14)),
+        ("2001-1-1", "2001-1-1"),
         ("2001-12-14 21:59:43.10", datetime.datetime(2001, 12, 14, 21, 59, 43, 100000)),
-        ("127.0.0.1:4040", "127.0.0.1:4040"), ("http://x:80/y", "http://x:80/y"), ("a#b", "a#b"),
+        ("127.0.0.1:4040", "127.0.0.1:4040"),
+        ("http://x:80/y", "http://x:80/y"),
+        ("a#b", "a#b"),
     ],
 )
 def test_plain_scalar_resolution(text, expected):
@@ -101,12 +146,18 @@ def test_nan_and_timezones():
 
 
 def test_quoted_scalars_are_strings():
-    assert load("a: '3'\nb: \"yes\"\nc: 'null'\nd: \"\"\ne: ''") == {"a": "3", "b": "yes", "c": "null", "d": "", "e": ""}
+    assert load("a: '3'\nb: \"yes\"\nc: 'null'\nd: \"\"\ne: ''") == {
+        "a": "3",
+        "b": "yes",
+        "c": "null",
+        "d": "",
+        "e": "",
+    }
 
 
 def test_double_quoted_escapes():
     assert load(r'k: "\t\n\\\"\x41\u00e9\U0001F600\0\a\e\ \/\N\_\L\P"')["k"] == (
-        "\t\n\\\"Aé😀\0\x07\x1b /\x85\xa0\u2028\u2029"
+        '\t\n\\"Aé😀\0\x07\x1b /\x85\xa0\u2028\u2029'
     )
     assert load('k: "a\\\n   b"')["k"] == "ab"
     assert load('k: "a\n\n   b  \n c"')["k"] == "a\nb c"
@@ -270,10 +321,61 @@ def test_marked_loader_reports_lines():
 
 @pytest.mark.parametrize(
     "text",
-    ["3", "yes", "No", "null", "~", "", "0x1F", "1e5", "1.5", "-.5", ".inf", "2001-12-14", "1:30", "a: b", "a #b",
-     "*a", "&a", "!a", "|a", ">a", "%a", "@a", "`a", "-a", "- a", "?a", "'a", '"a', "a ", " a", "a\tb", "a\nb",
-     "a\n", "\n", "<<", "=", "y", "N", "--- a", "... a", "a:", "[a]", "{a}", ",a", "#a", "\x00", "\x85", "\u2028",
-     "\ufeff", "\ud800", "é😀", "C:\\path\\to", "it's \"quoted\""],
+    [
+        "3",
+        "yes",
+        "No",
+        "null",
+        "~",
+        "",
+        "0x1F",
+        "1e5",
+        "1.5",
+        "-.5",
+        ".inf",
+        "2001-12-14",
+        "1:30",
+        "a: b",
+        "a #b",
+        "*a",
+        "&a",
+        "!a",
+        "|a",
+        ">a",
+        "%a",
+        "@a",
+        "`a",
+        "-a",
+        "- a",
+        "?a",
+        "'a",
+        '"a',
+        "a ",
+        " a",
+        "a\tb",
+        "a\nb",
+        "a\n",
+        "\n",
+        "<<",
+        "=",
+        "y",
+        "N",
+        "--- a",
+        "... a",
+        "a:",
+        "[a]",
+        "{a}",
+        ",a",
+        "#a",
+        "\x00",
+        "\x85",
+        "\u2028",
+        "\ufeff",
+        "\ud800",
+        "é😀",
+        "C:\\path\\to",
+        'it\'s "quoted"',
+    ],
 )
 def test_writer_quotes_strings_that_need_it(text):
     out = _yaml_dump({"k": text, text: "v"})
@@ -309,8 +411,20 @@ def test_writer_block_style_layout():
 
 
 def test_writer_scalars():
-    data = {"t": True, "f": False, "n": None, "i": -7, "big": 2**70, "x": 1.5, "e": 1e20, "inf": float("inf"),
-            "d": datetime.date(2024, 1, 2), "b": b"\x00\xff", 80: "port", None: "null key"}
+    data = {
+        "t": True,
+        "f": False,
+        "n": None,
+        "i": -7,
+        "big": 2**70,
+        "x": 1.5,
+        "e": 1e20,
+        "inf": float("inf"),
+        "d": datetime.date(2024, 1, 2),
+        "b": b"\x00\xff",
+        80: "port",
+        None: "null key",
+    }
     assert _yaml_load(_yaml_dump(data)) == data
     assert "e: 1.0e+20" in _yaml_dump(data)
 

@@ -6,6 +6,7 @@ The config points the session at 127.0.0.1:1, so the agent never reaches the int
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
@@ -14,19 +15,16 @@ import sys
 import threading
 import time
 import urllib.request
-from typing import List, Optional
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
-sys.path.insert(0, os.path.dirname(TESTS))
-sys.path.insert(0, TESTS)
+sys.path[:0] = [os.path.dirname(TESTS), TESTS]
 
-import pyngrok  # noqa: E402
-
+pyngrok = importlib.import_module("pyngrok")
 try:
-    from realagent import ensure_real_agent
+    ensure_real_agent = importlib.import_module("realagent").ensure_real_agent
 except ImportError:  # pragma: no cover - depends on the checkout
     ensure_real_agent = None
 
@@ -34,7 +32,7 @@ except ImportError:  # pragma: no cover - depends on the checkout
 def agent_path() -> str:
     if ensure_real_agent is None:
         pytest.skip("tests/realagent.py is not available")
-    path: Optional[str] = ensure_real_agent()
+    path: str | None = ensure_real_agent()
     if not path:
         pytest.skip("the ngrok 2.3.41 agent binary is not available")
     return path
@@ -46,8 +44,37 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-TRICKY = ["yes", "3", "null", "0x1F", "1e5", "a: b", "#x", "*a", "&a", "!a", "|a", ">a", "%a", "@a", "`a", "a ",
-          " a", "it's", 'say "hi"', "C:\\path", "café ✓", "2001-12-14", "1:30", "- a", "? a", "[a]", "{a}", "<<", "="]
+TRICKY = [
+    "yes",
+    "3",
+    "null",
+    "0x1F",
+    "1e5",
+    "a: b",
+    "#x",
+    "*a",
+    "&a",
+    "!a",
+    "|a",
+    ">a",
+    "%a",
+    "@a",
+    "`a",
+    "a ",
+    " a",
+    "it's",
+    'say "hi"',
+    "C:\\path",
+    "café ✓",
+    "2001-12-14",
+    "1:30",
+    "- a",
+    "? a",
+    "[a]",
+    "{a}",
+    "<<",
+    "=",
+]
 
 
 def v2_config(port: int) -> dict:
@@ -71,15 +98,15 @@ def v2_config(port: int) -> dict:
     }
 
 
-def run_agent(binary: str, config_path: str, port: int) -> List[str]:
+def run_agent(binary: str, config_path: str, port: int) -> list[str]:
     """Start the agent, wait for its web service and query its API; return everything it printed."""
     process = subprocess.Popen(
         [binary, "start", "--none", "--log", "stdout", "--config", config_path],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        universal_newlines=True,
+        text=True,
     )
-    output: List[str] = []
+    output: list[str] = []
     started = threading.Event()
 
     def read() -> None:
@@ -137,8 +164,9 @@ def test_real_v2_agent_rejects_a_broken_value(tmp_path):
         [binary, "start", "--none", "--log", "stdout", "--config", config_path],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        universal_newlines=True,
+        text=True,
         timeout=20,
+        check=False,
     )
     assert result.returncode != 0
     assert "cannot unmarshal" in result.stdout

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import glob
+import importlib
 import json
 import os
 import random
 import sys
-from typing import Any, List
+from typing import Any
 
 import pytest
 
@@ -17,11 +18,13 @@ jsonschema = pytest.importorskip("jsonschema", reason="the oracle tier needs jso
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
 ROOT = os.path.dirname(TESTS)
-sys.path.insert(0, ROOT)
-sys.path.insert(0, TESTS)
+sys.path[:0] = [ROOT, TESTS]
 
-from corpus_tool import GOOD, read_text  # noqa: E402
-from pyngrok import _config_schema_verdict, _yaml_load  # noqa: E402
+pyngrok = importlib.import_module("pyngrok")
+corpus = importlib.import_module("corpus_tool")
+_config_schema_verdict = pyngrok._config_schema_verdict
+_yaml_load = pyngrok._yaml_load
+GOOD, read_text = corpus.GOOD, corpus.read_text
 
 GOOD_FILES = sorted(glob.glob(os.path.join(GOOD, "*.yml")))
 
@@ -50,10 +53,10 @@ def test_corpus_verdicts():
     assert invalid == ["v2_yaml11_scalars.yml", "v3_empty_values.yml"]
 
 
-REPLACEMENTS: List[Any] = [1, -1, 2.5, "text", "", True, False, None, [], ["a"], [1], {}, {"a": 1}, "iftty", "eu"]
+REPLACEMENTS: list[Any] = [1, -1, 2.5, "text", "", True, False, None, [], ["a"], [1], {}, {"a": 1}, "iftty", "eu"]
 
 
-def paths_of(value: Any, prefix: tuple = ()) -> List[tuple]:
+def paths_of(value: Any, prefix: tuple = ()) -> list[tuple]:
     found = [prefix]
     if isinstance(value, dict):
         for key, item in value.items():

@@ -8,22 +8,134 @@ comments, anchors, aliases and merges), so that the text, not a writer's habits,
 from __future__ import annotations
 
 import random
-from typing import Any, List, Optional
+from typing import Any
 
 WORDS = [
-    "http", "https", "tcp", "tls", "web", "api", "addr", "proto", "name", "url", "upstream", "ngrok", "agent",
-    "yes", "no", "on", "off", "true", "False", "null", "~", "y", "n", "NULL", "Yes",
-    "0", "1", "-1", "+5", "017", "09", "0x1F", "0b101", "1_000", "1:30", "22:22", "190:20:30.15", "8080:80",
-    "1.5", "1.", ".5", "-.5", "1e5", "1.0e+5", "6.8523015e+5", ".inf", "-.Inf", ".NaN", "0o17",
-    "2001-12-14", "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43.10", "2002-1-1",
-    "127.0.0.1:4040", "http://localhost:8080/x?y=1", "a#b", "a:b", "-x", "x-", "?x", "a, b", "a=b", "<<x", "=",
-    "foo bar", "it's", 'say "hi"', "café", "日本", "%d", "@me", "`tick`", "a\\b", "!x", "&a", "*a",
+    "http",
+    "https",
+    "tcp",
+    "tls",
+    "web",
+    "api",
+    "addr",
+    "proto",
+    "name",
+    "url",
+    "upstream",
+    "ngrok",
+    "agent",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "true",
+    "False",
+    "null",
+    "~",
+    "y",
+    "n",
+    "NULL",
+    "Yes",
+    "0",
+    "1",
+    "-1",
+    "+5",
+    "017",
+    "09",
+    "0x1F",
+    "0b101",
+    "1_000",
+    "1:30",
+    "22:22",
+    "190:20:30.15",
+    "8080:80",
+    "1.5",
+    "1.",
+    ".5",
+    "-.5",
+    "1e5",
+    "1.0e+5",
+    "6.8523015e+5",
+    ".inf",
+    "-.Inf",
+    ".NaN",
+    "0o17",
+    "2001-12-14",
+    "2001-12-14t21:59:43.10-05:00",
+    "2001-12-14 21:59:43.10",
+    "2002-1-1",
+    "127.0.0.1:4040",
+    "http://localhost:8080/x?y=1",
+    "a#b",
+    "a:b",
+    "-x",
+    "x-",
+    "?x",
+    "a, b",
+    "a=b",
+    "<<x",
+    "=",
+    "foo bar",
+    "it's",
+    'say "hi"',
+    "café",
+    "日本",
+    "%d",
+    "@me",
+    "`tick`",
+    "a\\b",
+    "!x",
+    "&a",
+    "*a",
 ]
-KEYS = ["version", "agent", "authtoken", "tunnels", "endpoints", "name", "addr", "url", "upstream", "proto",
-        "inspect", "schemes", "metadata", "traffic_policy", "on_http_request", "actions", "type", "config",
-        "a", "b", "c", "key with space", "80", "yes", "null", "1.5", "x-y", "k:v", "k#v"]
-ESCAPES = ["\\n", "\\t", "\\\\", '\\"', "\\x41", "\\u00e9", "\\U0001F600", "\\0", "\\a", "\\e", "\\ ", "\\/", "\\N",
-           "\\_", "\\L"]
+KEYS = [
+    "version",
+    "agent",
+    "authtoken",
+    "tunnels",
+    "endpoints",
+    "name",
+    "addr",
+    "url",
+    "upstream",
+    "proto",
+    "inspect",
+    "schemes",
+    "metadata",
+    "traffic_policy",
+    "on_http_request",
+    "actions",
+    "type",
+    "config",
+    "a",
+    "b",
+    "c",
+    "key with space",
+    "80",
+    "yes",
+    "null",
+    "1.5",
+    "x-y",
+    "k:v",
+    "k#v",
+]
+ESCAPES = [
+    "\\n",
+    "\\t",
+    "\\\\",
+    '\\"',
+    "\\x41",
+    "\\u00e9",
+    "\\U0001F600",
+    "\\0",
+    "\\a",
+    "\\e",
+    "\\ ",
+    "\\/",
+    "\\N",
+    "\\_",
+    "\\L",
+]
 
 
 class Gen:
@@ -31,14 +143,14 @@ class Gen:
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
-        self.anchors: List[str] = []
-        self.mapping_anchors: List[str] = []
+        self.anchors: list[str] = []
+        self.mapping_anchors: list[str] = []
         self.count = 0
 
     def comment(self) -> str:
         return "  # " + self.rng.choice(["note", "x: y", "- z", "'q'", ""]) if self.rng.random() < 0.15 else ""
 
-    def anchor(self) -> Optional[str]:
+    def anchor(self) -> str | None:
         if self.rng.random() < 0.1:
             self.count += 1
             return f"a{self.count}"
@@ -57,7 +169,13 @@ class Gen:
         roll = rng.random()
         if roll < 0.45:
             word = self.plain()
-            if word in ("=", "<<") or flow and any(ch in word for ch in ",[]{}#?") or word[0] in "-?:,[]{}#&*!|>'\"%@`" or ": " in word:
+            if (
+                word in ("=", "<<")
+                or flow
+                and any(ch in word for ch in ",[]{}#?")
+                or word[0] in "-?:,[]{}#&*!|>'\"%@`"
+                or ": " in word
+            ):
                 return "'" + word.replace("'", "''") + "'"
             return word
         if roll < 0.7:
@@ -75,7 +193,7 @@ class Gen:
             return rng.choice(["'" + word + "'", '"' + word + '"'])
         return word
 
-    def block_scalar(self, parent: int) -> List[str]:
+    def block_scalar(self, parent: int) -> list[str]:
         """The header (after the key or '-') and the lines of a | or > block scalar nested under ``parent``."""
         rng = self.rng
         style = rng.choice("|>")
@@ -117,7 +235,7 @@ class Gen:
             return "*" + rng.choice(self.anchors)
         return self.scalar_inline(True)
 
-    def block_value(self, indent: int, depth: int, in_sequence: bool = False) -> List[str]:
+    def block_value(self, indent: int, depth: int, in_sequence: bool = False) -> list[str]:
         """A value after 'key:' or '- ': the first element is the rest of that line, the others are lines."""
         rng = self.rng
         roll = rng.random()
@@ -159,9 +277,9 @@ class Gen:
             return [" " + prefix + value, " " * (indent + 1) + self.plain().lstrip("-?:#&*!|>%@`'\",[]{} ") + "x"]
         return [" " + prefix + value + self.comment()]
 
-    def block_mapping(self, indent: int, depth: int) -> List[str]:
+    def block_mapping(self, indent: int, depth: int) -> list[str]:
         rng = self.rng
-        lines: List[str] = []
+        lines: list[str] = []
         if self.mapping_anchors and rng.random() < 0.2:
             if rng.random() < 0.5:
                 lines.append(" " * indent + "<<: *" + rng.choice(self.mapping_anchors))
@@ -176,9 +294,9 @@ class Gen:
             lines.extend(rest)
         return lines
 
-    def block_sequence(self, indent: int, depth: int) -> List[str]:
+    def block_sequence(self, indent: int, depth: int) -> list[str]:
         rng = self.rng
-        lines: List[str] = []
+        lines: list[str] = []
         for _ in range(rng.randint(1, 4)):
             roll = rng.random()
             if roll < 0.25 and depth < 5:
@@ -218,10 +336,67 @@ def document(rng: random.Random) -> str:
 
 
 TRICKY = [
-    "", " ", "a", "3", "yes", "No", "null", "~", "0x1F", "1e5", "1.5", "-.5", "1:30", "2001-12-14", ": ", "a: b",
-    "a #b", "#x", "*a", "&a", "!a", "|", ">", "%", "@", "`", "-", "- a", "?", "? a", "'", '"', "\\", "\t", "\n",
-    "\r", "\x00", "\x07", "\x85", "\u2028", "\ufeff", "\ud800", "é", "😀", "---", "...", "a ", " a", "a\n", "\n\n",
-    "<<", "=", "y", "n", ",", "[", "]", "{", "}", "  x", "x  y",
+    "",
+    " ",
+    "a",
+    "3",
+    "yes",
+    "No",
+    "null",
+    "~",
+    "0x1F",
+    "1e5",
+    "1.5",
+    "-.5",
+    "1:30",
+    "2001-12-14",
+    ": ",
+    "a: b",
+    "a #b",
+    "#x",
+    "*a",
+    "&a",
+    "!a",
+    "|",
+    ">",
+    "%",
+    "@",
+    "`",
+    "-",
+    "- a",
+    "?",
+    "? a",
+    "'",
+    '"',
+    "\\",
+    "\t",
+    "\n",
+    "\r",
+    "\x00",
+    "\x07",
+    "\x85",
+    "\u2028",
+    "\ufeff",
+    "\ud800",
+    "é",
+    "😀",
+    "---",
+    "...",
+    "a ",
+    " a",
+    "a\n",
+    "\n\n",
+    "<<",
+    "=",
+    "y",
+    "n",
+    ",",
+    "[",
+    "]",
+    "{",
+    "}",
+    "  x",
+    "x  y",
 ]
 
 
@@ -248,8 +423,25 @@ def scalar_key(rng: random.Random) -> Any:
     return string(rng)
 
 
-MUTATIONS = list(" \n:-#\"'[]{},&*!|>?%@a1.\\\t") + ["  ", "\n  ", ": ", "- ", "<<", "*a1", "&a1", "!!str ", "---",
-                                                   "...", "|-", ">+", "\\n", "\\x4", "yes", "0x1", "1:2"]
+MUTATIONS = list(" \n:-#\"'[]{},&*!|>?%@a1.\\\t") + [
+    "  ",
+    "\n  ",
+    ": ",
+    "- ",
+    "<<",
+    "*a1",
+    "&a1",
+    "!!str ",
+    "---",
+    "...",
+    "|-",
+    ">+",
+    "\\n",
+    "\\x4",
+    "yes",
+    "0x1",
+    "1:2",
+]
 
 
 def mutate(rng: random.Random, text: str) -> str:
