@@ -422,6 +422,8 @@ class _YamlScanner:
 
     def skip_to_next_token(self) -> None:
         start = self.pos
+        if self.text[start] not in " \n#":
+            return
         end = _yaml_end(_YAML_SKIP, self.text, start)
         if end != start:
             breaks = self.text.count("\n", start, end)
@@ -622,6 +624,12 @@ class _YamlScanner:
         line = self.line
         flow = self.flow_level
         chunk_re = _YAML_PLAIN_FLOW if flow else _YAML_PLAIN_BLOCK
+        first = chunk_re.match(text, self.pos)
+        if first is not None and text[first.end()] not in " \n":
+            # The common case, a key or a value ending the line: one chunk, nothing to fold.
+            self.pos = first.end()
+            self.tokens.append((_YT_SCALAR, first.group(), line, column, None))
+            return
         indent = self.indent + 1
         chunks: List[str] = []
         spaces = ""
