@@ -226,9 +226,10 @@ _YAML_TAG_URI = re.compile(r"[0-9A-Za-z\-;/?:@&=+$,_.!~*'()\[\]%]+")
 _YAML_TAG_HANDLE = re.compile(r"![0-9A-Za-z_-]*!?")
 _YAML_VERSION = re.compile(r" +([0-9]+)\.([0-9]+)")
 _YAML_REST_OF_LINE = re.compile(r"[^\n\0]*")
-# What a YAML reader must refuse (PyYAML's "unacceptable character"), and what this one does not support.
+# What a YAML reader must refuse (PyYAML's "unacceptable character"), and what this one does not support: the
+# line breaks U+0085, U+2028, U+2029 and a byte order mark after the start.
 _YAML_NOT_PRINTABLE = re.compile("[^\t\n\r -~\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_YAML_UNSUPPORTED_CHARACTER = re.compile("[\x85\u2028\u2029]|(?<!^)\ufeff")
+_YAML_NOT_ACCEPTED = re.compile("[^\t\n\r -~\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
 _YAML_ESCAPES = {
     "0": "\0",
     "a": "\x07",
@@ -352,7 +353,8 @@ class _YamlScanner:
         if text[0] == "\ufeff":
             self.pos = self.line_start = 1
         while True:
-            self.skip_to_next_token()
+            if text[self.pos] in " \n#":
+                self.skip_to_next_token()
             if self.simple_keys:
                 self.drop_stale_simple_keys()
             column = self.pos - self.line_start
@@ -361,6 +363,8 @@ class _YamlScanner:
             ch = text[self.pos]
             if ch not in _YAML_INDICATORS and ch != ".":
                 self.fetch_plain(column)
+            elif ch == ":" and (self.flow_level or text[self.pos + 1] in _YAML_BLANK):
+                self.fetch_value(column)
             elif ch == "\0":
                 self.unwind_indent(-1)
                 self.remove_simple_key()
@@ -393,8 +397,6 @@ class _YamlScanner:
                 self.fetch_block_entry(column)
             elif ch == "?" and (self.flow_level or text[self.pos + 1] in _YAML_BLANK):
                 raise self.error("complex keys ('?') are not supported")
-            elif ch == ":" and (self.flow_level or text[self.pos + 1] in _YAML_BLANK):
-                self.fetch_value(column)
             elif ch == "*" or ch == "&":
                 self.save_simple_key(column)
                 self.allow_simple_key = False
@@ -422,8 +424,6 @@ class _YamlScanner:
 
     def skip_to_next_token(self) -> None:
         start = self.pos
-        if self.text[start] not in " \n#":
-            return
         end = _yaml_end(_YAML_SKIP, self.text, start)
         if end != start:
             breaks = self.text.count("\n", start, end)
@@ -618,18 +618,48 @@ class _YamlScanner:
     # --- Scalars ---
 
     def fetch_plain(self, column: int) -> None:
-        self.save_simple_key(column)
-        self.allow_simple_key = False
         text = self.text
         line = self.line
         flow = self.flow_level
         chunk_re = _YAML_PLAIN_FLOW if flow else _YAML_PLAIN_BLOCK
         first = chunk_re.match(text, self.pos)
-        if first is not None and text[first.end()] not in " \n":
-            # The common case, a key or a value ending the line: one chunk, nothing to fold.
-            self.pos = first.end()
+        if (
+            first is not None
+            and text[first.end()] == ":"
+            and not flow
+            and self.allow_simple_key
+            and 0 not in self.simple_keys
+            and first.end() - self.pos <= _YAML_MAX_KEY_LENGTH
+        ):
+            # A one-line key followed by ':', the most common token of a config: the tokens the simple-key
+            # machinery would produce, without it.
+            if self.add_indent(column):
+                self.tokens.append((_YT_BLOCK_MAPPING_START, None, line, column, None))
+            self.tokens.append((_YT_KEY, None, line, column, None))
             self.tokens.append((_YT_SCALAR, first.group(), line, column, None))
+            self.pos = first.end()
+            self.tokens.append((_YT_VALUE, None, line, self.pos - self.line_start, None))
+            self.pos += 1
+            self.allow_simple_key = False
             return
+        self.save_simple_key(column)
+        self.allow_simple_key = False
+        if first is not None:
+            # The common cases: a key, or a value that ends its line and is not continued on the next one.
+            end = first.end()
+            ch = text[end]
+            if ch not in " \n":
+                self.pos = end
+                self.tokens.append((_YT_SCALAR, first.group(), line, column, None))
+                return
+            if ch == "\n" and not flow:
+                run_end = _yaml_end(_YAML_SPACES_AND_BREAKS, text, end)
+                line_start = text.rfind("\n", end, run_end) + 1
+                if text[run_end] in "#\0" or run_end - line_start <= self.indent:
+                    self.allow_simple_key = True
+                    self.consume_breaks(end, run_end)
+                    self.tokens.append((_YT_SCALAR, first.group(), line, column, None))
+                    return
         indent = self.indent + 1
         chunks: List[str] = []
         spaces = ""
@@ -1355,15 +1385,15 @@ def _yaml_check_text(text: str, path: str) -> str:
     """Normalize line breaks; refuse what a YAML reader must refuse and what this one does not support."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    for pattern, what in (
-        (_YAML_NOT_PRINTABLE, "found the character {}, which a YAML file cannot contain"),
-        (_YAML_UNSUPPORTED_CHARACTER, "found the character {}, which is not supported here"),
-    ):
-        match = pattern.search(text)
-        if match:
-            line_start = text.rfind("\n", 0, match.start()) + 1
-            what = what.format(f"U+{ord(match.group()):04X}")
-            raise _yaml_error(path, what, text.count("\n", 0, match.start()), match.start() - line_start)
+    match = _YAML_NOT_ACCEPTED.search(text, 1 if text.startswith("\ufeff") else 0)
+    if match:
+        if _YAML_NOT_PRINTABLE.match(match.group()):
+            what = "found the character {}, which a YAML file cannot contain"
+        else:
+            what = "found the character {}, which is not supported here"
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        what = what.format(f"U+{ord(match.group()):04X}")
+        raise _yaml_error(path, what, text.count("\n", 0, match.start()), match.start() - line_start)
     return text
 
 
