@@ -337,9 +337,10 @@ _YAML_TAG_URI = re.compile(r"[0-9A-Za-z\-;/?:@&=+$,_.!~*'()\[\]%]+")
 _YAML_TAG_HANDLE = re.compile(r"![0-9A-Za-z_-]*!?")
 _YAML_VERSION = re.compile(r" +([0-9]+)\.([0-9]+)")
 _YAML_REST_OF_LINE = re.compile(r"[^\n\0]*")
-# What a YAML reader must refuse (PyYAML's "unacceptable character"), and what this one does not support.
+# What a YAML reader must refuse (PyYAML's "unacceptable character"), and what this one does not support: the
+# line breaks U+0085, U+2028, U+2029 and a byte order mark after the start.
 _YAML_NOT_PRINTABLE = re.compile("[^\t\n\r -~\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_YAML_UNSUPPORTED_CHARACTER = re.compile("[\x85\u2028\u2029]|(?<!^)\ufeff")
+_YAML_NOT_ACCEPTED = re.compile("[^\t\n\r -~\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
 _YAML_ESCAPES = {
     "0": "\0",
     "a": "\x07",
@@ -367,9 +368,8 @@ _YAML_TAG_PREFIX = "tag:yaml.org,2002:"
 _YAML_STR = _YAML_TAG_PREFIX + "str"
 _YAML_MAP = _YAML_TAG_PREFIX + "map"
 _YAML_SEQ = _YAML_TAG_PREFIX + "seq"
-_YAML_SCALAR_TAGS = frozenset(
-    _YAML_TAG_PREFIX + name for name in ("str", "int", "float", "bool", "null", "binary", "timestamp")
-)
+_YAML_STANDARD_TAGS = ("str", "int", "float", "bool", "null", "binary", "timestamp", "map", "seq")
+_YAML_SCALAR_TAGS = frozenset(_YAML_TAG_PREFIX + name for name in _YAML_STANDARD_TAGS[:-2])
 
 
 class _YamlMerge:
@@ -409,6 +409,12 @@ _YAML_IMPLICIT_TIMESTAMP = re.compile(
     r"|[0-9]{4}-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
     r"(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9]{2})?))?"
 )
+
+
+def _yaml_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    """Where a pattern that may match the empty string stops matching at ``pos``."""
+    match = pattern.match(text, pos)
+    return match.end() if match else pos
 
 
 def _yaml_error(path: str, what: str, line: int, column: int) -> PyngrokConfigError:
@@ -458,15 +464,18 @@ class _YamlScanner:
         if text[0] == "\ufeff":
             self.pos = self.line_start = 1
         while True:
-            self.skip_to_next_token()
+            if text[self.pos] in " \n#":
+                self.skip_to_next_token()
             if self.simple_keys:
                 self.drop_stale_simple_keys()
             column = self.pos - self.line_start
-            if self.indent > column and not self.flow_level:
+            if self.indent > column:
                 self.unwind_indent(column)
             ch = text[self.pos]
             if ch not in _YAML_INDICATORS and ch != ".":
                 self.fetch_plain(column)
+            elif ch == ":" and (self.flow_level or text[self.pos + 1] in _YAML_BLANK):
+                self.fetch_value(column)
             elif ch == "\0":
                 self.unwind_indent(-1)
                 self.remove_simple_key()
@@ -474,9 +483,12 @@ class _YamlScanner:
                 return self.tokens
             elif column == 0 and ch == "%":
                 self.fetch_directive()
-            elif column == 0 and ch in "-." and text[self.pos + 1 : self.pos + 3] == ch * 2 and text[
-                self.pos + 3
-            ] in _YAML_BLANK:
+            elif (
+                column == 0
+                and ch in "-."
+                and text[self.pos + 1 : self.pos + 3] == ch * 2
+                and text[self.pos + 3] in _YAML_BLANK
+            ):
                 self.unwind_indent(-1)
                 self.remove_simple_key()
                 self.allow_simple_key = False
@@ -496,8 +508,6 @@ class _YamlScanner:
                 self.fetch_block_entry(column)
             elif ch == "?" and (self.flow_level or text[self.pos + 1] in _YAML_BLANK):
                 raise self.error("complex keys ('?') are not supported")
-            elif ch == ":" and (self.flow_level or text[self.pos + 1] in _YAML_BLANK):
-                self.fetch_value(column)
             elif ch == "*" or ch == "&":
                 self.save_simple_key(column)
                 self.allow_simple_key = False
@@ -525,7 +535,7 @@ class _YamlScanner:
 
     def skip_to_next_token(self) -> None:
         start = self.pos
-        end = _YAML_SKIP.match(self.text, start).end()  # type: ignore[union-attr]
+        end = _yaml_end(_YAML_SKIP, self.text, start)
         if end != start:
             breaks = self.text.count("\n", start, end)
             if breaks:
@@ -563,6 +573,9 @@ class _YamlScanner:
             raise self.error("could not find the ':' of this key on its line", key[3], key[4])
 
     def unwind_indent(self, column: int) -> None:
+        # Indentation does not count inside flow collections (PyYAML is lenient there, and so are we).
+        if self.flow_level:
+            return
         while self.indent > column:
             self.indent = self.indents.pop()
             self.tokens.append((_YT_BLOCK_END, None, self.line, self.pos - self.line_start, None))
@@ -597,10 +610,10 @@ class _YamlScanner:
         elif name == "TAG":
             raise self.error("%TAG directives are not supported", line, column)
         else:
-            self.pos = _YAML_REST_OF_LINE.match(text, self.pos).end()  # type: ignore[union-attr]
-        self.pos = _YAML_SPACES.match(text, self.pos).end()  # type: ignore[union-attr]
+            self.pos = _yaml_end(_YAML_REST_OF_LINE, text, self.pos)
+        self.pos = _yaml_end(_YAML_SPACES, text, self.pos)
         if text[self.pos] == "#":
-            self.pos = _YAML_REST_OF_LINE.match(text, self.pos).end()  # type: ignore[union-attr]
+            self.pos = _yaml_end(_YAML_REST_OF_LINE, text, self.pos)
         if text[self.pos] not in "\0\n":
             raise self.error(f"expected a comment or a line break, but found {_yaml_describe(text[self.pos])}")
         self.tokens.append((_YT_DIRECTIVE, (name, value), line, column, None))
@@ -678,8 +691,7 @@ class _YamlScanner:
             handle, suffix = None, "!"
             self.pos = start + 1
         else:
-            rest = _YAML_REST_OF_LINE.match(text, start + 1).group()  # type: ignore[union-attr]
-            word = rest.split(" ", 1)[0]
+            word = text[start + 1 : _yaml_end(_YAML_REST_OF_LINE, text, start + 1)].split(" ", 1)[0]
             if "!" in word:
                 match = _YAML_TAG_HANDLE.match(text, start)
                 handle = match.group() if match else "!"
@@ -717,12 +729,48 @@ class _YamlScanner:
     # --- Scalars ---
 
     def fetch_plain(self, column: int) -> None:
-        self.save_simple_key(column)
-        self.allow_simple_key = False
         text = self.text
         line = self.line
         flow = self.flow_level
         chunk_re = _YAML_PLAIN_FLOW if flow else _YAML_PLAIN_BLOCK
+        first = chunk_re.match(text, self.pos)
+        if (
+            first is not None
+            and text[first.end()] == ":"
+            and not flow
+            and self.allow_simple_key
+            and 0 not in self.simple_keys
+            and first.end() - self.pos <= _YAML_MAX_KEY_LENGTH
+        ):
+            # A one-line key followed by ':', the most common token of a config: the tokens the simple-key
+            # machinery would produce, without it.
+            if self.add_indent(column):
+                self.tokens.append((_YT_BLOCK_MAPPING_START, None, line, column, None))
+            self.tokens.append((_YT_KEY, None, line, column, None))
+            self.tokens.append((_YT_SCALAR, first.group(), line, column, None))
+            self.pos = first.end()
+            self.tokens.append((_YT_VALUE, None, line, self.pos - self.line_start, None))
+            self.pos += 1
+            self.allow_simple_key = False
+            return
+        self.save_simple_key(column)
+        self.allow_simple_key = False
+        if first is not None:
+            # The common cases: a key, or a value that ends its line and is not continued on the next one.
+            end = first.end()
+            ch = text[end]
+            if ch not in " \n":
+                self.pos = end
+                self.tokens.append((_YT_SCALAR, first.group(), line, column, None))
+                return
+            if ch == "\n" and not flow:
+                run_end = _yaml_end(_YAML_SPACES_AND_BREAKS, text, end)
+                line_start = text.rfind("\n", end, run_end) + 1
+                if text[run_end] in "#\0" or run_end - line_start <= self.indent:
+                    self.allow_simple_key = True
+                    self.consume_breaks(end, run_end)
+                    self.tokens.append((_YT_SCALAR, first.group(), line, column, None))
+                    return
         indent = self.indent + 1
         chunks: List[str] = []
         spaces = ""
@@ -744,12 +792,12 @@ class _YamlScanner:
         """Consume the spaces and line breaks after a chunk of a plain scalar; return how they fold."""
         text = self.text
         start = self.pos
-        end = _YAML_SPACES.match(text, start).end()  # type: ignore[union-attr]
+        end = _yaml_end(_YAML_SPACES, text, start)
         if text[end] != "\n":
             self.pos = end
             return text[start:end]
         self.allow_simple_key = True
-        run_end = _YAML_SPACES_AND_BREAKS.match(text, end + 1).end()  # type: ignore[union-attr]
+        run_end = _yaml_end(_YAML_SPACES_AND_BREAKS, text, end + 1)
         # A document marker ends the scalar: it can only be where the run of spaces and breaks ends.
         marker_at = text.rfind("\n", end, run_end) + 1
         if marker_at == run_end and text[run_end : run_end + 3] in ("---", "...") and text[run_end + 3] in _YAML_BLANK:
@@ -792,7 +840,8 @@ class _YamlScanner:
             chunks.append(_YAML_ESCAPES[ch])
         elif ch in _YAML_ESCAPE_LENGTHS:
             length = _YAML_ESCAPE_LENGTHS[ch]
-            digits = _YAML_HEX.match(text, self.pos, self.pos + length).group()  # type: ignore[union-attr]
+            digits = text[self.pos : self.pos + length]
+            digits = digits[: _yaml_end(_YAML_HEX, digits, 0)]
             if len(digits) < length:
                 self.pos += len(digits)
                 raise self.error(
@@ -814,7 +863,7 @@ class _YamlScanner:
     def scan_quoted_spaces(self, chunks: List[str], line: int, column: int) -> None:
         text = self.text
         start = self.pos
-        end = _YAML_WHITESPACE.match(text, start).end()  # type: ignore[union-attr]
+        end = _yaml_end(_YAML_WHITESPACE, text, start)
         ch = text[end]
         if ch == "\0":
             self.pos = end
@@ -834,7 +883,7 @@ class _YamlScanner:
         while True:
             if text[self.pos : self.pos + 3] in ("---", "...") and text[self.pos + 3] in _YAML_BLANK:
                 raise self.error("found a document marker inside a quoted scalar that starts here", line, column)
-            self.pos = _YAML_WHITESPACE.match(text, self.pos).end()  # type: ignore[union-attr]
+            self.pos = _yaml_end(_YAML_WHITESPACE, text, self.pos)
             if text[self.pos] != "\n":
                 return "\n" * breaks
             self.consume_breaks(self.pos, self.pos + 1)
@@ -851,7 +900,7 @@ class _YamlScanner:
             # Without an indentation indicator, the deepest of the leading space-only lines sets the indentation
             # (the last of them holds the indentation of the first non-empty line).
             start = self.pos
-            end = _YAML_SPACES_AND_BREAKS.match(text, start).end()  # type: ignore[union-attr]
+            end = _yaml_end(_YAML_SPACES_AND_BREAKS, text, start)
             max_indent = max(len(spaces) for spaces in text[start:end].split("\n"))
             breaks = "\n" * self.consume_breaks(start, end)
             indent = max(min_indent, max_indent)
@@ -863,7 +912,7 @@ class _YamlScanner:
         while self.pos - self.line_start == indent and text[self.pos] != "\0":
             chunks.append(breaks)
             leading_non_space = text[self.pos] not in " \t"
-            end = _YAML_REST_OF_LINE.match(text, self.pos).end()  # type: ignore[union-attr]
+            end = _yaml_end(_YAML_REST_OF_LINE, text, self.pos)
             chunks.append(text[self.pos : end])
             if text[end] == "\n":
                 self.consume_breaks(end, end + 1)
@@ -903,9 +952,9 @@ class _YamlScanner:
             raise self.error(
                 f"expected a chomping or indentation indicator, but found {_yaml_describe(text[self.pos])}"
             )
-        self.pos = _YAML_SPACES.match(text, self.pos).end()  # type: ignore[union-attr]
+        self.pos = _yaml_end(_YAML_SPACES, text, self.pos)
         if text[self.pos] == "#":
-            self.pos = _YAML_REST_OF_LINE.match(text, self.pos).end()  # type: ignore[union-attr]
+            self.pos = _yaml_end(_YAML_REST_OF_LINE, text, self.pos)
         if text[self.pos] not in "\0\n":
             raise self.error(f"expected a comment or a line break, but found {_yaml_describe(text[self.pos])}")
         if text[self.pos] == "\n":
@@ -1030,7 +1079,9 @@ class _YamlParser:
             if value is _YAML_MERGE:
                 raise self.error(f"found the alias *{token[1]}, but no anchor &{token[1]} before it", token)
             if value is _YAML_IN_PROGRESS:
-                raise self.error(f"the alias *{token[1]} is inside its own anchor; recursive values are not supported", token)
+                raise self.error(
+                    f"the alias *{token[1]} is inside its own anchor; recursive values are not supported", token
+                )
             return value
         anchor: Optional[str] = None
         tag: Optional[str] = None
@@ -1081,9 +1132,10 @@ class _YamlParser:
         return _YAML_MERGE if token[1] == "<<" else "="
 
     def resolve_tag(self, token: _YamlToken) -> str:
-        handle, suffix = token[1]
+        handle: Optional[str] = token[1][0]
+        suffix: str = token[1][1]
         if handle is None:
-            return str(suffix)
+            return suffix
         if handle == "!!":
             return _YAML_TAG_PREFIX + suffix
         if handle == "!":
@@ -1122,9 +1174,10 @@ class _YamlParser:
     @staticmethod
     def unsupported_tag(tag: str, node: str) -> str:
         short = tag.replace(_YAML_TAG_PREFIX, "!!")
-        if tag.startswith(_YAML_TAG_PREFIX) and tag[len(_YAML_TAG_PREFIX) :] in ("str", "int", "float", "bool", "null", "map", "seq", "binary", "timestamp"):
+        if tag.startswith(_YAML_TAG_PREFIX) and tag[len(_YAML_TAG_PREFIX) :] in _YAML_STANDARD_TAGS:
             return f"the tag {short} cannot be applied to {node}"
-        return f"the tag {short} is not supported (only the standard tags !!str, !!int, !!float, !!bool, !!null, !!map, !!seq, !!binary and !!timestamp are)"
+        supported = ", ".join("!!" + name for name in _YAML_STANDARD_TAGS)
+        return f"the tag {short} is not supported (only the standard tags are: {supported})"
 
     # --- Collections ---
 
@@ -1366,10 +1419,8 @@ def _yaml_construct_int(text: str) -> int:
         digits = digits[1:]
     if digits == "0":
         return 0
-    if digits.startswith("0b"):
-        return sign * int(digits[2:], 2)
-    if digits.startswith("0x"):
-        return sign * int(digits[2:], 16)
+    if digits.startswith(("0b", "0x")):
+        return sign * int(digits, 0)
     if digits[0] == "0":
         return sign * int(digits, 8)
     if ":" in digits:
@@ -1445,15 +1496,15 @@ def _yaml_check_text(text: str, path: str) -> str:
     """Normalize line breaks; refuse what a YAML reader must refuse and what this one does not support."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    for pattern, what in (
-        (_YAML_NOT_PRINTABLE, "found the character {}, which a YAML file cannot contain"),
-        (_YAML_UNSUPPORTED_CHARACTER, "found the character {}, which is not supported here"),
-    ):
-        match = pattern.search(text)
-        if match:
-            line_start = text.rfind("\n", 0, match.start()) + 1
-            what = what.format(f"U+{ord(match.group()):04X}")
-            raise _yaml_error(path, what, text.count("\n", 0, match.start()), match.start() - line_start)
+    match = _YAML_NOT_ACCEPTED.search(text, 1 if text.startswith("\ufeff") else 0)
+    if match:
+        if _YAML_NOT_PRINTABLE.match(match.group()):
+            what = "found the character {}, which a YAML file cannot contain"
+        else:
+            what = "found the character {}, which is not supported here"
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        what = what.format(f"U+{ord(match.group()):04X}")
+        raise _yaml_error(path, what, text.count("\n", 0, match.start()), match.start() - line_start)
     return text
 
 
@@ -1514,7 +1565,9 @@ def _yaml_load_marked(text: str, path: str = "<string>") -> Tuple[Any, Dict[_Yam
 
 # --- Writer ---
 
-_YAML_PLAIN_UNSAFE = re.compile("[\0-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]|: | #|:$|^(?:---|\\.\\.\\.)")
+_YAML_PLAIN_UNSAFE = re.compile(
+    "[\0-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]|: | #|:$|^(?:---|\\.\\.\\.)"
+)
 _YAML_NUMBER_LIKE = re.compile(r"[-+.0-9][-+.0-9a-fA-F_:xXoObBeE ]*")
 _YAML_LITERAL_UNSAFE = re.compile("[\0-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
 _YAML_DOUBLE_QUOTED_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
@@ -1550,7 +1603,7 @@ def _yaml_quote(text: str) -> str:
     return '"' + _YAML_NEEDS_ESCAPE.sub(_yaml_escape, text) + '"'
 
 
-def _yaml_escape(match: "re.Match[str]") -> str:
+def _yaml_escape(match: re.Match[str]) -> str:
     ch = match.group()
     if ch in _YAML_DOUBLE_QUOTED_ESCAPES:
         return _YAML_DOUBLE_QUOTED_ESCAPES[ch]
@@ -1561,6 +1614,7 @@ def _yaml_escape(match: "re.Match[str]") -> str:
 def _yaml_scalar(value: Any, as_key: bool = False) -> str:
     """Write a scalar on one line."""
     import datetime
+    import math
 
     if value is None:
         return "null"
@@ -1569,7 +1623,7 @@ def _yaml_scalar(value: Any, as_key: bool = False) -> str:
     if isinstance(value, int):
         return int.__repr__(value)
     if isinstance(value, float):
-        if value != value:
+        if math.isnan(value):
             return ".nan"
         if value in (float("inf"), float("-inf")):
             return ".inf" if value > 0 else "-.inf"
@@ -1884,7 +1938,9 @@ _SCHEMA_TUNNEL: Dict[str, Any] = _schema_object(
         "inspect": _schema_of("boolean", "Capture requests for inspection."),
         "auth": _schema_of("string", "user:password for HTTP basic auth (ngrok 2)."),
         "basic_auth": _schema_strings("user:password pairs for HTTP basic auth."),
-        "bind_tls": _schema_of(["boolean", "string"], "Bind HTTPS, HTTP or both (ngrok 2).", enum=[True, False, "both"]),
+        "bind_tls": _schema_of(
+            ["boolean", "string"], "Bind HTTPS, HTTP or both (ngrok 2).", enum=[True, False, "both"]
+        ),
         "circuit_breaker": _schema_of("number", "The 5XX ratio above which requests are rejected."),
         "compression": _schema_of("boolean", "Gzip-compress responses."),
         "host_header": _schema_of("string", "Rewrite the Host header: rewrite, preserve or a value."),
@@ -2010,7 +2066,9 @@ _CONFIG_SCHEMA: Dict[str, Any] = {
                 "http_proxy": _schema_of("string", "An HTTP proxy URL for the session connection (ngrok 2)."),
                 "socks5_proxy": _schema_of("string", "A SOCKS5 proxy URL for the session connection (ngrok 2)."),
                 "trust_host_root_certs": _schema_of("boolean", "Trust the host's root CAs (ngrok 2)."),
-                "tunnels": _schema_of("object", "Tunnel definitions by name.", additionalProperties={"$ref": "#/$defs/tunnel"}),
+                "tunnels": _schema_of(
+                    ["object", "null"], "Tunnel definitions by name.", additionalProperties={"$ref": "#/$defs/tunnel"}
+                ),
             },
         ),
         "config_v3": _schema_object(
@@ -2018,17 +2076,20 @@ _CONFIG_SCHEMA: Dict[str, Any] = {
             {
                 "version": _schema_of(["string", "integer"], "The config version.", enum=["3", 3]),
                 "agent": _schema_object(
-                    "Agent options.",
+                    "Agent options (may be empty).",
                     {
                         **_SCHEMA_AGENT_COMMON,
                         "connect_url": _schema_of("string", "The ngrok server to connect to."),
                         "connect_cas": _schema_of("string", "CAs for the session connection: trusted, host or a file."),
                         "crl_url": _schema_of("string", "A custom certificate revocation list URL."),
                     },
+                    type=["object", "null"],
                 ),
-                "endpoints": _schema_of("array", "Endpoint definitions.", items={"$ref": "#/$defs/endpoint"}),
+                "endpoints": _schema_of(["array", "null"], "Endpoint definitions.", items={"$ref": "#/$defs/endpoint"}),
                 "tunnels": _schema_of(
-                    "object", "Tunnel definitions by name (deprecated).", additionalProperties={"$ref": "#/$defs/tunnel"}
+                    ["object", "null"],
+                    "Tunnel definitions by name (deprecated).",
+                    additionalProperties={"$ref": "#/$defs/tunnel"},
                 ),
             },
         ),
@@ -2038,8 +2099,12 @@ _CONFIG_SCHEMA: Dict[str, Any] = {
 }
 
 # Keys that belong to the other config version, for a more useful warning than "unknown key".
-_CONFIG_KEY_HINTS = {
-    (): {key: "in a version 3 config this key belongs under 'agent:'" for key in _SCHEMA_AGENT_COMMON},
+_CONFIG_KEY_HINTS: Dict[_YamlKeyPath, Dict[str, str]] = {
+    (): {
+        **{key: "in a version 3 config this key belongs under 'agent:'" for key in _SCHEMA_AGENT_COMMON},
+        "server_addr": "in a version 3 config this is 'connect_url' under 'agent:'",
+        "root_cas": "in a version 3 config this is 'connect_cas' under 'agent:'",
+    },
     ("agent",): {
         "server_addr": "in a version 3 config this key is called 'connect_url'",
         "root_cas": "in a version 3 config this key is called 'connect_cas'",
@@ -2163,10 +2228,10 @@ class _SchemaCheck:
 
 
 def _schema_resolve(reference: str) -> Dict[str, Any]:
-    node: Any = _CONFIG_SCHEMA
+    node: Dict[str, Any] = _CONFIG_SCHEMA
     for part in reference.lstrip("#/").split("/"):
         node = node[part]
-    return node  # type: ignore[no-any-return]
+    return node
 
 
 def _config_key_path_text(key_path: _YamlKeyPath) -> str:
@@ -2254,11 +2319,16 @@ def validate_config(data: Dict[str, Any]) -> None:
         or a ``log_level`` other than info or debug (pyngrok needs the agent's API and logs), or a value of the
         wrong type for ngrok.
     """
+    if isinstance(data, dict):
+        rule_errors = _pyngrok_rule_errors(data)
+        if rule_errors:
+            # Upstream's message, word for word.
+            raise PyngrokConfigError(rule_errors[0][1])
     errors, warnings, _ = _check_config(data, {}, None)
     for warning in warnings:
         logger.warning(f"ngrok config: {warning}")
     if errors:
-        raise PyngrokConfigError(errors[0] if len(errors) == 1 else "; ".join(errors))
+        raise PyngrokConfigError("; ".join(errors))
 
 
 def _read_config_text(config_path: str) -> str:
@@ -2319,7 +2389,7 @@ def get_default_config(ngrok_version: Optional[str], config_version: Optional[st
     :return: The default config.
     :raises PyngrokError: When the ``ngrok_version`` is not supported.
     """
-    if _strip_v(ngrok_version) not in SUPPORTED_NGROK_VERSIONS:  # type: ignore[arg-type]
+    if not ngrok_version or _strip_v(ngrok_version) not in SUPPORTED_NGROK_VERSIONS:
         raise PyngrokError(f'"ngrok_version" must be a supported version: {SUPPORTED_NGROK_VERSIONS}')
     return {"version": config_version}
 

@@ -1,0 +1,458 @@
+"""Seeded random YAML documents, in the styles real configs use, for comparing readers.
+
+``document(rng)`` writes a random document straight as YAML text (block and flow collections, every scalar style,
+comments, anchors, aliases and merges), so that the text, not a writer's habits, decides what a reader sees.
+``value(rng)`` makes random data for writer round trips. ``mutate(rng, text)`` breaks a document a little.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+WORDS = [
+    "http",
+    "https",
+    "tcp",
+    "tls",
+    "web",
+    "api",
+    "addr",
+    "proto",
+    "name",
+    "url",
+    "upstream",
+    "ngrok",
+    "agent",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "true",
+    "False",
+    "null",
+    "~",
+    "y",
+    "n",
+    "NULL",
+    "Yes",
+    "0",
+    "1",
+    "-1",
+    "+5",
+    "017",
+    "09",
+    "0x1F",
+    "0b101",
+    "1_000",
+    "1:30",
+    "22:22",
+    "190:20:30.15",
+    "8080:80",
+    "1.5",
+    "1.",
+    ".5",
+    "-.5",
+    "1e5",
+    "1.0e+5",
+    "6.8523015e+5",
+    ".inf",
+    "-.Inf",
+    ".NaN",
+    "0o17",
+    "2001-12-14",
+    "2001-12-14t21:59:43.10-05:00",
+    "2001-12-14 21:59:43.10",
+    "2002-1-1",
+    "127.0.0.1:4040",
+    "http://localhost:8080/x?y=1",
+    "a#b",
+    "a:b",
+    "-x",
+    "x-",
+    "?x",
+    "a, b",
+    "a=b",
+    "<<x",
+    "=",
+    "foo bar",
+    "it's",
+    'say "hi"',
+    "café",
+    "日本",
+    "%d",
+    "@me",
+    "`tick`",
+    "a\\b",
+    "!x",
+    "&a",
+    "*a",
+]
+KEYS = [
+    "version",
+    "agent",
+    "authtoken",
+    "tunnels",
+    "endpoints",
+    "name",
+    "addr",
+    "url",
+    "upstream",
+    "proto",
+    "inspect",
+    "schemes",
+    "metadata",
+    "traffic_policy",
+    "on_http_request",
+    "actions",
+    "type",
+    "config",
+    "a",
+    "b",
+    "c",
+    "key with space",
+    "80",
+    "yes",
+    "null",
+    "1.5",
+    "x-y",
+    "k:v",
+    "k#v",
+]
+ESCAPES = [
+    "\\n",
+    "\\t",
+    "\\\\",
+    '\\"',
+    "\\x41",
+    "\\u00e9",
+    "\\U0001F600",
+    "\\0",
+    "\\a",
+    "\\e",
+    "\\ ",
+    "\\/",
+    "\\N",
+    "\\_",
+    "\\L",
+]
+
+
+class Gen:
+    """One document's generation state: the anchors defined so far."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.anchors: list[str] = []
+        self.mapping_anchors: list[str] = []
+        self.count = 0
+
+    def comment(self) -> str:
+        return "  # " + self.rng.choice(["note", "x: y", "- z", "'q'", ""]) if self.rng.random() < 0.15 else ""
+
+    def anchor(self) -> str | None:
+        if self.rng.random() < 0.1:
+            self.count += 1
+            return f"a{self.count}"
+        return None
+
+    def plain(self) -> str:
+        rng = self.rng
+        word = rng.choice(WORDS)
+        if rng.random() < 0.2:
+            word = word + " " + rng.choice(WORDS)
+        return word
+
+    def scalar_inline(self, flow: bool) -> str:
+        """A scalar on one line: plain (if safe), single- or double-quoted."""
+        rng = self.rng
+        roll = rng.random()
+        if roll < 0.45:
+            word = self.plain()
+            if (
+                word in ("=", "<<")
+                or flow
+                and any(ch in word for ch in ",[]{}#?")
+                or word[0] in "-?:,[]{}#&*!|>'\"%@`"
+                or ": " in word
+            ):
+                return "'" + word.replace("'", "''") + "'"
+            return word
+        if roll < 0.7:
+            return "'" + self.plain().replace("'", "''") + "'"
+        parts = [self.plain().replace("\\", "\\\\").replace('"', '\\"')]
+        for _ in range(rng.randint(0, 2)):
+            parts.append(rng.choice(ESCAPES))
+            parts.append(rng.choice(["", " ", "x"]))
+        return '"' + "".join(parts) + '"'
+
+    def key(self, flow: bool) -> str:
+        rng = self.rng
+        word = rng.choice(KEYS)
+        if rng.random() < 0.2 or (flow and "," in word) or ":" in word or "#" in word:
+            return rng.choice(["'" + word + "'", '"' + word + '"'])
+        return word
+
+    def block_scalar(self, parent: int) -> list[str]:
+        """The header (after the key or '-') and the lines of a | or > block scalar nested under ``parent``."""
+        rng = self.rng
+        style = rng.choice("|>")
+        chomp = rng.choice(["", "-", "+"])
+        step = rng.choice([1, 2, 2, 3])
+        content = parent + step
+        lines = []
+        for _ in range(rng.randint(1, 4)):
+            roll = rng.random()
+            if roll < 0.2:
+                lines.append("")
+            elif roll < 0.35:
+                lines.append(" " * (content + rng.randint(1, 3)) + self.plain())
+            else:
+                lines.append(" " * content + self.plain() + rng.choice(["", " ", "  # not a comment"]))
+        first = next((line for line in lines if line), "")
+        indicator = str(step) if first.startswith(" " * (content + 1)) or rng.random() < 0.3 else ""
+        header = indicator + chomp if rng.random() < 0.5 else chomp + indicator
+        return [style + header + self.comment()] + lines
+
+    def flow(self, depth: int, multiline: bool) -> str:
+        rng = self.rng
+        sep = ",\n  " if multiline and rng.random() < 0.5 else ", "
+        if rng.random() < 0.5 or depth > 3:
+            items = [self.flow_node(depth + 1, multiline) for _ in range(rng.randint(0, 3))]
+            if items and rng.random() < 0.2:
+                items.append(self.key(True) + ": " + self.scalar_inline(True))
+            return "[" + sep.join(items) + ("," if items and rng.random() < 0.1 else "") + "]"
+        pairs = []
+        for _ in range(rng.randint(0, 3)):
+            pairs.append(self.key(True) + ": " + self.flow_node(depth + 1, multiline))
+        return "{" + sep.join(pairs) + "}"
+
+    def flow_node(self, depth: int, multiline: bool) -> str:
+        rng = self.rng
+        if rng.random() < 0.25 and depth < 4:
+            return self.flow(depth, multiline)
+        if self.anchors and rng.random() < 0.08:
+            return "*" + rng.choice(self.anchors)
+        return self.scalar_inline(True)
+
+    def block_value(self, indent: int, depth: int, in_sequence: bool = False) -> list[str]:
+        """A value after 'key:' or '- ': the first element is the rest of that line, the others are lines."""
+        rng = self.rng
+        roll = rng.random()
+        anchor = self.anchor()
+        prefix = f"&{anchor} " if anchor else ""
+        if self.anchors and roll < 0.06:
+            return [" *" + rng.choice(self.anchors)]
+        if roll < 0.22 and depth < 5:
+            step = rng.choice([2, 2, 4, 1, 3])
+            lines = self.block_mapping(indent + step, depth + 1)
+            if anchor:
+                self.anchors.append(anchor)
+                self.mapping_anchors.append(anchor)
+            return [(" " + prefix.strip() if anchor else "") + self.comment()] + lines
+        if roll < 0.36 and depth < 5:
+            # An indentless sequence under a key is allowed, but not under '- '.
+            step = rng.choice([2, 2, 4]) if in_sequence else rng.choice([0, 2, 2, 4])
+            lines = self.block_sequence(indent + step, depth + 1)
+            if anchor:
+                self.anchors.append(anchor)
+            return [(" " + prefix.strip() if anchor else "") + self.comment()] + lines
+        if roll < 0.46:
+            text = self.flow(depth, multiline=rng.random() < 0.3)
+            if anchor:
+                self.anchors.append(anchor)
+            return [" " + prefix + text.replace("\n", "\n" + " " * (indent + 2)) + self.comment()]
+        if roll < 0.56:
+            header, *lines = self.block_scalar(indent)
+            if anchor:
+                self.anchors.append(anchor)
+            return [" " + prefix + header] + lines
+        if roll < 0.6:
+            return [""]
+        if anchor:
+            self.anchors.append(anchor)
+        value = self.scalar_inline(False)
+        if rng.random() < 0.05 and value[0] not in "'\"":
+            # A plain scalar continued on the next line.
+            return [" " + prefix + value, " " * (indent + 1) + self.plain().lstrip("-?:#&*!|>%@`'\",[]{} ") + "x"]
+        return [" " + prefix + value + self.comment()]
+
+    def block_mapping(self, indent: int, depth: int) -> list[str]:
+        rng = self.rng
+        lines: list[str] = []
+        if self.mapping_anchors and rng.random() < 0.2:
+            if rng.random() < 0.5:
+                lines.append(" " * indent + "<<: *" + rng.choice(self.mapping_anchors))
+            else:
+                chosen = rng.sample(self.mapping_anchors, min(len(self.mapping_anchors), 2))
+                lines.append(" " * indent + "<<: [" + ", ".join("*" + name for name in chosen) + "]")
+        for number in range(rng.randint(1, 4)):
+            if number and rng.random() < 0.1:
+                lines.append(" " * rng.randint(0, indent) + "# comment")
+            first, *rest = self.block_value(indent, depth)
+            lines.append(" " * indent + self.key(False) + ":" + first)
+            lines.extend(rest)
+        return lines
+
+    def block_sequence(self, indent: int, depth: int) -> list[str]:
+        rng = self.rng
+        lines: list[str] = []
+        for _ in range(rng.randint(1, 4)):
+            roll = rng.random()
+            if roll < 0.25 and depth < 5:
+                # Compact form: "- key: value" then the other keys aligned under the first.
+                body = self.block_mapping(indent + 2, depth + 1)
+                lines.append(" " * indent + "- " + body[0][indent + 2 :])
+                lines.extend(body[1:])
+                continue
+            if roll < 0.32 and depth < 5:
+                body = self.block_sequence(indent + 2, depth + 1)
+                lines.append(" " * indent + "- " + body[0][indent + 2 :])
+                lines.extend(body[1:])
+                continue
+            first, *rest = self.block_value(indent, depth, in_sequence=True)
+            lines.append(" " * indent + "-" + first)
+            lines.extend(rest)
+        return lines
+
+
+def document(rng: random.Random) -> str:
+    """A random YAML document."""
+    gen = Gen(rng)
+    roll = rng.random()
+    if roll < 0.7:
+        lines = gen.block_mapping(0, 0)
+    elif roll < 0.85:
+        lines = gen.block_sequence(rng.choice([0, 0, 2]), 0)
+    else:
+        lines = [gen.flow(0, multiline=rng.random() < 0.5)]
+    if rng.random() < 0.15:
+        lines.insert(0, "---")
+    if rng.random() < 0.05:
+        lines.append("...")
+    if rng.random() < 0.2:
+        lines.insert(0, "# " + gen.plain())
+    return "\n".join(lines) + ("\n" if rng.random() < 0.9 else "")
+
+
+TRICKY = [
+    "",
+    " ",
+    "a",
+    "3",
+    "yes",
+    "No",
+    "null",
+    "~",
+    "0x1F",
+    "1e5",
+    "1.5",
+    "-.5",
+    "1:30",
+    "2001-12-14",
+    ": ",
+    "a: b",
+    "a #b",
+    "#x",
+    "*a",
+    "&a",
+    "!a",
+    "|",
+    ">",
+    "%",
+    "@",
+    "`",
+    "-",
+    "- a",
+    "?",
+    "? a",
+    "'",
+    '"',
+    "\\",
+    "\t",
+    "\n",
+    "\r",
+    "\x00",
+    "\x07",
+    "\x85",
+    "\u2028",
+    "\ufeff",
+    "\ud800",
+    "é",
+    "😀",
+    "---",
+    "...",
+    "a ",
+    " a",
+    "a\n",
+    "\n\n",
+    "<<",
+    "=",
+    "y",
+    "n",
+    ",",
+    "[",
+    "]",
+    "{",
+    "}",
+    "  x",
+    "x  y",
+]
+
+
+def string(rng: random.Random) -> str:
+    """A random string made of pieces that trip YAML writers."""
+    return "".join(rng.choice(TRICKY + WORDS) for _ in range(rng.randint(0, 4)))
+
+
+def value(rng: random.Random, depth: int = 0) -> Any:
+    """Random data of the types a config holds."""
+    roll = rng.random()
+    if depth < 4 and roll < 0.2:
+        return {scalar_key(rng): value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+    if depth < 4 and roll < 0.35:
+        return [value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    if roll < 0.75:
+        return string(rng)
+    return rng.choice([None, True, False, 0, -7, 2**70, 1.5, -0.0, 1e300, float("inf"), float("-inf"), 1e-7])
+
+
+def scalar_key(rng: random.Random) -> Any:
+    if rng.random() < 0.1:
+        return rng.choice([1, 80, True, None, 2.5])
+    return string(rng)
+
+
+MUTATIONS = list(" \n:-#\"'[]{},&*!|>?%@a1.\\\t") + [
+    "  ",
+    "\n  ",
+    ": ",
+    "- ",
+    "<<",
+    "*a1",
+    "&a1",
+    "!!str ",
+    "---",
+    "...",
+    "|-",
+    ">+",
+    "\\n",
+    "\\x4",
+    "yes",
+    "0x1",
+    "1:2",
+]
+
+
+def mutate(rng: random.Random, text: str) -> str:
+    """Insert, delete or replace one to three characters or short snippets."""
+    for _ in range(rng.randint(1, 3)):
+        index = rng.randint(0, len(text))
+        roll = rng.random()
+        if roll < 0.4:
+            text = text[:index] + rng.choice(MUTATIONS) + text[index:]
+        elif roll < 0.7:
+            text = text[:index] + text[index + 1 :]
+        else:
+            text = text[:index] + rng.choice(MUTATIONS) + text[index + 1 :]
+    return text

@@ -1,0 +1,459 @@
+"""The YAML reader and writer of pyngrok.py, without third-party packages (the oracle tier compares with PyYAML)."""
+
+from __future__ import annotations
+
+import datetime
+import glob
+import importlib
+import json
+import math
+import os
+import random
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE, os.path.join(HERE, "oracle")]
+
+pyngrok = importlib.import_module("pyngrok")
+yamlgen = importlib.import_module("yamlgen")
+corpus = importlib.import_module("corpus_tool")
+PyngrokConfigError = pyngrok.PyngrokConfigError
+PyngrokError = pyngrok.PyngrokError
+_yaml_dump = pyngrok._yaml_dump
+_yaml_load = pyngrok._yaml_load
+_yaml_load_marked = pyngrok._yaml_load_marked
+BAD, GOOD, bad_expectations, canon_text, read_text = (
+    corpus.BAD,
+    corpus.GOOD,
+    corpus.bad_expectations,
+    corpus.canon_text,
+    corpus.read_text,
+)
+
+GOOD_FILES = sorted(glob.glob(os.path.join(GOOD, "*.yml")))
+BAD_FILES = sorted(glob.glob(os.path.join(BAD, "*.yml")))
+
+
+def load(text: str) -> object:
+    return _yaml_load(text, "t.yml")
+
+
+def error_of(text: str) -> PyngrokConfigError:
+    with pytest.raises(PyngrokConfigError) as info:
+        _yaml_load(text, "t.yml")
+    return info.value
+
+
+# --- Corpus ---
+
+
+def test_corpus_sizes():
+    assert len(GOOD_FILES) >= 40
+    assert len(BAD_FILES) >= 30
+    assert sorted(bad_expectations()) == sorted(os.path.basename(path) for path in BAD_FILES)
+
+
+@pytest.mark.parametrize("path", GOOD_FILES, ids=os.path.basename)
+def test_good_corpus_loads_to_expected_value(path):
+    with open(path[:-4] + ".json", encoding="utf-8") as file:
+        expected = json.load(file)
+    value = _yaml_load(read_text(path), os.path.basename(path))
+    assert canon_text(value) == json.dumps(expected, ensure_ascii=False, indent=1)
+
+
+@pytest.mark.parametrize("path", BAD_FILES, ids=os.path.basename)
+def test_bad_corpus_reports_position(path):
+    name = os.path.basename(path)
+    expected = bad_expectations()[name]
+    with pytest.raises(PyngrokConfigError) as info:
+        _yaml_load(read_text(path), name)
+    error = info.value
+    assert isinstance(error, PyngrokError)
+    assert (error.path, error.line, error.column) == (name, expected["line"], expected["column"])
+    assert str(error) == f"{name}:{expected['line']}:{expected['column']}: {expected['message']}"
+
+
+@pytest.mark.parametrize("path", GOOD_FILES, ids=os.path.basename)
+def test_good_corpus_survives_a_write(path):
+    value = _yaml_load(read_text(path))
+    assert canon_text(_yaml_load(_yaml_dump(value))) == canon_text(value)
+
+
+# --- Scalars: YAML 1.1 as PyYAML's safe_load resolves them ---
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("~", None),
+        ("null", None),
+        ("Null", None),
+        ("NULL", None),
+        ("", None),
+        ("nULL", "nULL"),
+        ("yes", True),
+        ("No", False),
+        ("ON", True),
+        ("off", False),
+        ("True", True),
+        ("FALSE", False),
+        ("y", "y"),
+        ("n", "n"),
+        ("tRUE", "tRUE"),
+        ("0", 0),
+        ("-0", 0),
+        ("+12", 12),
+        ("1_000", 1000),
+        ("017", 15),
+        ("09", "09"),
+        ("0o17", "0o17"),
+        ("0x1F", 31),
+        ("-0x1f", -31),
+        ("0b101", 5),
+        ("1:30", 90),
+        ("22:22", 1342),
+        ("8080:80", "8080:80"),
+        ("1.5", 1.5),
+        ("1.", 1.0),
+        (".5", 0.5),
+        ("-.5", "-.5"),
+        ("1e5", "1e5"),
+        ("1.0e+5", 100000.0),
+        ("1.0e5", "1.0e5"),
+        ("6.8523015e+5", 685230.15),
+        ("1:30.5", 90.5),
+        (".inf", math.inf),
+        ("-.Inf", -math.inf),
+        ("2001-12-14", datetime.date(2001, 12, 14)),
+        ("2001-1-1", "2001-1-1"),
+        ("2001-12-14 21:59:43.10", datetime.datetime(2001, 12, 14, 21, 59, 43, 100000)),
+        ("127.0.0.1:4040", "127.0.0.1:4040"),
+        ("http://x:80/y", "http://x:80/y"),
+        ("a#b", "a#b"),
+    ],
+)
+def test_plain_scalar_resolution(text, expected):
+    assert load(f"k: {text}") == {"k": expected}
+
+
+def test_nan_and_timezones():
+    assert math.isnan(load("k: .NaN")["k"])
+    value = load("k: 2001-12-14t21:59:43.10-05:00")["k"]
+    assert value.utcoffset() == datetime.timedelta(hours=-5)
+    assert load("k: 2001-12-14T21:59:43Z")["k"].utcoffset() == datetime.timedelta(0)
+
+
+def test_quoted_scalars_are_strings():
+    assert load("a: '3'\nb: \"yes\"\nc: 'null'\nd: \"\"\ne: ''") == {
+        "a": "3",
+        "b": "yes",
+        "c": "null",
+        "d": "",
+        "e": "",
+    }
+
+
+def test_double_quoted_escapes():
+    assert load(r'k: "\t\n\\\"\x41\u00e9\U0001F600\0\a\e\ \/\N\_\L\P"')["k"] == (
+        '\t\n\\"Aé😀\0\x07\x1b /\x85\xa0\u2028\u2029'
+    )
+    assert load('k: "a\\\n   b"')["k"] == "ab"
+    assert load('k: "a\n\n   b  \n c"')["k"] == "a\nb c"
+
+
+def test_single_quoted_folding():
+    assert load("k: 'it''s'")["k"] == "it's"
+    assert load("k: 'a\n  b\n\n  c'")["k"] == "a b\nc"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("k: |\n  a\n   b\n\n  c\n", "a\n b\n\nc\n"),
+        ("k: |-\n  a\n\n", "a"),
+        ("k: |+\n  a\n\n\n", "a\n\n\n"),
+        ("k: >\n  a\n  b\n\n  c\n   d\n  e\n", "a b\nc\n d\ne\n"),
+        ("k: >-\n  a\n  b", "a b"),
+        ("k: |2\n    a\n  b\n", "  a\nb\n"),
+        ("k: |1-\n  a", " a"),
+        ("- |\n x\n- >\n y\n", None),
+        ("k: |  # comment\n  # text\n", "# text\n"),
+        ("k: |\nj: 1", ""),
+    ],
+)
+def test_block_scalars(text, expected):
+    value = load(text)
+    if expected is None:
+        assert value == ["x\n", "y\n"]
+    else:
+        assert value["k"] == expected
+
+
+def test_multiline_plain_scalar():
+    assert load("k: a\n  b\n\n  c\nj: d") == {"k": "a b\nc", "j": "d"}
+
+
+# --- Structure ---
+
+
+def test_block_and_flow_collections():
+    text = """
+top:
+  list:
+  - a
+  - b: 1
+    c: [x, {y: z}, [1, 2]]
+  - - nested
+    - seq
+  map: {a: 1, b: [2, 3],
+        c: {d: e}}
+  pairs: [a: 1, b]
+  empty_map: {}
+  empty_list: []
+"""
+    assert load(text) == {
+        "top": {
+            "list": ["a", {"b": 1, "c": ["x", {"y": "z"}, [1, 2]]}, ["nested", "seq"]],
+            "map": {"a": 1, "b": [2, 3], "c": {"d": "e"}},
+            "pairs": [{"a": 1}, "b"],
+            "empty_map": {},
+            "empty_list": [],
+        }
+    }
+
+
+def test_key_order_and_duplicate_keys():
+    value = load("b: 1\na: 2\nc: 3\na: 4")
+    assert list(value.items()) == [("b", 1), ("a", 4), ("c", 3)]
+
+
+def test_anchors_aliases_and_merges():
+    text = """
+base: &base {proto: http, inspect: false}
+more: &more {inspect: true, schemes: [https]}
+one:
+  <<: *base
+  addr: 80
+  proto: tcp
+two:
+  <<: [*more, *base]
+three: *base
+"""
+    value = load(text)
+    assert list(value["one"].items()) == [("proto", "tcp"), ("inspect", False), ("addr", 80)]
+    assert list(value["two"].items()) == [("proto", "http"), ("inspect", True), ("schemes", ["https"])]
+    assert value["three"] is value["base"]
+
+
+def test_document_markers_and_comments():
+    assert load("# c\n%YAML 1.1\n--- # c\na: 1 # c\n...\n# c\n") == {"a": 1}
+    assert load("--- text\n") == "text"
+    assert load("") is None
+    assert load("# only a comment\n") is None
+    assert load("\ufeffa: 1") == {"a": 1}
+    assert load("a: 1\r\nb: 2\r\n") == {"a": 1, "b": 2}
+
+
+def test_standard_tags():
+    value = load("a: !!str 1\nb: !!int '7'\nc: !!float 1\nd: !!bool yes\ne: !!null x\nf: !!binary aGk=\ng: ! 12")
+    assert value == {"a": "1", "b": 7, "c": 1.0, "d": True, "e": None, "f": b"hi", "g": 12}
+
+
+# --- Errors ---
+
+
+@pytest.mark.parametrize(
+    "text, line, column, fragment",
+    [
+        ("a:\n\tb: 1", 2, 1, "tab"),
+        ("a: 1\n b: 2", 2, 3, "not allowed here"),
+        ("a: 'x", 1, 4, "end of the file"),
+        ("a: 1\n---\nb: 2", 2, 1, "second document"),
+        ("? a\n: b", 1, 1, "complex keys"),
+        ("[a]: b", 1, 1, "complex keys"),
+        ("a: !custom x", 1, 4, "not supported"),
+        ("%TAG !e! tag:e,2000:\n---\na: 1", 1, 1, "%TAG"),
+        ("a: &x [*x]", 1, 8, "recursive"),
+        ("a: *nope", 1, 4, "no anchor"),
+        ("a: =", 1, 4, "only allowed as a key"),
+        ("a: !!int x", 1, 4, "!!int"),
+        ("a: 0b_", 1, 4, "cannot read"),
+        ("a: \x07", 1, 4, "U+0007"),
+        ("a: \u2028", 1, 4, "U+2028"),
+        ("a: b\ufeff", 1, 5, "U+FEFF"),
+    ],
+)
+def test_errors_name_file_line_and_column(text, line, column, fragment):
+    error = error_of(text)
+    assert (error.path, error.line, error.column) == ("t.yml", line, column)
+    assert str(error).startswith(f"t.yml:{line}:{column}: ")
+    assert fragment in str(error)
+
+
+def test_deep_nesting_is_an_error_not_a_crash():
+    assert "nests deeper" in str(error_of("a: " + "[" * 5000 + "]" * 5000))
+    assert "nests deeper" in str(error_of("".join(" " * i + "- \n" for i in range(0, 2000, 2))))
+
+
+def test_malformed_input_only_ever_raises_pyngrok_config_error():
+    rng = random.Random(1234)
+    for _ in range(1500):
+        text = yamlgen.mutate(rng, yamlgen.document(rng))
+        try:
+            _yaml_load(text)
+        except PyngrokConfigError as error:
+            assert error.line is None or error.line >= 1
+
+
+def test_marked_loader_reports_lines():
+    text = "version: '3'\nagent:\n  authtoken: x\nendpoints:\n  - name: a\n    upstream:\n      url: [1]\n"
+    value, lines = _yaml_load_marked(text, "ngrok.yml")
+    assert value == _yaml_load(text)
+    assert lines[("agent", "authtoken")] == 3
+    assert lines[("endpoints", 0)] == 5
+    assert lines[("endpoints", 0, "upstream", "url")] == 7
+
+
+# --- Writer ---
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3",
+        "yes",
+        "No",
+        "null",
+        "~",
+        "",
+        "0x1F",
+        "1e5",
+        "1.5",
+        "-.5",
+        ".inf",
+        "2001-12-14",
+        "1:30",
+        "a: b",
+        "a #b",
+        "*a",
+        "&a",
+        "!a",
+        "|a",
+        ">a",
+        "%a",
+        "@a",
+        "`a",
+        "-a",
+        "- a",
+        "?a",
+        "'a",
+        '"a',
+        "a ",
+        " a",
+        "a\tb",
+        "a\nb",
+        "a\n",
+        "\n",
+        "<<",
+        "=",
+        "y",
+        "N",
+        "--- a",
+        "... a",
+        "a:",
+        "[a]",
+        "{a}",
+        ",a",
+        "#a",
+        "\x00",
+        "\x85",
+        "\u2028",
+        "\ufeff",
+        "\ud800",
+        "é😀",
+        "C:\\path\\to",
+        'it\'s "quoted"',
+    ],
+)
+def test_writer_quotes_strings_that_need_it(text):
+    out = _yaml_dump({"k": text, text: "v"})
+    assert _yaml_load(out) == {"k": text, text: "v"}
+
+
+@pytest.mark.parametrize("text", ["3", "yes", "null", "0x1F", "a: b", "*a", "a ", "1e5", "0o17", "y"])
+def test_writer_never_leaves_ambiguous_strings_plain(text):
+    assert _yaml_dump({"k": text}) != f"k: {text}\n"
+
+
+def test_writer_keeps_simple_strings_plain_and_key_order():
+    data = {"version": "3", "agent": {"authtoken": "4nq9771bPxe8ctg7LKr", "log_level": "info"}, "b": 1, "a": None}
+    assert _yaml_dump(data) == (
+        'version: "3"\nagent:\n  authtoken: 4nq9771bPxe8ctg7LKr\n  log_level: info\nb: 1\na: null\n'
+    )
+
+
+def test_writer_block_style_layout():
+    data = {"endpoints": [{"name": "a", "upstream": {"url": 80}}, ["x", []], {}], "policy": "line 1\nline 2\n"}
+    assert _yaml_dump(data) == (
+        "endpoints:\n"
+        "  - name: a\n"
+        "    upstream:\n"
+        "      url: 80\n"
+        "  - - x\n"
+        "    - []\n"
+        "  - {}\n"
+        "policy: |\n"
+        "  line 1\n"
+        "  line 2\n"
+    )
+
+
+def test_writer_scalars():
+    data = {
+        "t": True,
+        "f": False,
+        "n": None,
+        "i": -7,
+        "big": 2**70,
+        "x": 1.5,
+        "e": 1e20,
+        "inf": float("inf"),
+        "d": datetime.date(2024, 1, 2),
+        "b": b"\x00\xff",
+        80: "port",
+        None: "null key",
+    }
+    assert _yaml_load(_yaml_dump(data)) == data
+    assert "e: 1.0e+20" in _yaml_dump(data)
+
+
+def test_writer_round_trips_random_values():
+    rng = random.Random(99)
+    for _ in range(1500):
+        data = {"k": yamlgen.value(rng)}
+        assert canon_text(_yaml_load(_yaml_dump(data))) == canon_text(data)
+
+
+def test_writer_rejects_what_it_cannot_write():
+    recursive: list = []
+    recursive.append(recursive)
+    for bad in ({"k": object()}, {"k": {1, 2}}, {"k": recursive}, {"k" * 2000: 1}):
+        with pytest.raises(PyngrokConfigError):
+            _yaml_dump(bad)
+
+
+def test_writer_top_level_values():
+    assert _yaml_dump({}) == "{}\n"
+    assert _yaml_dump([]) == "[]\n"
+    assert _yaml_dump(["a", {"b": 1}]) == "- a\n- b: 1\n"
+    assert _yaml_load(_yaml_dump("multi\nline")) == "multi\nline"
+
+
+# --- The schema file ---
+
+
+def test_conf_schema_json_is_the_schema_in_pyngrok():
+    with open(os.path.join(os.path.dirname(HERE), "conf_schema.json"), encoding="utf-8") as file:
+        assert file.read() == pyngrok._config_schema_json()
