@@ -3665,6 +3665,7 @@ class NgrokProcess:
         self._exited = threading.Event()
         self._changed = threading.Condition()
         self._readers: List[threading.Thread] = []
+        self._stderr_lines: List[str] = []
         self._monitor_thread: Optional[threading.Thread] = None
         self._overlay_dir: Optional[str] = None
         # The tunnels connect() opened on this agent, by name: what supervision re-opens after a restart.
@@ -3721,14 +3722,18 @@ class NgrokProcess:
         log.lvl = "ERROR" if is_error else "WARNING"
         log.msg = text[len("ERROR:") :].strip() if is_error else text
         log.err = log.msg if is_error else None
-        self._record(log)
+        # The agent prints a failure to stderr one line at a time, and logs it whole (with its ERR_NGROK
+        # code) on stdout; the lines are kept to explain an exit that the log does not.
+        self._stderr_lines.append(log.msg)
+        self._record(log, from_stderr=True)
 
-    def _record(self, log: NgrokLog) -> None:
+    def _record(self, log: NgrokLog, from_stderr: bool = False) -> None:
         with self._changed:
             self.logs.append(log)
             if len(self.logs) > max(self.pyngrok_config.max_logs, 1):
                 del self.logs[0]
-            self._update_state(log)
+            if not from_stderr:
+                self._update_state(log)
             self._changed.notify_all()
         if self._starting or self._monitoring:
             self._emit(log)
@@ -4225,9 +4230,10 @@ def _raise_startup_failure(ngrok_process: NgrokProcess, reason: str) -> None:
     if ngrok_process.proc.poll() is not None:
         for reader in ngrok_process._readers:
             reader.join(_READER_JOIN_SECONDS)
-    error = ngrok_process.startup_error
+    error = ngrok_process.startup_error or "\n".join(ngrok_process._stderr_lines[-20:]) or None
     if error is None and ngrok_process.proc.poll() is not None:
         error = f"ngrok exited with code {ngrok_process.proc.returncode}"
+    ngrok_process.startup_error = error
     message = f"The ngrok process errored on start: {error}." if error else reason
     advice = _outdated_agent_advice(error)
     if advice:
