@@ -144,6 +144,8 @@ class PyngrokNgrokHTTPError(PyngrokNgrokError):
         base = super().__str__()
         if self.status_code == 404 and "/api/endpoints" in self.url:
             return f"{base} (the ngrok binary may be too old to support /api/endpoints; call ngrok.update())"
+        if self.status_code == 404 and self.url.endswith("/api/status"):
+            return f"{base} (/api/status needs an ngrok agent 3.9.0 or newer)"
         return base
 
 
@@ -3568,6 +3570,9 @@ _TERMINATE_GRACE_SECONDS = 3.0
 _READER_JOIN_SECONDS = 2.0
 # A longer line than this is cut: the rest is read and dropped, so a runaway line cannot eat memory.
 _MAX_LOG_LINE_BYTES = 64 * 1024
+# A rejected authtoken is echoed by the agent ("Your authtoken: <token>") in its log and on stderr; the token may
+# have come from the config file, which this library never read, so it is masked by shape as well as by value.
+_AGENT_ECHOED_TOKEN = re.compile(r'(Your authtoken: )[^\s\\"]+')
 
 
 # The states of the agent's session, from its own log lines.
@@ -3707,13 +3712,17 @@ class NgrokProcess:
             if handle_line == self._on_log_line:
                 self._on_exit()
 
+    def _redact_secrets(self, text: str) -> str:
+        text = _redact(text, (self.pyngrok_config.auth_token, self.pyngrok_config.api_key))
+        return _AGENT_ECHOED_TOKEN.sub(r"\1********", text)
+
     def _on_log_line(self, line: str) -> None:
         if not line.strip():
             return
-        self._record(NgrokLog(line))
+        self._record(NgrokLog(self._redact_secrets(line)))
 
     def _on_stderr_line(self, line: str) -> None:
-        text = line.strip()
+        text = self._redact_secrets(line).strip()
         if not text:
             return
         log = NgrokLog("")

@@ -45,7 +45,7 @@ STARTED = time.monotonic()
 
 
 def step(text: str) -> None:
-    print("[%5.2fs] %s" % (time.monotonic() - STARTED, text), flush=True)
+    print(f"[{time.monotonic() - STARTED:5.2f}s] {text}", flush=True)
 
 
 def detail(text: str) -> None:
@@ -63,12 +63,12 @@ def captured_request(config: PyngrokConfig, tunnel_name: str, deadline: float) -
 
 
 def main() -> int:
-    step("Fetching the ngrok %s agent (npm package %s), unless cached..."
-         % (realagent.AGENT_VERSION, realagent.NPM_SPEC))
+    step(f"Fetching the ngrok {realagent.AGENT_VERSION} agent (npm package {realagent.NPM_SPEC}), unless cached...")
     binary = realagent.ensure_real_agent()
     if binary is None:
-        print("\nCannot run the demo: the ngrok %s agent is unavailable: %s"
-              % (realagent.AGENT_VERSION, realagent.last_error()), file=sys.stderr)
+        reason = realagent.last_error()
+        print(f"\nCannot run the demo: the ngrok {realagent.AGENT_VERSION} agent is unavailable: {reason}",
+              file=sys.stderr)
         print("The demo needs the npm registry once, to fetch the agent; later runs use the cached copy.",
               file=sys.stderr)
         return 1
@@ -81,32 +81,32 @@ def main() -> int:
         step("Starting a loopback ngrok tunnel server, with a certificate authority of its own...")
         server = tunnel_server.TunnelServer(workdir).start()
         cleanups.append(server.close)
-        detail("listening on %s (CA: %s)" % (server.addr, server.ca_path))
+        detail(f"listening on {server.addr} (CA: {server.ca_path})")
 
         step("Serving a page from a local http.server...")
         site_dir = os.path.join(workdir, "site")
         os.makedirs(site_dir)
         site = LocalSite(site_dir, PAGE)
         cleanups.append(site.close)
-        detail("http://127.0.0.1:%d/index.html" % site.port)
+        detail(f"http://127.0.0.1:{site.port}/index.html")
 
         config_path = write_agent_config(os.path.join(workdir, "ngrok.yml"), server.addr, server.ca_path,
                                          free_port())
         config = PyngrokConfig(ngrok_path=binary, config_path=config_path, ngrok_version="2",
                                config_version="2", auth_token="demo-token", startup_timeout=10)
-        step("Opening a tunnel: ngrok.connect(%d, pyngrok_config=config)..." % site.port)
-        detail("ngrok config: %s" % config_path)
+        step(f"Opening a tunnel: ngrok.connect({site.port}, pyngrok_config=config)...")
+        detail(f"ngrok config: {config_path}")
         tunnel = ngrok.connect(site.port, name="demo", pyngrok_config=config)
         ngrok_process = ngrok.get_ngrok_process(config)
-        detail("agent pid %d, API at %s" % (ngrok_process.proc.pid, ngrok_process.api_url))
-        detail("tunnel: %r" % tunnel)
+        detail(f"agent pid {ngrok_process.proc.pid}, API at {ngrok_process.api_url}")
+        detail(f"tunnel: {tunnel!r}")
         for other in ngrok.get_tunnels(config):
-            detail("  open: %-12s %-26s -> %s" % (other.name, other.public_url, other.config.get("addr")))
+            detail(f"  open: {other.name:<12} {other.public_url:<26} -> {other.config.get('addr')}")
 
         url = tunnel.public_url + "/index.html?from=demo"
-        step("Fetching %s through the tunnel..." % url)
+        step(f"Fetching {url} through the tunnel...")
         status, body = fetch(url, server.ca_path)
-        detail("HTTP %d, %d bytes:" % (status, len(body)))
+        detail(f"HTTP {status}, {len(body)} bytes:")
         detail(body.decode("utf-8", "replace").rstrip())
         if status != 200 or body.decode("utf-8", "replace") != PAGE:
             print("\nDemo failed: the page through the tunnel is not the local page", file=sys.stderr)
@@ -117,9 +117,9 @@ def main() -> int:
         if captured is None:
             print("\nDemo failed: the agent did not capture the request", file=sys.stderr)
             return 1
-        detail("%s %s -> %s   (id %s, tunnel %s, from %s)" % (
-            captured.request["method"], captured.request["uri"], captured.response["status"],
-            captured.id, captured.tunnel_name, captured.remote_addr))
+        request, response = captured.request, captured.response
+        detail(f"{request['method']} {request['uri']} -> {response['status']}"
+               f"   (id {captured.id}, tunnel {captured.tunnel_name}, from {captured.remote_addr})")
     except Exception:
         print("\nDemo failed:", file=sys.stderr)
         traceback.print_exc()
@@ -132,10 +132,10 @@ def main() -> int:
             try:
                 cleanup()
             except Exception as exc:  # keep cleaning up
-                print("cleanup failed: %r" % (exc,), file=sys.stderr)
+                print(f"cleanup failed: {exc!r}", file=sys.stderr)
         shutil.rmtree(workdir, ignore_errors=True)
-    step("Done: pyngrok %s opened a tunnel through the real ngrok %s agent and carried a request."
-         % (pyngrok.__version__, realagent.AGENT_VERSION))
+    step(f"Done: pyngrok {pyngrok.__version__} opened a tunnel through the real ngrok {realagent.AGENT_VERSION} "
+         "agent and carried a request.")
     return 0
 
 

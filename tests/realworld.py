@@ -31,13 +31,13 @@ def write_agent_config(path: str, server_addr: str, ca_path: str, web_port: Opti
     free port when that one is taken).  ``extra`` is appended verbatim (e.g. a ``tunnels:`` block).
     """
     lines = [
-        "server_addr: %s" % json.dumps(server_addr),
-        "root_cas: %s" % json.dumps(os.path.abspath(ca_path)),
+        f"server_addr: {json.dumps(server_addr)}",
+        f"root_cas: {json.dumps(os.path.abspath(ca_path))}",
         "update_check: false",
         "console_ui: false",
     ]
     if web_port is not None:
-        lines.append("web_addr: %s" % json.dumps("127.0.0.1:%d" % web_port))
+        lines.append(f"web_addr: {json.dumps(f'127.0.0.1:{web_port}')}")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n" + extra)
     return path
@@ -47,7 +47,7 @@ def public_port(public_url: str) -> int:
     """The port of a public URL such as ``https://127.0.0.1:40123`` or ``tcp://127.0.0.1:40123``."""
     port = urlsplit(public_url).port
     if port is None:
-        raise ValueError("no port in %r" % public_url)
+        raise ValueError(f"no port in {public_url!r}")
     return port
 
 
@@ -63,7 +63,7 @@ def fetch(url: str, ca_path: Optional[str] = None, headers: Optional[Dict[str, s
     elif parts.scheme == "http":
         connection = http.client.HTTPConnection(host, port, timeout=timeout)
     else:
-        raise ValueError("not an http(s) URL: %r" % url)
+        raise ValueError(f"not an http(s) URL: {url!r}")
     target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
     try:
         connection.request(method, target, body=body, headers=dict(headers or {}))
