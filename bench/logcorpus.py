@@ -20,7 +20,7 @@ _RESOLVER = "10.255.255.53:53"
 
 
 def _hex(rng: random.Random, size: int) -> str:
-    return "%0*x" % (size, rng.getrandbits(size * 4))
+    return f"{rng.getrandbits(size * 4):0{size}x}"
 
 
 def _quoted(text: str) -> str:
@@ -38,20 +38,20 @@ def _quoted(text: str) -> str:
         elif char == "\t":
             out.append("\\t")
         elif ord(char) > 126:
-            out.append("\\u%04x" % ord(char))
+            out.append(f"\\u{ord(char):04x}")
         else:
             out.append(char)
     return '"' + "".join(out) + '"'
 
 
 def _api_pair(rng: random.Random) -> List[Tuple[str, str]]:
-    page = rng.choice(("/api/tunnels", "/api/endpoints", "/api/tunnels/http-8080-%s" % _hex(rng, 8),
+    page = rng.choice(("/api/tunnels", "/api/endpoints", f"/api/tunnels/http-8080-{_hex(rng, 8)}",
                        "/api/requests/http", "/api/status"))
     request_id = _hex(rng, 16)
     return [
-        ("info", "msg=start pg=%s id=%s" % (page, request_id)),
-        ("info", "msg=end pg=%s id=%s status=%d dur=%d.%03d\u00b5s" % (
-            page, request_id, rng.choice((200, 200, 201, 204, 404)), rng.randint(80, 900), rng.randint(0, 999))),
+        ("info", f"msg=start pg={page} id={request_id}"),
+        ("info", f"msg=end pg={page} id={request_id} status={rng.choice((200, 200, 201, 204, 404))} "
+                 f"dur={rng.randint(80, 900)}.{rng.randint(0, 999):03d}\u00b5s"),
     ]
 
 
@@ -61,42 +61,42 @@ def _startup(rng: random.Random) -> List[Tuple[str, str]]:
         ("info", 'msg="no configuration paths supplied"'),
         ("info", 'msg="using configuration at default config path" path=/root/.config/ngrok/ngrok.yml'),
         ("info", 'msg="open config file" path=/root/.config/ngrok/ngrok.yml err=nil'),
-        ("info", 'msg="starting web service" obj=web addr=127.0.0.1:%d allow_hosts=[]' % port),
+        ("info", f'msg="starting web service" obj=web addr=127.0.0.1:{port} allow_hosts=[]'),
         ("info", 'msg="tunnel session started" obj=tunnels.session'),
-        ("info", 'msg="client session established" obj=csess id=%s' % _hex(rng, 12)),
+        ("info", f'msg="client session established" obj=csess id={_hex(rng, 12)}'),
     ]
 
 
 def _tunnel_event(rng: random.Random) -> List[Tuple[str, str]]:
-    name = "http-%d-%s-%s-%s" % (rng.randint(1000, 9999), _hex(rng, 8), _hex(rng, 4), _hex(rng, 12))
-    url = "https://%s.ngrok-free.app" % _hex(rng, 12)
+    name = f"http-{rng.randint(1000, 9999)}-{_hex(rng, 8)}-{_hex(rng, 4)}-{_hex(rng, 12)}"
+    url = f"https://{_hex(rng, 12)}.ngrok-free.app"
     return [
-        ("info", 'msg="started tunnel" obj=tunnels name=%s addr=http://localhost:8080 url=%s' % (name, url)),
-        ("info", 'msg="join connections" obj=join id=%s l=127.0.0.1:8080 r=203.0.113.%d:%d'
-         % (_hex(rng, 12), rng.randint(1, 254), rng.randint(1024, 65535))),
+        ("info", f'msg="started tunnel" obj=tunnels name={name} addr=http://localhost:8080 url={url}'),
+        ("info", f'msg="join connections" obj=join id={_hex(rng, 12)} l=127.0.0.1:8080 '
+                 f"r=203.0.113.{rng.randint(1, 254)}:{rng.randint(1024, 65535)}"),
     ]
 
 
 def _debug(rng: random.Random) -> List[Tuple[str, str]]:
     choice = rng.randint(0, 3)
     if choice == 0:
-        return [("dbug", 'msg="heartbeat received" obj=tunnels.session latency=%d.%06dms'
-                 % (rng.randint(5, 90), rng.randint(0, 999999)))]
+        return [("dbug", f'msg="heartbeat received" obj=tunnels.session '
+                         f"latency={rng.randint(5, 90)}.{rng.randint(0, 999999):06d}ms")]
     if choice == 1:
-        return [("dbug", 'msg="decoded response" obj=csess id=%s sid=%d resp="&{ClientId:%s Url:https://%s.ngrok.io '
-                 'Proto:https Opts:map[Auth: Hostname:%s.ngrok.io] Error:}" err=nil'
-                 % (_hex(rng, 12), rng.randint(1, 99), _hex(rng, 32), _hex(rng, 8), _hex(rng, 8)))]
+        host = _hex(rng, 8)
+        return [("dbug", f'msg="decoded response" obj=csess id={_hex(rng, 12)} sid={rng.randint(1, 99)} '
+                         f'resp="&{{ClientId:{_hex(rng, 32)} Url:https://{host}.ngrok.io Proto:https '
+                         f'Opts:map[Auth: Hostname:{host}.ngrok.io] Error:}}" err=nil')]
     if choice == 2:
-        return [("dbug", 'msg="open stream" obj=csess id=%s clientid=%s streamid=%d'
-                 % (_hex(rng, 12), _hex(rng, 32), rng.randint(1, 5000)))]
-    return [("dbug", 'msg="read message" obj=tunnels.session size=%d typ=*msg.ReqProxy'
-             % rng.randint(20, 400))]
+        return [("dbug", f'msg="open stream" obj=csess id={_hex(rng, 12)} clientid={_hex(rng, 32)} '
+                         f"streamid={rng.randint(1, 5000)}")]
+    return [("dbug", f'msg="read message" obj=tunnels.session size={rng.randint(20, 400)} typ=*msg.ReqProxy')]
 
 
 def _warning(rng: random.Random) -> List[Tuple[str, str]]:
     if rng.random() < 0.5:
         err = 'Post "https://update.equinox.io/check": context deadline exceeded (Client.Timeout exceeded)'
-        return [("warn", 'msg="failed to check for update" obj=updater err=%s' % _quoted(err))]
+        return [("warn", f'msg="failed to check for update" obj=updater err={_quoted(err)}')]
     return [("warn", 'msg="can\'t bind default web address, trying alternatives" obj=web addr=127.0.0.1:4040')]
 
 
@@ -104,9 +104,9 @@ def _error(rng: random.Random) -> List[Tuple[str, str]]:
     host = rng.choice(_HOSTS)
     choice = rng.randint(0, 4)
     if choice == 0:
-        err = "dial tcp: lookup %s on %s: no such host" % (host, _RESOLVER)
+        err = f"dial tcp: lookup {host} on {_RESOLVER}: no such host"
     elif choice == 1:
-        err = 'Get "https://dns.google.com/resolve?cd=true&name=%s&type=AAAA": dial tcp: i/o timeout' % host
+        err = f'Get "https://dns.google.com/resolve?cd=true&name={host}&type=AAAA": dial tcp: i/o timeout'
     elif choice == 2:
         err = ("authentication failed: Your account is limited to 1 simultaneous ngrok agent session.\r\n"
                "You can run multiple tunnels on a single agent session using a configuration file.\r\n"
@@ -115,14 +115,13 @@ def _error(rng: random.Random) -> List[Tuple[str, str]]:
     elif choice == 3:
         err = "failed to start tunnel: The tunnel 'caf\u00e9' was not found\t(check \"name\")\r\n\r\nERR_NGROK_8012\r\n"
     else:
-        err = "resolved %s has no records" % host
-    return [("eror", 'msg="failed to reconnect session" obj=csess id=%s err=%s' % (_hex(rng, 12), _quoted(err)))]
+        err = f"resolved {host} has no records"
+    return [("eror", f'msg="failed to reconnect session" obj=csess id={_hex(rng, 12)} err={_quoted(err)}')]
 
 
 def _critical(rng: random.Random) -> List[Tuple[str, str]]:
-    err = ("failed to start web service: listen tcp 127.0.0.1:%d: bind: address already in use"
-           % rng.randint(4040, 4100))
-    return [("crit", 'msg="command failed" err=%s' % _quoted(err))]
+    err = f"failed to start web service: listen tcp 127.0.0.1:{rng.randint(4040, 4100)}: bind: address already in use"
+    return [("crit", f'msg="command failed" err={_quoted(err)}')]
 
 
 def _stop(rng: random.Random) -> List[Tuple[str, str]]:
@@ -157,7 +156,7 @@ def generate(count: int, seed: int = 6) -> List[str]:
             pending = rng.choice(producers)(rng)
         level, rest = pending.pop(0)
         seconds += rng.randint(0, 2)
-        lines.append("t=%s lvl=%s %s" % (_timestamp(seconds), level, rest))
+        lines.append(f"t={_timestamp(seconds)} lvl={level} {rest}")
     return lines
 
 
@@ -166,7 +165,7 @@ def _timestamp(seconds: int) -> str:
     hour, rest = divmod(rest, 3600)
     minute, second = divmod(rest, 60)
     year, month, day = _civil_from_days(days)
-    return "%04d-%02d-%02dT%02d:%02d:%02d+0000" % (year, month, day, hour, minute, second)
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}+0000"
 
 
 def _civil_from_days(days: int) -> Tuple[int, int, int]:

@@ -343,6 +343,8 @@ BUG_MATCHERS: Dict[str, Callable[[Any, BaseException], bool]] = {
     "api-answer-not-object": lambda case, error: isinstance(error, (TypeError, AttributeError))
     and _answer_not_an_object(case),
     "yaml-dump-huge-int": lambda case, error: isinstance(error, ValueError) and "integer string" in str(error),
+    "http-framing-overflow": lambda case, error: isinstance(error, (OverflowError, ValueError))
+    and not isinstance(error, UnicodeError),
 }
 
 
@@ -505,8 +507,10 @@ def gen_yaml(rng: random.Random) -> str:
                                 "!foo x", "%TAG", "--- x", "...", "#", "\t", "\ufeff", "~"])
             lines.append(f"{indent}{key}:{' ' if rng.random() < 0.9 else ''}{value}")
         return "\n".join(lines) + rng.choice(["", "\n", "\r\n", "\n...\n", "\n---\nb: 2\n"])
-    if roll < 0.95:
-        depth = rng.choice([10, 150, 199, 200, 201, 1000])
+    if roll < 0.902:
+        # Deeper than the limit, but not much: a deep flow collection costs quadratic time (a known bug, see
+        # test_yaml_deep_flow_nesting_is_refused_quickly), which would dominate the run.
+        depth = rng.choice([10, 150, 199, 200, 201, 250])
         return rng.choice(["[" * depth + "]" * depth, "- " * depth + "x", "{a: " * depth + "1" + "}" * depth,
                            "".join(" " * i + "k:\n" for i in range(depth)) + " " * depth + "v\n"])
     return random_text(rng, YAML_ALPHABET + "".join(UNICODE_BITS), 0, 60)
@@ -519,7 +523,11 @@ def same_value(one: Any, two: Any) -> bool:
     if type(one) is not type(two) and not (isinstance(one, (list, tuple)) and isinstance(two, (list, tuple))):
         return False
     if isinstance(one, dict):
-        return list(one) == list(two) and all(same_value(one[key], two[key]) for key in one)
+        # Item by item, in order: a NaN key is equal to nothing, itself included.
+        return len(one) == len(two) and all(
+            same_value(key_one, key_two) and same_value(value_one, value_two)
+            for (key_one, value_one), (key_two, value_two) in zip(one.items(), two.items())
+        )
     if isinstance(one, (list, tuple)):
         return len(one) == len(two) and all(same_value(a, b) for a, b in zip(one, two))
     return bool(one == two)
@@ -538,7 +546,7 @@ def check_yaml(text: str) -> str:
 
 
 def test_fuzz_yaml_reader() -> None:
-    tally = run_target("yaml: _yaml_load + dump round trip", cases(100_000), gen_yaml, check_yaml,
+    tally = run_target("yaml: _yaml_load + dump round trip", cases(30_000), gen_yaml, check_yaml,
                        known("yaml-dump-huge-int"))
     assert_clean(tally)
 
@@ -556,7 +564,7 @@ def test_fuzz_yaml_reader_agrees_with_pyyaml() -> None:
         assert same_value(ours, theirs), f"PyYAML reads {theirs!r:.200}, we read {ours!r:.200}"
         return "same value"
 
-    tally = run_target("yaml: agrees with PyYAML", cases(5_000, 20_000), gen_yaml, check)
+    tally = run_target("yaml: agrees with PyYAML", cases(2_000, 20_000), gen_yaml, check)
     assert_clean(tally)
 
 
@@ -581,6 +589,16 @@ def _schema_keys() -> List[str]:
 
 
 SCHEMA_KEYS = _schema_keys()
+_DEFS = pyngrok._CONFIG_SCHEMA["$defs"]
+# The keys each level of a config knows, so that most generated keys are known where they stand (an unknown
+# key costs a difflib "did you mean" search, and reaches less of the validator).
+LEVEL_KEYS: Dict[str, List[str]] = {
+    "top": sorted(set(_DEFS["config_v2"]["properties"]) | set(_DEFS["config_v3"]["properties"])),
+    "agent": sorted(set(_DEFS["config_v2"]["properties"]) - {"tunnels", "version"}),
+    "tunnel": sorted(_DEFS["tunnel"]["properties"]),
+    "endpoint": sorted(_DEFS["endpoint"]["properties"]),
+    "any": SCHEMA_KEYS,
+}
 CONFIG_VALUES: List[Any] = [
     None, True, False, 0, 1, -1, 3, 2.0, 2.5, float("nan"), float("inf"), 10 ** 30, "", "3", "2", "info", "debug",
     "json", "logfmt", "term", "us", "http", "tcp", "tls", "https", "127.0.0.1:4040", "10s", "false", "iftty",
@@ -598,14 +616,15 @@ def gen_config_value(rng: random.Random, depth: int = 0) -> Any:
     return gen_config_mapping(rng, depth + 1)
 
 
-def gen_config_mapping(rng: random.Random, depth: int = 0) -> Dict[Any, Any]:
+def gen_config_mapping(rng: random.Random, depth: int = 0, level: str = "any") -> Dict[Any, Any]:
     mapping: Dict[Any, Any] = {}
+    pool = LEVEL_KEYS[level]
     for _ in range(rng.randint(0, 6)):
         roll = rng.random()
-        if roll < 0.75:
-            key: Any = rng.choice(SCHEMA_KEYS)
-        elif roll < 0.9:
-            key = mutate_text(rng, rng.choice(SCHEMA_KEYS), "abcdefghijklmnopqrstuvwxyz_", 2)
+        if roll < 0.88:
+            key: Any = rng.choice(pool)
+        elif roll < 0.95:
+            key = mutate_text(rng, rng.choice(pool), "abcdefghijklmnopqrstuvwxyz_", 2)
         else:
             key = rng.choice([1, None, True, 2.5, "", "é", "a.b", "x" * 2000, datetime.date(2000, 1, 1)])
         mapping[key] = gen_config_value(rng, depth)
@@ -616,15 +635,15 @@ def gen_config(rng: random.Random) -> Any:
     roll = rng.random()
     if roll < 0.03:
         return copy.deepcopy(rng.choice(CONFIG_VALUES))
-    config = gen_config_mapping(rng)
+    config = gen_config_mapping(rng, 0, "top")
     if rng.random() < 0.8:
         config["version"] = rng.choice(["3", "2", 3, 2, "1", None, 3.0, "v3", [3]])
     if rng.random() < 0.6:
-        config["agent"] = gen_config_mapping(rng, 1) if rng.random() < 0.9 else gen_config_value(rng, 1)
+        config["agent"] = gen_config_mapping(rng, 1, "agent") if rng.random() < 0.9 else gen_config_value(rng, 1)
     if rng.random() < 0.4:
-        config["endpoints"] = [gen_config_mapping(rng, 2) for _ in range(rng.randint(0, 3))]
+        config["endpoints"] = [gen_config_mapping(rng, 2, "endpoint") for _ in range(rng.randint(0, 3))]
     if rng.random() < 0.4:
-        config["tunnels"] = {f"t{n}": gen_config_mapping(rng, 2) for n in range(rng.randint(0, 3))}
+        config["tunnels"] = {f"t{n}": gen_config_mapping(rng, 2, "tunnel") for n in range(rng.randint(0, 3))}
     return config
 
 
@@ -641,7 +660,7 @@ def check_config(data: Any) -> str:
 
 
 def test_fuzz_config_validator() -> None:
-    tally = run_target("config: validate_config", cases(30_000), gen_config, check_config)
+    tally = run_target("config: validate_config", cases(10_000), gen_config, check_config)
     assert_clean(tally)
 
 
@@ -668,7 +687,7 @@ def test_fuzz_config_file_validator(tmp_path: Any) -> None:
         assert isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)
         return "warnings" if warnings else "clean"
 
-    tally = run_target("config: _validate_config_file", cases(5_000), make, check, known("yaml-dump-huge-int"))
+    tally = run_target("config: _validate_config_file", cases(1_000), make, check, known("yaml-dump-huge-int"))
     pyngrok._config_cache.pop(path, None)
     assert_clean(tally)
 
@@ -749,7 +768,7 @@ def api_call(config: PyngrokConfig, call: str) -> Any:
     """One call of the library that reads the agent's API; what it returns is used as a caller would."""
     api_url = pyngrok.get_ngrok_process(config).api_url
     if call == "api_request":
-        return pyngrok.api_request(f"{api_url}/api/tunnels", timeout=1)
+        return pyngrok.api_request(f"{api_url}/api/tunnels", timeout=config.request_timeout)
     if call == "get_tunnels":
         tunnels = pyngrok.get_tunnels(config)
         return [(repr(t), str(t), t.public_url) for t in tunnels]
@@ -785,7 +804,7 @@ def test_fuzz_api_answers_in_process(pyngrok_config: PyngrokConfig, monkeypatch:
         return "value"
 
     try:
-        tally = run_target("api: answers in process", cases(100_000), gen_api_answer, check,
+        tally = run_target("api: answers in process", cases(30_000), gen_api_answer, check,
                            known("deep-json-recursion", "tunnel-field-types", "api-answer-not-object"))
     finally:
         monkeypatch.undo()
@@ -797,7 +816,7 @@ def test_fuzz_api_answers_in_process(pyngrok_config: PyngrokConfig, monkeypatch:
 def gen_tunnel_data(rng: random.Random) -> Any:
     base = rng.choice(API_CORPUS)
     items = base.get("endpoints") or base.get("tunnels") or [base]
-    return mutate_json(rng, copy.deepcopy(items[0]))
+    return mutate_json(rng, items[0])
 
 
 def check_tunnel_data(data: Any) -> str:
@@ -810,7 +829,7 @@ def check_tunnel_data(data: Any) -> str:
 
 
 def test_fuzz_tunnel_data() -> None:
-    tally = run_target("api: NgrokTunnel(data)", cases(100_000), gen_tunnel_data, check_tunnel_data,
+    tally = run_target("api: NgrokTunnel(data)", cases(50_000), gen_tunnel_data, check_tunnel_data,
                        known("tunnel-field-types"))
     assert_clean(tally)
 
@@ -833,7 +852,7 @@ def check_api_command_output(body: str) -> str:
 
 
 def test_fuzz_api_command_output() -> None:
-    tally = run_target("api: NgrokApiResponse.from_body", cases(100_000), gen_api_command_output,
+    tally = run_target("api: NgrokApiResponse.from_body", cases(50_000), gen_api_command_output,
                        check_api_command_output, known("deep-json-recursion"))
     assert_clean(tally)
 
@@ -856,6 +875,7 @@ class RawHttpServer:
         self.port = int(self.listener.getsockname()[1])
         self.answer: Dict[str, Any] = {"raw": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"}
         self.closed = threading.Event()
+        self.held: List[socket.socket] = []
         self.thread = threading.Thread(target=self._serve, name="fuzz-raw-http", daemon=True)
         self.thread.start()
 
@@ -881,8 +901,13 @@ class RawHttpServer:
             request += chunk
         answer = self.answer
         if answer.get("silent"):
-            self.closed.wait(answer["silent"])
+            # Keep the connection open without answering (the client must time out), without holding up
+            # the next case: the socket is closed when the next connection comes.
+            self.held.append(connection.dup())
             return
+        for held in self.held:
+            held.close()
+        self.held.clear()
         if answer.get("reset"):
             connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             return
@@ -892,13 +917,15 @@ class RawHttpServer:
         self.closed.set()
         self.listener.close()
         self.thread.join(5)
+        for held in self.held:
+            held.close()
 
 
 def gen_raw_answer(rng: random.Random) -> Dict[str, Any]:
     roll = rng.random()
-    if roll < 0.003:
-        return {"silent": 1.0, "call": "api_request"}
-    if roll < 0.01:
+    if roll < 0.001:
+        return {"silent": True, "call": "api_request"}
+    if roll < 0.008:
         return {"reset": True, "call": "api_request"}
     case = gen_api_answer(rng)
     if case.get("fail"):
@@ -906,8 +933,8 @@ def gen_raw_answer(rng: random.Random) -> Dict[str, Any]:
     body = case["text"].encode("utf-8", "surrogatepass")
     if rng.random() < 0.05:
         body = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 40)))
-    version = rng.choice(["HTTP/1.1", "HTTP/1.1", "HTTP/1.0", "HTTP/2", "HTTP/1.1x", "ICY", ""])
-    status_text = rng.choice([str(case["status"]), str(case["status"]), "abc", "-1", "1000", "", "200 200"])
+    version = "HTTP/1.1" if rng.random() < 0.85 else rng.choice(["HTTP/1.0", "HTTP/2", "HTTP/1.1x", "ICY", ""])
+    status_text = str(case["status"]) if rng.random() < 0.85 else rng.choice(["abc", "-1", "1000", "", "200 200"])
     headers = [f"Content-Length: {len(body)}"]
     framing = rng.random()
     if framing < 0.1:
@@ -918,12 +945,12 @@ def gen_raw_answer(rng: random.Random) -> Dict[str, Any]:
             rng.choice([b"zz\r\n", b"ffffff\r\nab", b"2\r\nabc\r\n0\r\n\r\n", b"\r\n"]))
     elif framing < 0.25:
         headers = []  # read to the end of the connection
-    extra = rng.choice([[], [], ["Content-Type: application/json"], ["X-" + "a" * 70000 + ": 1"],
+    extra = rng.choice([[], [], [], [], ["Content-Type: application/json"], ["X-" + "a" * 70000 + ": 1"],
                         [f"X-{n}: y" for n in range(120)], ["Bad Header Line"], ["Content-Type: text/html; é"],
                         ["Connection: close"]])
     head = f"{version} {status_text} {case['reason']}\r\n" + "".join(f"{h}\r\n" for h in headers + extra) + "\r\n"
     raw = head.encode("utf-8", "surrogatepass") + body
-    if rng.random() < 0.05:
+    if rng.random() < 0.03:
         raw = raw[: rng.randint(0, len(raw))]
     return {"raw": raw, "call": case["call"], "text": case["text"]}
 
@@ -943,8 +970,9 @@ def test_fuzz_api_answers_over_loopback(pyngrok_config: PyngrokConfig, monkeypat
 
     try:
         ngrok_process.api_url = f"http://127.0.0.1:{server.port}"
-        tally = run_target("api: raw HTTP over loopback", cases(2_000), gen_raw_answer, check,
-                           known("deep-json-recursion", "tunnel-field-types", "api-answer-not-object"))
+        tally = run_target("api: raw HTTP over loopback", cases(3_000), gen_raw_answer, check,
+                           known("deep-json-recursion", "tunnel-field-types", "api-answer-not-object",
+                                 "http-framing-overflow"))
     finally:
         ngrok_process.api_url = real_api_url
         server.close()
@@ -1025,7 +1053,18 @@ def _replay_config_write(text: str) -> None:
         os.rmdir(directory)
 
 
+def _replay_raw_http(case: Dict[str, Any]) -> None:
+    """A raw HTTP answer (stored as latin-1 text) from a loopback server, read by api_request."""
+    server = RawHttpServer()
+    try:
+        server.answer = {"raw": case["raw"].encode("latin-1")}
+        pyngrok.api_request(f"http://127.0.0.1:{server.port}/api/tunnels", timeout=2)
+    finally:
+        server.close()
+
+
 REPLAYERS: Dict[str, Callable[[Any], None]] = {
+    "raw_http": _replay_raw_http,
     "logfmt": _replay_log,
     "yaml": _replay_yaml,
     "api": _replay_api,
@@ -1059,3 +1098,14 @@ def test_regression_cases_are_well_formed() -> None:
         assert case["target"] in REPLAYERS, name
         assert case.get("status") in ("open", "fixed"), name
         assert case.get("bug") in BUG_MATCHERS or case.get("status") == "fixed", name
+
+
+@pytest.mark.xfail(strict=True, reason="bug: the YAML scanner takes quadratic time in the depth of flow nesting "
+                   "(drop_stale_simple_keys walks every open level for every token) before the parser refuses "
+                   "depth > 200: a 10 KB file of '[' takes seconds")
+def test_yaml_deep_flow_nesting_is_refused_quickly() -> None:
+    started = time.perf_counter()
+    with pytest.raises(pyngrok.PyngrokConfigError, match="nests deeper"):
+        pyngrok._yaml_load("[" * 10_000, "deep.yml")
+    elapsed = time.perf_counter() - started
+    assert elapsed < 0.5, f"{elapsed:.2f}s to refuse 10,000 nested '['"
