@@ -137,6 +137,8 @@ def run_agent(binary: str, config_path: str, port: int) -> list[str]:
         process.kill()
         process.wait()
         reader.join(5)
+        if process.stdout is not None:
+            process.stdout.close()
     return output
 
 
