@@ -808,10 +808,10 @@ class _YamlScanner:
         breaks = self.consume_breaks(start, run_end)
         return " " if breaks == 1 else "\n" * (breaks - 1)
 
-    def fetch_quoted(self, quote: str, column: int) -> None:
+    def fetch_quoted(self, mark: str, column: int) -> None:
         text = self.text
         line = self.line
-        double = quote == '"'
+        double = mark == '"'
         run_re = _YAML_DOUBLE_QUOTED_RUN if double else _YAML_SINGLE_QUOTED_RUN
         chunks: List[str] = []
         self.pos += 1
@@ -821,7 +821,7 @@ class _YamlScanner:
                 chunks.append(match.group())
                 self.pos = match.end()
             ch = text[self.pos]
-            if ch == quote:
+            if ch == mark:
                 if not double and text[self.pos + 1] == "'":
                     chunks.append("'")
                     self.pos += 2
@@ -832,7 +832,7 @@ class _YamlScanner:
                 self.scan_escape(chunks, line, column)
             else:
                 self.scan_quoted_spaces(chunks, line, column)
-        self.tokens.append((_YT_SCALAR, "".join(chunks), line, column, quote))
+        self.tokens.append((_YT_SCALAR, "".join(chunks), line, column, mark))
 
     def scan_escape(self, chunks: List[str], line: int, column: int) -> None:
         text = self.text
@@ -1146,7 +1146,7 @@ class _YamlParser:
 
     def construct_scalar(self, token: _YamlToken, tag: Optional[str], is_key: bool, start: _YamlToken) -> Any:
         text = token[1]
-        if tag is None and token[4] is not None or tag == _YAML_STR:
+        if (tag is None and token[4] is not None) or tag == _YAML_STR:
             return text
         if tag is None or tag == "!":
             # PyYAML resolves a scalar with the non-specific tag "!" as if it were plain, even a quoted one.
@@ -1558,7 +1558,7 @@ def _yaml_load_marked(text: str, path: str = "<string>") -> Tuple[Any, Dict[_Yam
         for key, child in items:
             if not isinstance(key, (str, int)):
                 continue
-            key_path = prefix + (key,)
+            key_path = (*prefix, key)
             if key in node_lines:
                 lines[key_path] = node_lines[key] + 1
             stack.append((key_path, child))
@@ -2211,7 +2211,7 @@ class _SchemaCheck:
             self.check_object(schema, value, key_path)
         elif isinstance(value, list) and "items" in schema:
             for index, item in enumerate(value):
-                self.check(schema["items"], item, key_path + (index,))
+                self.check(schema["items"], item, (*key_path, index))
 
     def check_object(self, schema: Dict[str, Any], value: Dict[Any, Any], key_path: _YamlKeyPath) -> None:
         for key in schema.get("required", ()):
@@ -2220,7 +2220,7 @@ class _SchemaCheck:
         properties: Dict[str, Any] = schema.get("properties", {})
         extra = schema.get("additionalProperties")
         for key, item in value.items():
-            child = key_path + (key,)
+            child = (*key_path, key)
             if key in properties:
                 self.check(properties[key], item, child)
             elif extra is not None:
@@ -2277,11 +2277,11 @@ def _pyngrok_rule_errors(data: Dict[str, Any]) -> List[Tuple[_YamlKeyPath, str]]
     errors: List[Tuple[_YamlKeyPath, str]] = []
     if values.get("web_addr", None) is False:
         reason = "as the ngrok API is a dependency for pyngrok"
-        errors.append((prefix + ("web_addr",), f'"web_addr" cannot be False, {reason}'))
+        errors.append(((*prefix, "web_addr"), f'"web_addr" cannot be False, {reason}'))
     if values.get("log_format") == "json":
-        errors.append((prefix + ("log_format",), '"log_format" must be "term" to be compatible with pyngrok'))
+        errors.append(((*prefix, "log_format"), '"log_format" must be "term" to be compatible with pyngrok'))
     if values.get("log_level", "info") not in ["info", "debug"]:
-        errors.append((prefix + ("log_level",), '"log_level" must be "info" to be compatible with pyngrok'))
+        errors.append(((*prefix, "log_level"), '"log_level" must be "info" to be compatible with pyngrok'))
     return errors
 
 
@@ -2474,8 +2474,8 @@ def install_default_config(
     ngrok_version: Optional[str] = "3",
     config_version: Optional[str] = "3",
 ) -> None:
-    """Install the given data to the ``ngrok`` config. If a config is not already present for the given path, create one.
-    Before saving new data to the default config, validate that they are compatible with ``pyngrok``.
+    """Install the given data to the ``ngrok`` config. If a config is not already present for the given path, create
+    one. Before saving new data to the default config, validate that they are compatible with ``pyngrok``.
 
     ``data`` is merged into the existing file: dicts are merged key by key, other values replaced. Every other key
     of the file, and their order, survive; so does the comment block at the top of the file (other comments do

@@ -237,7 +237,7 @@ def test_concurrent_installs_leave_a_valid_file(tmp_path):
         try:
             for round_number in range(5):
                 pyngrok.install_default_config(path, {"agent": {f"k{index}": round_number}})
-        except Exception as error:  # noqa: BLE001 - the test reports it
+        except Exception as error:  # the test reports it
             errors.append(error)
 
     threads = [threading.Thread(target=worker, args=(index,)) for index in range(6)]

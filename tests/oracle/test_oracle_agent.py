@@ -24,17 +24,18 @@ sys.path[:0] = [os.path.dirname(TESTS), TESTS]
 
 pyngrok = importlib.import_module("pyngrok")
 try:
-    ensure_real_agent = importlib.import_module("realagent").ensure_real_agent
+    realagent = importlib.import_module("realagent")
 except ImportError:  # pragma: no cover - depends on the checkout
-    ensure_real_agent = None
+    realagent = None
 
 
 def agent_path() -> str:
-    if ensure_real_agent is None:
+    if realagent is None:
         pytest.skip("tests/realagent.py is not available")
-    path: str | None = ensure_real_agent()
+    path = realagent.ensure_real_agent()
     if not path:
-        pytest.skip("the ngrok 2.3.41 agent binary is not available")
+        reason = getattr(realagent, "last_error", lambda: None)()
+        pytest.skip(reason or "the ngrok 2.3.41 agent binary is not available")
     return path
 
 
@@ -136,6 +137,8 @@ def run_agent(binary: str, config_path: str, port: int) -> list[str]:
         process.kill()
         process.wait()
         reader.join(5)
+        if process.stdout is not None:
+            process.stdout.close()
     return output
 
 

@@ -60,10 +60,10 @@ def paths_of(value: Any, prefix: tuple = ()) -> list[tuple]:
     found = [prefix]
     if isinstance(value, dict):
         for key, item in value.items():
-            found.extend(paths_of(item, prefix + (key,)))
+            found.extend(paths_of(item, (*prefix, key)))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found.extend(paths_of(item, prefix + (index,)))
+            found.extend(paths_of(item, (*prefix, index)))
     return found
 
 

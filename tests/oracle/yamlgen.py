@@ -171,8 +171,7 @@ class Gen:
             word = self.plain()
             if (
                 word in ("=", "<<")
-                or flow
-                and any(ch in word for ch in ",[]{}#?")
+                or (flow and any(ch in word for ch in ",[]{}#?"))
                 or word[0] in "-?:,[]{}#&*!|>'\"%@`"
                 or ": " in word
             ):
@@ -212,7 +211,7 @@ class Gen:
         first = next((line for line in lines if line), "")
         indicator = str(step) if first.startswith(" " * (content + 1)) or rng.random() < 0.3 else ""
         header = indicator + chomp if rng.random() < 0.5 else chomp + indicator
-        return [style + header + self.comment()] + lines
+        return [style + header + self.comment(), *lines]
 
     def flow(self, depth: int, multiline: bool) -> str:
         rng = self.rng
@@ -249,14 +248,14 @@ class Gen:
             if anchor:
                 self.anchors.append(anchor)
                 self.mapping_anchors.append(anchor)
-            return [(" " + prefix.strip() if anchor else "") + self.comment()] + lines
+            return [(" " + prefix.strip() if anchor else "") + self.comment(), *lines]
         if roll < 0.36 and depth < 5:
             # An indentless sequence under a key is allowed, but not under '- '.
             step = rng.choice([2, 2, 4]) if in_sequence else rng.choice([0, 2, 2, 4])
             lines = self.block_sequence(indent + step, depth + 1)
             if anchor:
                 self.anchors.append(anchor)
-            return [(" " + prefix.strip() if anchor else "") + self.comment()] + lines
+            return [(" " + prefix.strip() if anchor else "") + self.comment(), *lines]
         if roll < 0.46:
             text = self.flow(depth, multiline=rng.random() < 0.3)
             if anchor:
@@ -266,7 +265,7 @@ class Gen:
             header, *lines = self.block_scalar(indent)
             if anchor:
                 self.anchors.append(anchor)
-            return [" " + prefix + header] + lines
+            return [" " + prefix + header, *lines]
         if roll < 0.6:
             return [""]
         if anchor:
@@ -423,7 +422,8 @@ def scalar_key(rng: random.Random) -> Any:
     return string(rng)
 
 
-MUTATIONS = list(" \n:-#\"'[]{},&*!|>?%@a1.\\\t") + [
+MUTATIONS = [
+    *list(" \n:-#\"'[]{},&*!|>?%@a1.\\\t"),
     "  ",
     "\n  ",
     ": ",
