@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PYTHONS ?= 3.8.18 3.9.18 3.10.13 3.11.7 3.12.1 3.13.0
 # Test-only packages: pytest runs the suite, PyYAML and jsonschema are oracles. Never library dependencies.
-TEST_PACKAGES ?= pytest pyyaml jsonschema
+TEST_PACKAGES ?= pytest pyyaml==6.0.3 jsonschema
 PYTEST_ARGS ?=
 
 .PHONY: test test-all demo bench bench-quick gates clean

@@ -1769,7 +1769,8 @@ class PyngrokConfig:
     :param start_new_session: Start the agent in a new process session (POSIX only).
     :param ngrok_version: The major version of the ``ngrok`` agent, ``"2"`` or ``"3"``.
     :param api_key: The ngrok API key (default: env ``NGROK_API_KEY``).
-    :param config_version: The config and API flavour: ``"3"`` uses endpoints, ``"2"`` uses tunnels.
+    :param config_version: The config and API flavour: ``"3"`` uses endpoints, ``"2"`` uses tunnels (always
+        ``"2"`` with ``ngrok_version="2"``).
     :param session_callback: Called with a :class:`NgrokSessionEvent` whenever the agent's session state
         changes (``starting``, ``online``, ``reconnecting``, ``stopped``), from a thread of its own.
     :param supervise: Restart an agent that dies without :func:`kill_process`, and re-open its tunnels.
@@ -1811,7 +1812,8 @@ class PyngrokConfig:
         self.start_new_session: bool = start_new_session
         self.ngrok_version: str = _strip_v(ngrok_version)
         self.api_key: Optional[str] = api_key or os.environ.get("NGROK_API_KEY")
-        self.config_version: str = _strip_v(config_version)
+        # A v2 agent knows neither v3 config files nor /api/endpoints.
+        self.config_version: str = "2" if self.ngrok_version == "2" else _strip_v(config_version)
         self.session_callback: Optional[Callable[[NgrokSessionEvent], None]] = session_callback
         self.supervise: bool = supervise
         self.max_restarts: int = max_restarts
