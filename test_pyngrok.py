@@ -202,7 +202,7 @@ def test_config_defaults_and_environment(monkeypatch: Any, tmp_path: Any) -> Non
     monkeypatch.setenv("NGROK_API_KEY", "apikey-secret")
     config = PyngrokConfig(ngrok_version="v2")
     assert config.ngrok_path == "/env/ngrok" and config.auth_token == SECRET_TOKEN
-    assert config.api_key == "apikey-secret" and config.ngrok_version == "2" and config.config_version == "3"
+    assert config.api_key == "apikey-secret" and config.ngrok_version == "2" and config.config_version == "2"
     assert (config.startup_timeout, config.max_logs, config.request_timeout) == (15, 100, 4)
     assert SECRET_TOKEN not in repr(config) and "apikey-secret" not in repr(config)
     assert conf.get_config_path(config) == conf.DEFAULT_NGROK_CONFIG_PATH
