@@ -1071,9 +1071,15 @@ class Tunnel:
     def stop(self, wait: bool = True) -> None:
         if self.server is None:
             return
-        if wait:
-            self.server.shutdown()
+        # Closing the listener first makes the public port refuse at once; the serving loop notices its
+        # shutdown on its next poll, in the background, so a DELETE is answered without waiting for it.
+        try:
+            self.server.socket.shutdown(socket.SHUT_RDWR)  # on Linux this ends LISTEN even while polled
+        except OSError:
+            pass
         self.server.server_close()
+        if wait:
+            threading.Thread(target=self.server.shutdown, daemon=True).start()
         with self.sockets_lock:
             open_sockets, self.sockets = list(self.sockets), set()
         for sock in open_sockets:

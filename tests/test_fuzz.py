@@ -441,13 +441,13 @@ def gen_log_line(rng: random.Random) -> str:
             parts.append(key if rng.random() < 0.1 else f"{key}={rng.choice(values)}")
         separator = rng.choice([" ", " ", "  ", "\t", ""])
         return separator.join(parts)
-    if roll < 0.9:
+    if roll < 0.94:
         value = random_json_value(rng)
         text = json.dumps(value if rng.random() < 0.2 else {"lvl": rng.choice(["info", "eror", 3]), "x": value})
         if rng.random() < 0.3:
             text = mutate_text(rng, text, '{}[]":,0123456789abc\\', 3)
         return text
-    if roll < 0.95:
+    if roll < 0.95:  # rare: a deep document costs a thousand times a plain line
         return rng.choice(['{"lvl":"eror","msg":', "lvl=info msg="]) + deep_json(rng)
     return random_text(rng, LOG_ALPHABET + "".join(UNICODE_BITS), 0, 80)
 
@@ -915,8 +915,12 @@ class RawHttpServer:
 
     def close(self) -> None:
         self.closed.set()
-        self.listener.close()
+        try:  # wake the accept() that the serving thread is blocked in
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            pass
         self.thread.join(5)
+        self.listener.close()
         for held in self.held:
             held.close()
 
