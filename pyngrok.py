@@ -179,10 +179,13 @@ _NGROK_LEVELS = {
     "crit": "CRITICAL",
     "critical": "CRITICAL",
 }
+_NGROK_LEVELS.update({level.upper(): python_level for level, python_level in _NGROK_LEVELS.items()})
 
 # One logfmt pair: a key, then optionally `=` and a double-quoted value (with backslash escapes), a quoted
 # value that never closes (it runs to the end of the line), a `[...]` list, or a bare word.
 _LOGFMT_PAIR = re.compile(r'([^\s="]+)(?:=("(?:[^"\\]|\\.)*"|"[^\n]*|\[[^\]]*\]|[^\s]*))?')
+# The head every agent line starts with, matched in one go: the fast path of the parser.
+_LOGFMT_HEAD = re.compile(r't=(\S*) lvl=(\S*) msg=("(?:[^"\\]|\\.)*"|[^\s"]*)(?= |$)')
 _GO_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|[0-7]{3}|.)")
 _SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
 # Attributes a log line may not overwrite.
@@ -243,14 +246,21 @@ class NgrokLog:
 
     def _read_logfmt(self) -> None:
         fields = self.__dict__
-        for match in _LOGFMT_PAIR.finditer(self.line):
-            key, raw = match.group(1), match.group(2)
-            if key in _RESERVED_LOG_KEYS or not key.isidentifier():
+        rest = self.line
+        head = _LOGFMT_HEAD.match(rest)
+        if head is not None:
+            self.t, level, msg = head.groups()
+            self.lvl = _python_level(level)
+            self.msg = _logfmt_value(msg) if msg[:1] == '"' else msg
+            rest = rest[head.end() :]
+        # A bare key and `key=` both give "": logfmt has no way to tell them apart that matters here.
+        for key, raw in _LOGFMT_PAIR.findall(rest):
+            if key in _RESERVED_LOG_KEYS:
                 continue
             if key == "lvl":
-                self.lvl = _python_level(raw or "")
+                self.lvl = _python_level(raw)
             else:
-                fields[key] = _logfmt_value(raw) if raw is not None else ""
+                fields[key] = _logfmt_value(raw) if raw[:1] == '"' else raw
 
     def _read_json(self) -> None:
         try:
@@ -276,7 +286,7 @@ class NgrokLog:
 
 
 def _python_level(ngrok_level: str) -> str:
-    return _NGROK_LEVELS.get(ngrok_level.lower(), "NOTSET")
+    return _NGROK_LEVELS.get(ngrok_level) or _NGROK_LEVELS.get(ngrok_level.lower(), "NOTSET")
 
 # ======================================================================================================
 # YAML: reader and writer for ngrok config files
