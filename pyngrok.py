@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 import queue
@@ -4328,8 +4329,10 @@ def _http_exchange(
 ) -> Tuple[int, str, str]:
     """Send one request and read the whole answer: ``(status, reason, body text)``.
 
-    The agent's API is on loopback, where ``http.client`` is used directly (no proxy may intercept it, and
-    it is cheaper than ``urllib``); other hosts go through ``urllib`` so environment proxies apply.
+    The agent's API is on loopback, where a plain HTTP/1.1 exchange on a socket is used: no proxy may come
+    between us and the agent, and it spares every program that imports this module the cost of importing
+    ``http.client`` (with ``email`` and ``ssl``). Other hosts go through ``urllib``, so environment proxies
+    and TLS apply as users expect.
     """
     parts = urlsplit(url)
     try:
@@ -4337,25 +4340,75 @@ def _http_exchange(
             return _loopback_exchange(method, parts, body, headers, timeout)
         return _urllib_exchange(method, url, body, headers, timeout)
     except OSError as error:  # refused, reset, timed out (socket.timeout is an OSError)
-        reason = "timed out" if isinstance(error, TimeoutError) or "timed out" in str(error) else error
+        reason = "timed out" if isinstance(error, socket.timeout) or "timed out" in str(error) else error
         raise PyngrokNgrokURLError(f"ngrok client exception, URLError: {reason}", reason) from None
-    except http.client.HTTPException as error:
-        raise PyngrokNgrokURLError(f"ngrok client exception, URLError: {error!r}", error) from None
 
 
 def _loopback_exchange(
     method: str, parts: Any, body: Optional[bytes], headers: Dict[str, str], timeout: float
 ) -> Tuple[int, str, str]:
-    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
-    try:
-        target = parts.path or "/"
-        if parts.query:
-            target = f"{target}?{parts.query}"
-        connection.request(method, target, body, headers)
-        response = connection.getresponse()
-        return response.status, response.reason, response.read().decode("utf-8", "replace")
-    finally:
-        connection.close()
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close"]
+    lines.extend(f"{name}: {value}" for name, value in headers.items())
+    if body is not None or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body or b'')}")
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout) as connection:
+        connection.sendall(request)
+        answer = _read_until_closed(connection, deadline)
+    return _parse_http_answer(answer, f"{parts.scheme}://{parts.netloc}{target}")
+
+
+def _read_until_closed(connection: socket.socket, deadline: float) -> bytes:
+    """Read an answer sent with ``Connection: close``: everything up to the peer's end of stream."""
+    chunks: List[bytes] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise socket.timeout("timed out")
+        connection.settimeout(remaining)
+        chunk = connection.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _parse_http_answer(answer: bytes, url: str) -> Tuple[int, str, str]:
+    head, separator, payload = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    version, _, rest = status_line.partition(" ")
+    code, _, reason = rest.partition(" ")
+    if not separator or not version.startswith("HTTP/1.") or not code.isdigit():
+        raise PyngrokNgrokURLError(f"ngrok client exception, malformed answer from {url}", "malformed answer")
+    fields = {name.strip().lower(): value.strip() for name, _, value in (h.partition(":") for h in header_lines)}
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        payload = _dechunk(payload, url)
+    elif fields.get("content-length", "").isdigit():
+        length = int(fields["content-length"])
+        if len(payload) < length:
+            raise PyngrokNgrokURLError(f"ngrok client exception, truncated answer from {url}", "truncated answer")
+        payload = payload[:length]
+    return int(code), reason, payload.decode("utf-8", "replace")
+
+
+def _dechunk(payload: bytes, url: str) -> bytes:
+    body: List[bytes] = []
+    position = 0
+    while True:
+        line_end = payload.find(b"\r\n", position)
+        size_text = payload[position:line_end].split(b";", 1)[0].strip() if line_end >= 0 else b""
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise PyngrokNgrokURLError(f"ngrok client exception, bad chunked answer from {url}", "bad chunking") from None
+        if size == 0:
+            return b"".join(body)
+        start = line_end + 2
+        if start + size > len(payload):
+            raise PyngrokNgrokURLError(f"ngrok client exception, truncated answer from {url}", "truncated answer")
+        body.append(payload[start : start + size])
+        position = start + size + 2
 
 
 def _urllib_exchange(
