@@ -3807,7 +3807,10 @@ class NgrokProcess:
         if unexpected:
             _process_logger.warning("ngrok process %s exited unexpectedly with code %s", self.proc.pid, exit_code)
         with self._changed:
-            self._set_session_state(SESSION_STOPPED, f"ngrok exited with code {exit_code}")
+            if self._starting:  # a failed start is reported by whoever started it, not as a session change
+                self.session_state = SESSION_STOPPED
+            else:
+                self._set_session_state(SESSION_STOPPED, f"ngrok exited with code {exit_code}")
             if unexpected and self.pyngrok_config.supervise:
                 _supervise(self)  # registered before the exit is visible, so wait() sees supervision
             self._exited.set()
@@ -4008,9 +4011,11 @@ class _Supervisor(threading.Thread):
                 if is_process_running(config.ngrok_path):
                     fresh = _current_processes[config.ngrok_path]  # someone's call already started one
                 else:
-                    fresh = _start_process(config)
+                    fresh = _start_process(config, self.cancelled)
             _reopen_tunnels(self.dead, fresh)
         except PyngrokError as error:
+            if self.cancelled.is_set():
+                return True  # kill() ended the restart: nothing failed
             _process_logger.warning("ngrok %s failed: %s", reason, error)
             self.dead._notify(SESSION_STOPPED, SESSION_STARTING, f"{reason} failed: {error}")
             return False
@@ -4157,7 +4162,7 @@ def _overlay_args(overlay_dir: Optional[str]) -> List[str]:
 # --- starting an agent ---------------------------------------------------------------------------------
 
 
-def _start_process(pyngrok_config: PyngrokConfig) -> NgrokProcess:
+def _start_process(pyngrok_config: PyngrokConfig, cancelled: Optional[threading.Event] = None) -> NgrokProcess:
     config_path = get_config_path(pyngrok_config)
     _validate_binary(pyngrok_config.ngrok_path)
     if os.path.exists(config_path):
@@ -4176,7 +4181,7 @@ def _start_process(pyngrok_config: PyngrokConfig) -> NgrokProcess:
     ngrok_process._start_readers()
     _current_processes[pyngrok_config.ngrok_path] = ngrok_process
     try:
-        _wait_until_healthy(ngrok_process)
+        _wait_until_healthy(ngrok_process, cancelled)
     except BaseException:
         _current_processes.pop(pyngrok_config.ngrok_path, None)
         ngrok_process._stop()
@@ -4219,7 +4224,7 @@ def _spawn_agent(
     return proc
 
 
-def _wait_until_healthy(ngrok_process: NgrokProcess) -> None:
+def _wait_until_healthy(ngrok_process: NgrokProcess, cancelled: Optional[threading.Event] = None) -> None:
     """Wait for the agent's startup log and a first API answer, bounded by ``startup_timeout``.
 
     Reader threads do the reading, so a silent or hung agent cannot block this wait past its deadline.
@@ -4230,6 +4235,7 @@ def _wait_until_healthy(ngrok_process: NgrokProcess) -> None:
         return bool(
             ngrok_process.startup_error
             or ngrok_process._exited.is_set()
+            or (cancelled is not None and cancelled.is_set())
             or (ngrok_process.api_url and ngrok_process._tunnel_started and ngrok_process._client_connected)
         )
 
@@ -4239,7 +4245,10 @@ def _wait_until_healthy(ngrok_process: NgrokProcess) -> None:
             _raise_startup_failure(ngrok_process, "The ngrok process was unable to start within "
                                    f"{ngrok_process.pyngrok_config.startup_timeout} seconds.")
         with ngrok_process._changed:
-            ngrok_process._changed.wait_for(startup_settled, remaining)
+            # A supervised restart polls its cancel event, which kill() sets without notifying this condition.
+            ngrok_process._changed.wait_for(startup_settled, remaining if cancelled is None else min(remaining, 0.1))
+        if cancelled is not None and cancelled.is_set():
+            raise PyngrokNgrokError("The ngrok process was stopped by kill() while it started.")
         if ngrok_process.startup_error or ngrok_process._exited.is_set():
             _raise_startup_failure(ngrok_process, "The ngrok process was unable to start.")
         if startup_settled() and ngrok_process.healthy():
@@ -4801,6 +4810,9 @@ def connect_all(pyngrok_config: Optional[PyngrokConfig] = None) -> List[NgrokTun
 def disconnect(public_url: str, pyngrok_config: Optional[PyngrokConfig] = None) -> None:
     """Close the tunnel with the given public URL, if it is open.
 
+    With a v2 agent, closing an ``https`` tunnel also closes the ``<name> (http)`` twin the agent opened
+    beside it, so no public port is left behind.
+
     :param public_url: The public URL of the tunnel.
     :param pyngrok_config: The config to use instead of :func:`get_default`.
     :raises PyngrokNgrokHTTPError: When the agent refuses to close the tunnel (a 404, already closed, is not
@@ -4818,14 +4830,21 @@ def disconnect(public_url: str, pyngrok_config: Optional[PyngrokConfig] = None) 
         if tunnel is None:
             return
     _api_logger.info("Disconnecting tunnel: %s", tunnel.public_url)
-    try:
-        api_request(f"{api_url}{tunnel.uri}", method="DELETE", timeout=pyngrok_config.request_timeout)
-    except PyngrokNgrokHTTPError as error:
-        if error.status_code != 404:
-            raise
-        _api_logger.debug("Tunnel %s was already gone", public_url)
+    uris = [str(tunnel.uri)]
+    if pyngrok_config.config_version == "2" and tunnel.proto == "https":
+        uris.append(f"{tunnel.uri}%20%28http%29")  # the plain-http twin a v2 agent opened beside it
+    for uri in uris:
+        try:
+            api_request(f"{api_url}{uri}", method="DELETE", timeout=pyngrok_config.request_timeout)
+        except PyngrokNgrokHTTPError as error:
+            if error.status_code != 404:
+                raise
+            _api_logger.debug("Tunnel %s was already gone", uri)
     with _tunnels_lock:
         _current_tunnels.pop(public_url, None)
+        twin_name = f"{tunnel.name} (http)"
+        for url in [url for url, t in _current_tunnels.items() if t.name == twin_name and t.api_url == api_url]:
+            del _current_tunnels[url]
         for ngrok_process in list(_current_processes.values()):
             ngrok_process._opened.pop(str(tunnel.name), None)
 
@@ -4862,8 +4881,9 @@ def kill(pyngrok_config: Optional[PyngrokConfig] = None) -> None:
     :param pyngrok_config: The config to use instead of :func:`get_default`.
     """
     pyngrok_config = pyngrok_config or get_default()
-    with _current_processes_lock:
-        ngrok_process = _current_processes.get(pyngrok_config.ngrok_path)
+    # No lock: a supervised restart holds the registry lock while its agent starts, and kill_process() must
+    # reach the supervisor to cancel that restart. Reading one dict entry is atomic.
+    ngrok_process = _current_processes.get(pyngrok_config.ngrok_path)
     kill_process(pyngrok_config.ngrok_path)
     if ngrok_process is not None:
         with _tunnels_lock:

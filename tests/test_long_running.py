@@ -491,11 +491,6 @@ def test_kill_while_a_restart_waits_its_backoff_ends_everything(setup: Setup) ->
     assert "starting" not in recorder.states()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: _Supervisor._restart holds _current_processes_lock while the new agent starts, "
-    "so kill() blocks until startup_timeout (see the issue 9 report)",
-)
 def test_kill_while_a_restarted_agent_is_starting_ends_everything_at_once(setup: Setup) -> None:
     server, config, recorder = setup.server, setup.config, setup.recorder
     config.supervise = True
@@ -587,11 +582,6 @@ def test_async_context_manager_closes_its_tunnel(setup: Setup, local_site: Any) 
     assert server.binds == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: a v2 http tunnel opens '<name>' and '<name> (http)'; leaving the with-block closes "
-    "only the first, so the http twin stays public (see the issue 9 report)",
-)
 def test_context_manager_also_closes_the_http_twin_of_a_v2_tunnel(setup: Setup, local_site: Any) -> None:
     server, config = setup.server, setup.config
     with ngrok.connect(str(local_site.port), name="both", pyngrok_config=config) as tunnel:

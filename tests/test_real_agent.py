@@ -347,12 +347,8 @@ def test_real_agent_disconnect_closes_the_public_port(config: PyngrokConfig, ser
     web = ngrok.connect(site.port, name="web", pyngrok_config=config)
     (twin,) = [t for t in ngrok.get_tunnels(config) if t.name == "web (http)"]
     ngrok.disconnect(web.public_url, config)
+    # The https tunnel goes, and with it the "(http)" twin the agent opened beside it: no public port stays.
     assert wait_for(lambda: port_refuses(public_port(web.public_url)), 5)
-    # As upstream: the https tunnel goes, its "(http)" twin is a tunnel of its own and stays...
-    assert [t.name for t in ngrok.get_tunnels(config)] == ["web (http)"]
-    assert fetch(twin.public_url + "/", server.ca_path)[0] == 200
-    # ...until it is disconnected by its own public URL.
-    ngrok.disconnect(twin.public_url, config)
     assert wait_for(lambda: port_refuses(public_port(twin.public_url)), 5)
     assert ngrok.get_tunnels(config) == [] and server.binds == []
     ngrok.disconnect(twin.public_url, config)  # a second disconnect is a no-op
