@@ -2178,9 +2178,10 @@ class _SchemaCheck:
     Errors are what JSON Schema rejects; warnings are keys an object schema with ``properties`` does not list.
     """
 
-    def __init__(self, lines: Dict[_YamlKeyPath, int], path: Optional[str]) -> None:
+    def __init__(self, lines: Dict[_YamlKeyPath, int], path: Optional[str], warn: bool = True) -> None:
         self.lines = lines
         self.path = path
+        self.warn = warn  # an ``if`` probe needs only the verdict: no warning texts to build
         self.errors: List[Tuple[_YamlKeyPath, str]] = []
         self.warnings: List[Tuple[_YamlKeyPath, str]] = []
 
@@ -2205,7 +2206,7 @@ class _SchemaCheck:
         if "$ref" in schema:
             self.check(_schema_resolve(schema["$ref"]), value, key_path)
         if "if" in schema:
-            probe = _SchemaCheck({}, None)
+            probe = _SchemaCheck({}, None, warn=False)
             probe.check(schema["if"], value, key_path)
             branch = schema.get("else") if probe.errors else schema.get("then")
             if branch is not None:
@@ -2238,7 +2239,7 @@ class _SchemaCheck:
                 self.check(properties[key], item, child)
             elif extra is not None:
                 self.check(extra, item, child)
-            elif properties:
+            elif properties and self.warn:
                 self.warnings.append((child, _config_unknown_key_text(key, key_path, properties)))
 
 
