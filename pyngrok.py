@@ -352,8 +352,10 @@ _YAML_VERSION = re.compile(r" +([0-9]+)\.([0-9]+)")
 _YAML_REST_OF_LINE = re.compile(r"[^\n\0]*")
 # What a YAML reader must refuse (PyYAML's "unacceptable character"), and what this one does not support: the
 # line breaks U+0085, U+2028, U+2029 and a byte order mark after the start.
-_YAML_NOT_PRINTABLE = re.compile("[^\t\n\r -~\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_YAML_NOT_ACCEPTED = re.compile("[^\t\n\r -~\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+# What a file may hold: for ASCII text (nearly every config) the cheap pattern; the full one, whose Unicode
+# ranges take milliseconds to compile, only when a file has other characters.
+_YAML_NOT_ACCEPTED_ASCII = re.compile("[^\t\n\r -~]")
+_YAML_NOT_ACCEPTED_SOURCE = "[^\t\n\r -~\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 _YAML_ESCAPES = {
     "0": "\0",
     "a": "\x07",
@@ -1505,13 +1507,25 @@ def _yaml_construct_tagged(name: str, text: str) -> Any:
     return text
 
 
+def _yaml_printable(character: str) -> bool:
+    """Whether YAML 1.1 allows the character in a file (its "printable" set)."""
+    return (
+        character in "\t\n\r\x85"
+        or " " <= character <= "~"
+        or "\xa0" <= character <= "\ud7ff"
+        or "\ue000" <= character <= "\ufffd"
+        or character >= "\U00010000"
+    )
+
+
 def _yaml_check_text(text: str, path: str) -> str:
     """Normalize line breaks; refuse what a YAML reader must refuse and what this one does not support."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    match = _YAML_NOT_ACCEPTED.search(text, 1 if text.startswith("\ufeff") else 0)
+    not_accepted = _YAML_NOT_ACCEPTED_ASCII if text.isascii() else re.compile(_YAML_NOT_ACCEPTED_SOURCE)
+    match = not_accepted.search(text, 1 if text.startswith("\ufeff") else 0)
     if match:
-        if _YAML_NOT_PRINTABLE.match(match.group()):
+        if not _yaml_printable(match.group()):
             what = "found the character {}, which a YAML file cannot contain"
         else:
             what = "found the character {}, which is not supported here"
