@@ -30,7 +30,7 @@ from pyngrok.conf import PyngrokConfig
 from pyngrok.exception import PyngrokError, PyngrokNgrokError, PyngrokNgrokHTTPError, PyngrokNgrokURLError
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests"))
-from helpers import (  # noqa: E402
+from helpers import (
     REPO_ROOT,
     children_of,
     echo_through,
@@ -59,9 +59,7 @@ def write_config(path: str, text: str) -> None:
 
 
 def run_python(code: str, cwd: str, env: Dict[str, str] = None) -> "subprocess.CompletedProcess[str]":
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
 # --- The single file: standard library only, facades, vendoring --------------------------------------------
@@ -280,9 +278,7 @@ def test_startup_timeout_is_honoured_when_the_agent_never_gets_ready(
     assert list(children_of(os.getpid())) == []
 
 
-def test_secrets_never_reach_the_command_line(
-    pyngrok_config: PyngrokConfig, monkeypatch: Any, tmp_path: Any
-) -> None:
+def test_secrets_never_reach_the_command_line(pyngrok_config: PyngrokConfig, monkeypatch: Any, tmp_path: Any) -> None:
     state_file = str(tmp_path / "state.json")
     monkeypatch.setenv("FAKE_NGROK_STATE_FILE", state_file)
     monkeypatch.setenv("FAKE_NGROK_REQUIRE_AUTHTOKEN", SECRET_TOKEN)
@@ -399,9 +395,10 @@ def test_http_tunnel_carries_traffic_and_requests_are_inspected(pyngrok_config: 
     tunnel = ngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config)
     assert tunnel.public_url and tunnel.public_url.startswith("http://127.0.0.1:")
     assert tunnel.name and tunnel.name.startswith(f"http-{local_site.port}-")
-    assert tunnel.upstream == {"url": f"http://localhost:{local_site.port}", "protocol": "http1"} or tunnel.upstream[
-        "url"
-    ] == f"http://localhost:{local_site.port}"
+    assert (
+        tunnel.upstream == {"url": f"http://localhost:{local_site.port}", "protocol": "http1"}
+        or tunnel.upstream["url"] == f"http://localhost:{local_site.port}"
+    )
     assert repr(tunnel) == f'<NgrokTunnel: "{tunnel.public_url}" -> "http://localhost:{local_site.port}">'
 
     assert fetch(f"{tunnel.public_url}/index.html?via=tunnel") == local_site.page
@@ -445,10 +442,9 @@ def test_tcp_tunnel_echoes_bytes(pyngrok_config: PyngrokConfig, echo_server: Any
 
 
 def test_tunnel_as_context_manager_disconnects(pyngrok_config: PyngrokConfig, local_site: Any) -> None:
-    with pytest.raises(ValueError):
-        with ngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config) as tunnel:
-            assert fetch(str(tunnel.public_url)) == local_site.page
-            raise ValueError("boom")
+    with pytest.raises(ValueError), ngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config) as tunnel:
+        assert fetch(str(tunnel.public_url)) == local_site.page
+        raise ValueError("boom")
     assert port_refuses(public_port(str(tunnel.public_url)))
 
 
@@ -513,7 +509,7 @@ def test_sixteen_threads_connect_and_disconnect_at_once(pyngrok_config: PyngrokC
             urls.append(str(tunnel.public_url))
             assert fetch(str(tunnel.public_url)) == local_site.page
             ngrok.disconnect(str(tunnel.public_url), pyngrok_config)
-        except BaseException as error:  # noqa: BLE001 - collected for the assertion below
+        except BaseException as error:  # collected for the assertion below
             errors.append(error)
 
     threads = [threading.Thread(target=worker) for _ in range(16)]

@@ -51,8 +51,8 @@ AUTH_ERROR_4018 = (
     "ERR_NGROK_4018\r\n"
 )
 AUTH_ERROR_121 = (
-    "authentication failed: Your ngrok-agent version \"2.3.41\" is too old. The minimum supported agent version "
-    "for your account is \"3.2.0\". Please update to a newer version with `ngrok update`.\r\n\r\nERR_NGROK_121\r\n"
+    'authentication failed: Your ngrok-agent version "2.3.41" is too old. The minimum supported agent version '
+    'for your account is "3.2.0". Please update to a newer version with `ngrok update`.\r\n\r\nERR_NGROK_121\r\n'
 )
 RECONNECT_ERROR = "dial tcp: lookup connect.ngrok-agent.com: no such host"
 SESSION_NOT_READY = "a successful ngrok tunnel session has not yet been established"
@@ -172,7 +172,7 @@ class YamlError(Exception):
 
 
 class YamlLine:
-    __slots__ = ("lineno", "indent", "text")
+    __slots__ = ("indent", "lineno", "text")
 
     def __init__(self, lineno: int, indent: int, text: str):
         self.lineno = lineno
@@ -187,8 +187,19 @@ KEY_PATTERN = re.compile(
     r"""^(?P<key>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"\[\]{},:][^:]*?)\s*:(?:\s+(?P<rest>.*))?$"""
 )
 YAML_ESCAPES = {
-    "n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "/": "/", "0": "\0",
-    "a": "\a", "b": "\b", "e": "\x1b", "f": "\f", "v": "\v", " ": " ",
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    '"': '"',
+    "\\": "\\",
+    "/": "/",
+    "0": "\0",
+    "a": "\a",
+    "b": "\b",
+    "e": "\x1b",
+    "f": "\f",
+    "v": "\v",
+    " ": " ",
 }
 
 
@@ -234,13 +245,13 @@ def decode_double_quoted(inner: str, lineno: int) -> str:
             out.append(char)
             index += 1
             continue
-        code = inner[index + 1:index + 2]
+        code = inner[index + 1 : index + 2]
         if code in YAML_ESCAPES:
             out.append(YAML_ESCAPES[code])
             index += 2
             continue
         width = {"x": 2, "u": 4, "U": 8}.get(code)
-        digits = inner[index + 2:index + 2 + (width or 0)]
+        digits = inner[index + 2 : index + 2 + (width or 0)]
         if not width or len(digits) != width:
             raise YamlError(lineno, "found unknown escape character while parsing a quoted scalar")
         try:
@@ -466,7 +477,7 @@ def yaml_scalar_text(value: str) -> str:
 def set_config_key(path: str, key: str, value: str) -> None:
     """Write ``key: value`` into a config file, keeping every other line."""
     try:
-        with open(path, "r", encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:
             lines = handle.read().splitlines()
     except FileNotFoundError:
         lines = []
@@ -520,8 +531,15 @@ def upsert_config_line(lines: list, key: str, entry: str) -> list:
 # ---------------------------------------------------------------------------
 
 VALUE_FLAGS = {
-    "--config", "--log", "--log-format", "--log-level", "--region", "--authtoken", "--api-key",
-    "--metadata", "--inspect-db-size",
+    "--config",
+    "--log",
+    "--log-format",
+    "--log-level",
+    "--region",
+    "--authtoken",
+    "--api-key",
+    "--metadata",
+    "--inspect-db-size",
 }
 
 
@@ -677,7 +695,13 @@ def parse_target(addr) -> Target:
 
 
 HOP_BY_HOP = {
-    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
 }
 
 
@@ -778,9 +802,9 @@ class CapturedRequest:
                 "proto": self.proto,
                 "headers": headers_to_json(self.request_headers),
                 "uri": self.path,
-                "raw": base64.b64encode(
-                    raw_http_message(request_line, self.request_headers, self.request_body)
-                ).decode("ascii"),
+                "raw": base64.b64encode(raw_http_message(request_line, self.request_headers, self.request_body)).decode(
+                    "ascii"
+                ),
             },
             "response": None,
         }
@@ -806,7 +830,7 @@ class RequestStore:
     def add(self, captured: CapturedRequest) -> None:
         with self.lock:
             self.items.append(captured)
-            del self.items[:-self.limit]
+            del self.items[: -self.limit]
 
     def newest_first(self, tunnel_name=None, limit=None) -> list:
         with self.lock:
@@ -1014,8 +1038,13 @@ class TcpProxyHandler(socketserver.BaseRequestHandler):
             try:
                 upstream = socket.create_connection((tunnel.target.connect_host, tunnel.target.port), timeout=10)
             except OSError as exc:
-                tunnel.agent.logger.log("warn", "failed to dial local address", ("obj", "join"),
-                                        ("addr", tunnel.target.hostport), ("err", str(exc)))
+                tunnel.agent.logger.log(
+                    "warn",
+                    "failed to dial local address",
+                    ("obj", "join"),
+                    ("addr", tunnel.target.hostport),
+                    ("err", str(exc)),
+                )
                 return
             upstream.settimeout(None)
             client.settimeout(None)
@@ -1234,8 +1263,9 @@ class ApiHandler(BaseHTTPRequestHandler):
             return None
         content_type = (self.headers.get("Content-Type") or "").lower()
         if "x-www-form-urlencoded" in content_type or "multipart/form-data" in content_type:
-            raise ApiError(415, 101, "unsupported media type: the API only accepts JSON bodies",
-                           {"content_type": content_type})
+            raise ApiError(
+                415, 101, "unsupported media type: the API only accepts JSON bodies", {"content_type": content_type}
+            )
         if not raw.strip():
             return {}
         try:
@@ -1284,11 +1314,11 @@ class Api:
         for kind in ("tunnels", "endpoints"):
             prefix = "/api/%s/" % kind
             if path.startswith(prefix):
-                return self.one(kind, method, unquote(path[len(prefix):]), body)
+                return self.one(kind, method, unquote(path[len(prefix) :]), body)
         if path == "/api/requests/http":
             return self.requests(method, query, body)
         if path.startswith("/api/requests/http/") and method == "GET":
-            return self.one_request(unquote(path[len("/api/requests/http/"):]))
+            return self.one_request(unquote(path[len("/api/requests/http/") :]))
         if path == "/api/status" and method == "GET":
             return 200, self.status()
         raise ApiError(404, 100, "not found", {"path": path})
@@ -1369,8 +1399,14 @@ class Api:
     def start_tunnel(self, name: str, proto: str, target: Target, options: dict) -> Tunnel:
         tunnel = Tunnel(self.agent, name, proto, target, options)
         tunnel.start()
-        self.agent.logger.log("info", "started tunnel", ("obj", "tunnels"), ("name", name),
-                              ("addr", tunnel.log_addr()), ("url", tunnel.public_url))
+        self.agent.logger.log(
+            "info",
+            "started tunnel",
+            ("obj", "tunnels"),
+            ("name", name),
+            ("addr", tunnel.log_addr()),
+            ("url", tunnel.public_url),
+        )
         return tunnel
 
     def delete(self, kind: str, name: str) -> None:
@@ -1383,8 +1419,14 @@ class Api:
                 doomed.append(table.pop(name + " (http)"))
         for tunnel in doomed:
             tunnel.stop()
-            self.agent.logger.log("info", "stopped tunnel", ("obj", "tunnels"), ("name", tunnel.name),
-                                  ("addr", tunnel.log_addr()), ("url", tunnel.public_url))
+            self.agent.logger.log(
+                "info",
+                "stopped tunnel",
+                ("obj", "tunnels"),
+                ("name", tunnel.name),
+                ("addr", tunnel.log_addr()),
+                ("url", tunnel.public_url),
+            )
 
     def put_endpoint(self, name: str, body: dict):
         if body.get("name") not in (None, name):
@@ -1441,12 +1483,14 @@ class Api:
         if body.get("tunnel_name") and tunnel is None:
             raise not_found("tunnel", tunnel_name)
         target = tunnel.target if tunnel else original.target
-        self.agent.logger.log("info", "replaying request", ("obj", "web"), ("id", original.id),
-                              ("tunnelName", tunnel_name))
+        self.agent.logger.log(
+            "info", "replaying request", ("obj", "web"), ("id", original.id), ("tunnelName", tunnel_name)
+        )
         started, clock = time.time(), time.perf_counter()
         try:
-            response = forward_http(target, original.method, original.path, original.request_headers,
-                                    original.request_body)
+            response = forward_http(
+                target, original.method, original.path, original.request_headers, original.request_body
+            )
         except OSError:
             response = bad_gateway(target)
         replayed = CapturedRequest(tunnel_name, target, original.remote_addr, started)
@@ -1563,8 +1607,10 @@ class Agent:
         install_signal_handlers(self.stop_requested)
         if self.faults.startup == "stderr_error":
             path = self.config_paths[0] if self.config_paths else default_config_path()
-            raise CommandError("Error reading configuration file '%s': yaml: line 3: mapping values are "
-                               "not allowed in this context" % path)
+            raise CommandError(
+                "Error reading configuration file '%s': yaml: line 3: mapping values are "
+                "not allowed in this context" % path
+            )
         self.load_configuration()
         if self.faults.startup == "silent":
             self.write_state_file()  # tells a test the signal handlers are in place
@@ -1665,8 +1711,12 @@ class Agent:
                 server = ThreadedHttpServer((host, port + attempt), ApiHandler)
                 break
             except OSError:
-                self.logger.log("warn", "can't bind default web address, trying alternatives",
-                                ("obj", "web"), ("addr", "%s:%d" % (host, port + attempt)))
+                self.logger.log(
+                    "warn",
+                    "can't bind default web address, trying alternatives",
+                    ("obj", "web"),
+                    ("addr", "%s:%d" % (host, port + attempt)),
+                )
         else:
             err = "listen tcp %s:%d: bind: address already in use" % (host, port)
             self.logger.log("crit", "command failed", ("err", err))
@@ -1694,15 +1744,19 @@ class Agent:
 
     def reconnect_loop(self) -> None:
         while not self.stop_requested.is_set():
-            self.logger.log("eror", "failed to reconnect session", ("obj", "csess"), ("id", self.session_id),
-                            ("err", RECONNECT_ERROR))
+            self.logger.log(
+                "eror",
+                "failed to reconnect session",
+                ("obj", "csess"),
+                ("id", self.session_id),
+                ("err", RECONNECT_ERROR),
+            )
             self.stop_requested.wait(0.3)
 
     def crash_later(self) -> None:
         if self.stop_requested.wait(self.faults.crash_after):
             return
-        self.logger.log("crit", "command failed", ("obj", "app"),
-                        ("err", "FAKE_NGROK_CRASH_AFTER: simulated crash"))
+        self.logger.log("crit", "command failed", ("obj", "app"), ("err", "FAKE_NGROK_CRASH_AFTER: simulated crash"))
         os._exit(2)
 
     def flood_logs(self) -> None:
@@ -1715,8 +1769,14 @@ class Agent:
         self.logger.write_raw(prefix + b"big data=" + b"x" * (1024 * 1024) + b"\n")
 
     def log_join(self, target: Target, client_address) -> None:
-        self.logger.log("info", "join connections", ("obj", "join"), ("id", random_hex(6)),
-                        ("l", target.hostport), ("r", "%s:%s" % tuple(client_address[:2])))
+        self.logger.log(
+            "info",
+            "join connections",
+            ("obj", "join"),
+            ("id", random_hex(6)),
+            ("l", target.hostport),
+            ("r", "%s:%s" % tuple(client_address[:2])),
+        )
 
     # -- shutdown ----------------------------------------------------------
 
@@ -1724,8 +1784,7 @@ class Agent:
         while not self.stop_requested.wait(0.1):
             pass
         if self.logger is not None:
-            self.logger.log("info", "received stop request", ("obj", "app"),
-                            ("stopReq", "{err:<nil> restart:false}"))
+            self.logger.log("info", "received stop request", ("obj", "app"), ("stopReq", "{err:<nil> restart:false}"))
         if self.api is not None:
             self.api.stop_all()
         if self.web_server is not None:
@@ -1833,8 +1892,10 @@ def command_api(args: list) -> int:
     config = load_configs(config_paths_from(flags)) if config_paths_from(flags) else {}
     key = last_flag(flags, "--api-key") or config_value(config, "api_key") or os.environ.get("NGROK_API_KEY")
     if not key:
-        raise CommandError("You must specify an api key with the --api-key flag, the NGROK_API_KEY "
-                           "environment variable or the api_key configuration file property.")
+        raise CommandError(
+            "You must specify an api key with the --api-key flag, the NGROK_API_KEY "
+            "environment variable or the api_key configuration file property."
+        )
     print_out("HTTP/2 200 OK")
     print_out(json.dumps({"args": api_args, "uri": "/fake"}))
     return 0

@@ -20,7 +20,7 @@ def install_fake_agent(directory, python: str = sys.executable) -> str:
     """Write ``<directory>/ngrok`` (mode 0755) running the fake agent; return its path."""
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)
-    with open(FAKE_AGENT_SOURCE, "r", encoding="utf-8") as handle:
+    with open(FAKE_AGENT_SOURCE, encoding="utf-8") as handle:
         lines = handle.read().splitlines(True)
     if lines and lines[0].startswith("#!"):
         lines = lines[1:]

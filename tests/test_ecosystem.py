@@ -19,8 +19,9 @@ from helpers import REPO_ROOT, LocalSite, free_port
 
 
 def run_python(code: str, cwd: str, env: Dict[str, str], timeout: float = 90) -> "subprocess.CompletedProcess[str]":
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def v3_config(path: str, extra: str = "") -> str:
@@ -141,7 +142,9 @@ def test_wheel_and_sdist_build_and_install_offline(tmp_path: Any, fake_ngrok_pat
     dist = tmp_path / "dist"
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), REPO_ROOT],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert build.returncode == 0, build.stderr
     wheel = glob.glob(str(dist / "pyngrok-*.whl"))[0]
@@ -150,7 +153,10 @@ def test_wheel_and_sdist_build_and_install_offline(tmp_path: Any, fake_ngrok_pat
     assert modules == ["pyngrok.py"]
 
     sdist_build = subprocess.run(
-        [sys.executable, "setup.py", "-q", "sdist", "-d", str(dist)], cwd=REPO_ROOT, capture_output=True, text=True,
+        [sys.executable, "setup.py", "-q", "sdist", "-d", str(dist)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert sdist_build.returncode == 0, sdist_build.stderr
@@ -162,13 +168,18 @@ def test_wheel_and_sdist_build_and_install_offline(tmp_path: Any, fake_ngrok_pat
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     install = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-index", wheel],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert install.returncode == 0, install.stderr
     env = dict(os.environ, PYNGROK_NGROK_PATH=fake_ngrok_path, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
     env.pop("PYTHONPATH", None)
-    for command in ([str(venv / "bin" / "pyngrok"), "version"], [str(venv / "bin" / "ngrok"), "version"],
-                    [str(venv / "bin" / "python"), "-m", "pyngrok", "version"]):
+    for command in (
+        [str(venv / "bin" / "pyngrok"), "version"],
+        [str(venv / "bin" / "ngrok"), "version"],
+        [str(venv / "bin" / "python"), "-m", "pyngrok", "version"],
+    ):
         result = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         assert "ngrok version 3.30.0" in result.stdout and "pyngrok version" in result.stdout
@@ -205,7 +216,7 @@ def test_every_public_function_documents_params_return_and_raises() -> None:
             continue
         if getattr(target, "__wrapped__", None) is not None:
             continue  # aio wrappers carry their twin's docstring
-        for parameter in list(inspect.signature(target).parameters.values())[1 if inspect.isclass(value) else 0:]:
+        for parameter in list(inspect.signature(target).parameters.values())[1 if inspect.isclass(value) else 0 :]:
             if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
                 continue
             if f":param {parameter.name}:" not in doc:

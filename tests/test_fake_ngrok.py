@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fakeagent import install_fake_agent  # noqa: E402
+from fakeagent import install_fake_agent
 
 READY = "client session established"
 WAIT = 5.0
@@ -67,8 +67,7 @@ class FakeAgent:
     def __init__(self, exe, args, env=None, stdin=None):
         full_env = dict(os.environ)
         full_env.update(env or {})
-        self.proc = subprocess.Popen([exe] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=full_env)
+        self.proc = subprocess.Popen([exe] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
         self.lines = []
         self.cond = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -145,8 +144,9 @@ def start(exe, config):
     running = []
 
     def launch(env=None, extra_args=(), cfg=None, ready=True):
-        agent = FakeAgent(exe, ["start", "--none", "--log", "stdout", "--config", cfg or config] + list(extra_args),
-                          env=env)
+        agent = FakeAgent(
+            exe, ["start", "--none", "--log", "stdout", "--config", cfg or config] + list(extra_args), env=env
+        )
         running.append(agent)
         if ready:
             agent.wait_ready()
@@ -207,8 +207,9 @@ def test_config_add_authtoken_and_api_key(exe, tmp_path):
     v3.write_text('version: "3"\nagent:\n  authtoken: old\n  region: eu\ntunnels:\n  a:\n    addr: 80\n')
     run_cli(exe, "config", "add-authtoken", "tok-2", "--config=%s" % v3)
     run_cli(exe, "config", "add-api-key", "key-1", "--config", str(v3))
-    assert v3.read_text() == ('version: "3"\nagent:\n  api_key: key-1\n  authtoken: tok-2\n  region: eu\n'
-                              'tunnels:\n  a:\n    addr: 80\n')
+    assert v3.read_text() == (
+        'version: "3"\nagent:\n  api_key: key-1\n  authtoken: tok-2\n  region: eu\ntunnels:\n  a:\n    addr: 80\n'
+    )
 
     v2 = tmp_path / "v2.yml"
     v2.write_text("region: us\nauthtoken: old\n")
@@ -222,9 +223,11 @@ def test_config_add_authtoken_and_api_key(exe, tmp_path):
 
 def test_config_check_and_yaml_errors(exe, tmp_path):
     good = tmp_path / "good.yml"
-    good.write_text('# c\nversion: "2"\nauthtoken: \'a\'\'b\'  # note\nweb_addr: "127.0.0.1:1"\n'
-                    'tunnels:\n  web:\n    addr: 80\n    schemes: [http, https]\n    basic_auth:\n      - "u:p"\n'
-                    "    policy: |\n      weird: ::: stuff\n")
+    good.write_text(
+        "# c\nversion: \"2\"\nauthtoken: 'a''b'  # note\nweb_addr: \"127.0.0.1:1\"\n"
+        'tunnels:\n  web:\n    addr: 80\n    schemes: [http, https]\n    basic_auth:\n      - "u:p"\n'
+        "    policy: |\n      weird: ::: stuff\n"
+    )
     assert run_cli(exe, "config", "check", "--config", str(good)).stdout == "Valid configuration file at %s\n" % good
 
     missing = tmp_path / "missing.yml"
@@ -236,8 +239,7 @@ def test_config_check_and_yaml_errors(exe, tmp_path):
         bad.write_text(text)
         result = run_cli(exe, "start", "--none", "--log", "stdout", "--config", str(bad))
         assert result.returncode == 1 and result.stdout == ""
-        assert result.stderr.startswith("ERROR:  Error reading configuration file '%s': yaml: line %d: "
-                                        % (bad, line))
+        assert result.stderr.startswith("ERROR:  Error reading configuration file '%s': yaml: line %d: " % (bad, line))
 
 
 def test_api_command(exe, tmp_path):
@@ -281,8 +283,9 @@ def test_http_tunnel_end_to_end(start, site):
     assert tunnel["name"] == "web" and tunnel["uri"] == "/api/tunnels/web" and tunnel["proto"] == "https"
     assert tunnel["config"] == {"addr": "http://localhost:%s" % local, "inspect": True}
     assert tunnel["public_url"].startswith("http://127.0.0.1:")
-    agent.wait_for('msg="started tunnel" obj=tunnels name=web addr=http://localhost:%s url=%s'
-                   % (local, tunnel["public_url"]))
+    agent.wait_for(
+        'msg="started tunnel" obj=tunnels name=web addr=http://localhost:%s url=%s' % (local, tunnel["public_url"])
+    )
     assert agent.wait_for("msg=end pg=/api/tunnels ").split("status=")[1].startswith("201 dur=")
 
     code, _, body = http_call(tunnel["public_url"] + "/hello.txt?x=1", headers={"X-Test": "yes"})
@@ -324,8 +327,9 @@ def test_basic_auth_and_bad_gateway(start, site):
     assert http_call(tunnel["public_url"] + "/hello.txt", headers=good)[0] == 200
 
     down = free_port()
-    dead = agent.api("POST", "/api/tunnels", {"name": "dead", "addr": "http://127.0.0.1:%d" % down,
-                                              "basic_auth": ["x:y"]})[1]
+    dead = agent.api(
+        "POST", "/api/tunnels", {"name": "dead", "addr": "http://127.0.0.1:%d" % down, "basic_auth": ["x:y"]}
+    )[1]
     code, _, body = http_call(dead["public_url"] + "/", headers={"Authorization": "Basic eDp5"})
     assert code == 502 and b"<html>" in body
     last = agent.api("GET", "/api/requests/http?tunnel_name=dead")[1]["requests"][0]
@@ -375,8 +379,9 @@ def test_tcp_tunnel_echo(start):
     agent = start()
     echo = echo_server()
     try:
-        status, tunnel = agent.api("POST", "/api/tunnels",
-                                   {"name": "ssh", "proto": "tcp", "addr": str(echo.getsockname()[1])})
+        status, tunnel = agent.api(
+            "POST", "/api/tunnels", {"name": "ssh", "proto": "tcp", "addr": str(echo.getsockname()[1])}
+        )
         assert status == 201 and tunnel["proto"] == "tcp" and tunnel["public_url"].startswith("tcp://127.0.0.1:")
         assert tunnel["config"]["inspect"] is False
         with socket.create_connection(("127.0.0.1", port_of(tunnel["public_url"])), timeout=5) as conn:
@@ -420,18 +425,27 @@ def test_endpoints_api(start, site):
 def test_api_error_shapes(start):
     agent = start()
     assert agent.api("POST", "/api/tunnels", {"name": "dup", "addr": "8000"})[0] == 201
-    assert agent.api("POST", "/api/tunnels", {"name": "dup", "addr": "9000"}) == (400, {
-        "error_code": 102, "status_code": 400, "msg": "invalid tunnel configuration",
-        "details": {"err": 'a tunnel with the name "dup" already exists'}})
-    assert agent.api("GET", "/api/tunnels/ghost") == (404, {
-        "error_code": 100, "status_code": 404, "msg": "tunnel not found", "details": {"name": "ghost"}})
+    assert agent.api("POST", "/api/tunnels", {"name": "dup", "addr": "9000"}) == (
+        400,
+        {
+            "error_code": 102,
+            "status_code": 400,
+            "msg": "invalid tunnel configuration",
+            "details": {"err": 'a tunnel with the name "dup" already exists'},
+        },
+    )
+    assert agent.api("GET", "/api/tunnels/ghost") == (
+        404,
+        {"error_code": 100, "status_code": 404, "msg": "tunnel not found", "details": {"name": "ghost"}},
+    )
     assert agent.api("DELETE", "/api/tunnels/ghost")[0] == 404
     status, body = agent.api("POST", "/api/tunnels", {"name": "noaddr"})
     assert status == 400 and body["error_code"] == 102
     assert agent.api("POST", "/api/tunnels", {"name": "x", "addr": "8000", "proto": "udp"})[0] == 400
     assert agent.api("POST", "/api/tunnels", raw=b"{broken", headers={"Content-Type": "application/json"})[0] == 400
-    form = agent.api("POST", "/api/tunnels", raw=b"name=a&addr=1",
-                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    form = agent.api(
+        "POST", "/api/tunnels", raw=b"name=a&addr=1", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert form[0] == 415
     assert agent.api("GET", "/api/nothing")[0] == 404
 
@@ -445,8 +459,9 @@ def test_web_addr_busy_moves_to_next_port(start, tmp_path):
     cfg.write_text("web_addr: 127.0.0.1:%d\n" % busy)
     try:
         agent = start(cfg=str(cfg))
-        agent.wait_for('lvl=warn msg="can\'t bind default web address, trying alternatives" obj=web '
-                       'addr=127.0.0.1:%d' % busy)
+        agent.wait_for(
+            'lvl=warn msg="can\'t bind default web address, trying alternatives" obj=web addr=127.0.0.1:%d' % busy
+        )
         assert port_of(agent.web) != busy
         assert agent.api("GET", "/api/tunnels")[0] == 200
     finally:
@@ -481,7 +496,7 @@ def test_startup_error(start):
     assert agent.proc.wait(timeout=5) == 1
     text = "".join(agent.text_lines())
     assert 'lvl=eror msg="session closing" obj=tunnels.session err="authentication failed:' in text
-    assert "\\r\\n\\r\\nERR_NGROK_105\\r\\n\"" in text and "lvl=crit msg=\"command failed\"" in text
+    assert '\\r\\n\\r\\nERR_NGROK_105\\r\\n"' in text and 'lvl=crit msg="command failed"' in text
     stderr = agent.proc.stderr.read().decode()
     assert stderr.startswith("ERROR:  authentication failed:") and "ERR_NGROK_105" in stderr
     assert "starting web service" not in text
@@ -515,15 +530,22 @@ def test_hang_after_web_and_reconnect_fail(start):
     failing.wait_for('lvl=eror msg="failed to reconnect session" obj=csess id=')
     time.sleep(0.7)
     assert "".join(failing.text_lines()).count("failed to reconnect session") >= 2
-    assert failing.api("POST", "/api/tunnels", {"name": "t", "addr": "80"}) == (503, {
-        "error_code": 104, "status_code": 503,
-        "msg": "a successful ngrok tunnel session has not yet been established", "details": {}})
+    assert failing.api("POST", "/api/tunnels", {"name": "t", "addr": "80"}) == (
+        503,
+        {
+            "error_code": 104,
+            "status_code": 503,
+            "msg": "a successful ngrok tunnel session has not yet been established",
+            "details": {},
+        },
+    )
 
 
 def test_require_authtoken_and_state_file(start, exe, tmp_path, config):
     state = tmp_path / "state.json"
-    ok = start(env={"FAKE_NGROK_REQUIRE_AUTHTOKEN": "tok-123", "FAKE_NGROK_STATE_FILE": str(state),
-                    "NGROK_AUTHTOKEN": ""})
+    ok = start(
+        env={"FAKE_NGROK_REQUIRE_AUTHTOKEN": "tok-123", "FAKE_NGROK_STATE_FILE": str(state), "NGROK_AUTHTOKEN": ""}
+    )
     assert ok.proc.poll() is None
     recorded = json.loads(state.read_text())
     assert recorded["authtoken_seen"] is True and recorded["env_has_authtoken"] is False
@@ -564,5 +586,7 @@ def test_api_delay_fail_and_badjson(start):
     assert status == 200 and data == b"{not json"
 
     panic = start(env={"FAKE_NGROK_API_FAIL": "500:1"}, cfg=None)
-    assert panic.api("POST", "/api/tunnels", {"name": "t", "addr": "80"}) == (500, {
-        "error_code": 0, "status_code": 500, "msg": "panic: runtime error", "details": {}})
+    assert panic.api("POST", "/api/tunnels", {"name": "t", "addr": "80"}) == (
+        500,
+        {"error_code": 0, "status_code": 500, "msg": "panic: runtime error", "details": {}},
+    )

@@ -23,6 +23,7 @@ for path in (REPO_ROOT, TESTS_DIR):
     if path not in sys.path:
         sys.path.insert(0, path)
 
+import pyngrok
 from installer_servers import (
     ArchiveServer,
     Entry,
@@ -37,8 +38,6 @@ from installer_servers import (
     zip_bytes,
     zip_with_declared_size,
 )
-
-import pyngrok
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="the fake agent is a POSIX shell script")
 

@@ -181,7 +181,7 @@ class FrameDecoder:
             if end > len(buf):
                 break
             frames.append(
-                Frame((word >> 4) & 0xF, word & 0xF, sid & STREAM_ID_MASK, bytes(buf[pos + HEADER_SIZE:end]))
+                Frame((word >> 4) & 0xF, word & 0xF, sid & STREAM_ID_MASK, bytes(buf[pos + HEADER_SIZE : end]))
             )
             pos = end
         if pos:
@@ -231,7 +231,7 @@ class JSONStreamParser:
                     self._start = i
                     self._depth = 1
                 else:
-                    raise ValueError("expected a JSON object or array, got %r" % bytes(buf[i:i + 16]))
+                    raise ValueError("expected a JSON object or array, got %r" % bytes(buf[i : i + 16]))
             elif c == 0x22:
                 self._in_string = True
             elif c in b"{[":
@@ -239,8 +239,8 @@ class JSONStreamParser:
             elif c in b"}]":
                 self._depth -= 1
                 if self._depth == 0:
-                    text = bytes(buf[self._start:i + 1])
-                    del buf[:i + 1]
+                    text = bytes(buf[self._start : i + 1])
+                    del buf[: i + 1]
                     self._start = None
                     i = 0
                     values.append(json.loads(text.decode("utf-8")))
@@ -982,8 +982,8 @@ class _Reader:
                 del self._buf[:2]
             end = self._buf.find(b"\r\n\r\n")
             if end >= 0:
-                head = bytes(self._buf[:end + 4])
-                del self._buf[:end + 4]
+                head = bytes(self._buf[: end + 4])
+                del self._buf[: end + 4]
                 return head
             if len(self._buf) > MAX_HEAD:
                 raise ValueError("HTTP head larger than %d bytes" % MAX_HEAD)
@@ -996,8 +996,8 @@ class _Reader:
         while True:
             end = self._buf.find(b"\n")
             if end >= 0:
-                line = bytes(self._buf[:end + 1])
-                del self._buf[:end + 1]
+                line = bytes(self._buf[: end + 1])
+                del self._buf[: end + 1]
                 return line
             if len(self._buf) > limit:
                 raise ValueError("line too long")
@@ -1626,8 +1626,9 @@ class TunnelServer:
                     return result
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._closed:
-                    raise TimeoutError("condition not met within %.1f s; recent events:\n%s"
-                                       % (timeout, "\n".join(self.events[-15:])))
+                    raise TimeoutError(
+                        "condition not met within %.1f s; recent events:\n%s" % (timeout, "\n".join(self.events[-15:]))
+                    )
                 self._cond.wait(min(remaining, 0.5))
 
     def wait_for_session(self, timeout: float = 10.0, newer_than: int = 0) -> SessionInfo:
@@ -1812,8 +1813,14 @@ class TunnelServer:
         }
 
     def _bind_error(self, request: Dict[str, Any], text: str) -> Dict[str, Any]:
-        return {"Id": "", "URL": "", "Proto": request.get("Proto", ""), "Opts": request.get("Opts"),
-                "Error": text, "Extra": {"Token": "", "TunnelID": ""}}
+        return {
+            "Id": "",
+            "URL": "",
+            "Proto": request.get("Proto", ""),
+            "Opts": request.get("Opts"),
+            "Error": text,
+            "Extra": {"Token": "", "TunnelID": ""},
+        }
 
     def _on_bind(self, session: Session, request: Dict[str, Any]) -> Dict[str, Any]:
         if not session.authenticated:
@@ -1884,8 +1891,9 @@ class TunnelServer:
             record.session, record.edge = session, edge
             self._cond.notify_all()
         edge.start()
-        self._event("session %d: bound %s (%s)%s" % (session.serial, record.url, record.id,
-                                                   " auth" if record.auth else ""))
+        self._event(
+            "session %d: bound %s (%s)%s" % (session.serial, record.url, record.id, " auth" if record.auth else "")
+        )
         return {
             "Id": record.id,
             "URL": record.url,
@@ -1928,8 +1936,12 @@ class TunnelServer:
 
 def _openssl(args: List[str], cwd: str) -> None:
     result = subprocess.run(
-        ["openssl"] + args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, timeout=60,
+        ["openssl"] + args,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=60,
     )
     if result.returncode != 0:
         raise RuntimeError("openssl %s failed: %s" % (args[0], result.stdout.decode("utf-8", "replace")))
@@ -1946,9 +1958,22 @@ def make_ca_and_cert(directory: str) -> Tuple[str, str, str]:
     key, csr, cert, ext = "tunnel-server.key", "tunnel-server.csr", "tunnel-server.pem", "tunnel-server.ext"
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     _openssl(
-        ["req", "-x509"] + ec + ["-keyout", ca_key, "-out", ca_pem, "-days", "30", "-subj",
-                                 "/CN=pyngrok test tunnel CA", "-addext", "basicConstraints=critical,CA:TRUE",
-                                 "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ["req", "-x509"]
+        + ec
+        + [
+            "-keyout",
+            ca_key,
+            "-out",
+            ca_pem,
+            "-days",
+            "30",
+            "-subj",
+            "/CN=pyngrok test tunnel CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
         directory,
     )
     _openssl(["req", "-new"] + ec + ["-keyout", key, "-out", csr, "-subj", "/CN=localhost"], directory)
@@ -1962,9 +1987,25 @@ def make_ca_and_cert(directory: str) -> Tuple[str, str, str]:
             "authorityKeyIdentifier=keyid:always\n"
         )
     _openssl(
-        ["x509", "-req", "-in", csr, "-CA", ca_pem, "-CAkey", ca_key, "-set_serial",
-         str(int.from_bytes(os.urandom(8), "big") >> 1), "-days", "30", "-sha256", "-extfile", ext,
-         "-out", cert],
+        [
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            ca_pem,
+            "-CAkey",
+            ca_key,
+            "-set_serial",
+            str(int.from_bytes(os.urandom(8), "big") >> 1),
+            "-days",
+            "30",
+            "-sha256",
+            "-extfile",
+            ext,
+            "-out",
+            cert,
+        ],
         directory,
     )
     for name in (csr, ext):
