@@ -20,7 +20,7 @@ import textwrap
 import threading
 import time
 import urllib.request
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -58,7 +58,7 @@ def write_config(path: str, text: str) -> None:
         config.write(textwrap.dedent(text))
 
 
-def run_python(code: str, cwd: str, env: Dict[str, str] = None) -> "subprocess.CompletedProcess[str]":
+def run_python(code: str, cwd: str, env: Optional[Dict[str, str]] = None) -> "subprocess.CompletedProcess[str]":
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -68,7 +68,8 @@ def run_python(code: str, cwd: str, env: Dict[str, str] = None) -> "subprocess.C
 def test_library_imports_only_the_standard_library(tmp_path: Any) -> None:
     """Every module pyngrok.py imports, at the top or inside functions, exists with site-packages off."""
     shutil.copy(os.path.join(REPO_ROOT, "pyngrok.py"), tmp_path)
-    tree = ast.parse(open(os.path.join(REPO_ROOT, "pyngrok.py"), encoding="utf-8").read())
+    with open(os.path.join(REPO_ROOT, "pyngrok.py"), encoding="utf-8") as source:
+        tree = ast.parse(source.read())
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

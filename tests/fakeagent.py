@@ -27,7 +27,7 @@ def install_fake_agent(directory, python: str = sys.executable) -> str:
     path = os.path.join(directory, "ngrok")
     temporary = path + ".tmp"
     with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write("#!%s\n" % python)
+        handle.write(f"#!{python}\n")
         handle.writelines(lines)
     os.chmod(temporary, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
     os.replace(temporary, path)

@@ -59,7 +59,8 @@ def test_two_vendored_copies_run_side_by_side(tmp_path: Any, fake_ngrok_path: st
         assert [t.public_url for t in ngrok_a.get_tunnels()] == [tunnel_a.public_url]
         assert [t.public_url for t in ngrok_b.get_tunnels()] == [tunnel_b.public_url]
         ngrok_a.kill()
-        assert process_b.is_process_running({fake_ngrok_path!r}) and not process_a.is_process_running({fake_ngrok_path!r})
+        assert process_b.is_process_running({fake_ngrok_path!r})
+        assert not process_a.is_process_running({fake_ngrok_path!r})
         ngrok_b.kill()
         print("ok")
         """

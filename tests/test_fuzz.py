@@ -799,7 +799,7 @@ CONFIG_VALUES: List[Any] = [
     datetime.datetime(2001, 2, 3, 4, 5, 6),
     b"bytes",
     ("tuple",),
-    {1: 2, None: 3, 2.5: "x", True: "t"},
+    {1: 2, None: 3, 2.5: "x", True: "t"},  # noqa: F601 - True == 1: the bool key lands on the int key
 ]
 
 
@@ -1340,7 +1340,8 @@ def _replay_config_write(text: str) -> None:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
         pyngrok.install_default_config(path, {"agent": {"authtoken": "regression-token"}})
-        pyngrok._yaml_load(open(path, encoding="utf-8").read(), path)
+        with open(path, encoding="utf-8") as handle:
+            pyngrok._yaml_load(handle.read(), path)
     finally:
         pyngrok._config_cache.pop(path, None)
         for name in os.listdir(directory):

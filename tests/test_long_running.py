@@ -276,7 +276,7 @@ class BlackHole:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
-        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
 
     def close(self) -> None:
         self.sock.close()
@@ -552,12 +552,13 @@ def test_context_manager_closes_its_tunnel_on_exit_and_on_exception(setup: Setup
     record_timing("with-block exits", "exit -> public port closed", time.monotonic() - left)
     assert tunnel_names(config) == [] and server.binds == []
 
-    with pytest.raises(RuntimeError, match="inside the block"):
-        with ngrok.connect(str(local_site.port), name="cm-raise", bind_tls=True, pyngrok_config=config) as tunnel:
-            assert fetch(str(tunnel.public_url), server.ca_path) == local_site.page
-            port = public_port(tunnel.public_url)
-            left = time.monotonic()
-            raise RuntimeError("inside the block")
+    with pytest.raises(RuntimeError, match="inside the block"), ngrok.connect(
+        str(local_site.port), name="cm-raise", bind_tls=True, pyngrok_config=config
+    ) as tunnel:
+        assert fetch(str(tunnel.public_url), server.ca_path) == local_site.page
+        port = public_port(tunnel.public_url)
+        left = time.monotonic()
+        raise RuntimeError("inside the block")
     assert wait_for(lambda: port_refuses(port), 5)
     record_timing("with-block raises", "exception -> public port closed", time.monotonic() - left)
     assert tunnel_names(config) == [] and server.binds == []
@@ -589,7 +590,7 @@ def test_async_context_manager_closes_its_tunnel(setup: Setup, local_site: Any) 
     ports, left, names = asyncio.run(asyncio.wait_for(scenario(), 30))
     assert names == []
     for port in ports:
-        assert wait_for(lambda: port_refuses(port), 5)
+        assert wait_for(lambda port=port: port_refuses(port), 5)
     record_timing(
         "async with-block exits and raises", "first exit -> both public ports closed", time.monotonic() - left[0]
     )

@@ -313,9 +313,10 @@ def server(tmp_path: Path, certs: Tuple[str, str, str]) -> Any:
 def test_certificate_is_accepted_for_ip_and_name(server: ts.TunnelServer) -> None:
     for name in ("127.0.0.1", "localhost"):
         context = ssl.create_default_context(cafile=server.ca_path)
-        with socket.create_connection((server.host, server.port), timeout=5) as raw:
-            with context.wrap_socket(raw, server_hostname=name) as tls:
-                assert tls.version() in ("TLSv1.2", "TLSv1.3")
+        with socket.create_connection((server.host, server.port), timeout=5) as raw, context.wrap_socket(
+            raw, server_hostname=name
+        ) as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
 
 
 def test_server_protocol_with_mini_client(server: ts.TunnelServer) -> None:
@@ -336,14 +337,14 @@ def test_server_protocol_with_mini_client(server: ts.TunnelServer) -> None:
         bind = client.rpc(ts.STREAM_BIND, {"Id": "", "Proto": "tcp", "Opts": {"Addr": ""}, "Extra": {}})
         assert bind["Error"] == "" and bind["Proto"] == "tcp" and bind["Id"].startswith("bind_")
         port = int(bind["URL"].rsplit(":", 1)[1])
-        assert bind["URL"] == "tcp://127.0.0.1:%d" % port and bind["Opts"]["Addr"] == "127.0.0.1:%d" % port
+        assert bind["URL"] == f"tcp://127.0.0.1:{port}" and bind["Opts"]["Addr"] == f"127.0.0.1:{port}"
         assert [b.url for b in server.binds] == [bind["URL"]]
         clash = client.rpc(
-            ts.STREAM_BIND, {"Id": "", "Proto": "tcp", "Opts": {"Addr": "127.0.0.1:%d" % port}, "Extra": {}}
+            ts.STREAM_BIND, {"Id": "", "Proto": "tcp", "Opts": {"Addr": f"127.0.0.1:{port}"}, "Extra": {}}
         )
         assert (
-            clash["Error"] == "The tunnel 127.0.0.1:%d is already bound to another tunnel session\n\n"
-            "ERR_NGROK_334\n" % port
+            clash["Error"]
+            == f"The tunnel 127.0.0.1:{port} is already bound to another tunnel session\n\nERR_NGROK_334\n"
         )
 
         public = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -354,7 +355,7 @@ def test_server_protocol_with_mini_client(server: ts.TunnelServer) -> None:
         header = json.loads(client.data_on(2, length))
         assert header == {
             "Id": bind["Id"],
-            "ClientAddr": "127.0.0.1:%d" % public.getsockname()[1],
+            "ClientAddr": f"127.0.0.1:{public.getsockname()[1]}",
             "Proto": "tcp",
             "EdgeType": "",
             "PassthroughTLS": False,
@@ -418,7 +419,7 @@ def test_server_rejects_auth_and_refuses_connections(server: ts.TunnelServer) ->
 def agent_binary() -> str:
     path = realagent.ensure_real_agent()
     if path is None:
-        pytest.skip("real ngrok %s agent unavailable: %s" % (realagent.AGENT_VERSION, realagent.last_error()))
+        pytest.skip(f"real ngrok {realagent.AGENT_VERSION} agent unavailable: {realagent.last_error()}")
     return path
 
 
@@ -437,8 +438,7 @@ class Agent:
         directory.mkdir(parents=True, exist_ok=True)
         user = directory / "user.yml"
         user.write_text(
-            "authtoken: %s\nweb_addr: 127.0.0.1:%d\nconsole_ui: false\n%s"
-            % (json.dumps(authtoken), _free_port(), extra_config)
+            f"authtoken: {json.dumps(authtoken)}\nweb_addr: 127.0.0.1:{_free_port()}\nconsole_ui: false\n{extra_config}"
         )
         overlay = ts.agent_overlay_config(server, str(directory))
         command = [binary, "start", "--none", "--log", "stdout", "--config", str(user), "--config", overlay]
@@ -477,7 +477,7 @@ class Agent:
                         return index
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or (self._lines and self._lines[-1] == "<EOF>"):
-                    raise AssertionError("agent never logged %r; log:\n%s" % (text, "\n".join(self._lines)))
+                    raise AssertionError("agent never logged {!r}; log:\n{}".format(text, "\n".join(self._lines)))
                 self._cond.wait(remaining)
 
     @property
@@ -526,7 +526,7 @@ def start_agent(agent_binary: str, tmp_path: Path) -> Any:
     agents: List[Agent] = []
 
     def start(server: ts.TunnelServer, authtoken: str = "x", ready: bool = True, extra_config: str = "") -> Agent:
-        agent = Agent(agent_binary, tmp_path / ("agent%d" % len(agents)), server, authtoken, extra_config)
+        agent = Agent(agent_binary, tmp_path / (f"agent{len(agents)}"), server, authtoken, extra_config)
         agents.append(agent)
         if ready:
             agent.wait_ready()
@@ -832,17 +832,17 @@ def test_agent_tcp_and_tls_tunnels(server: ts.TunnelServer, start_agent: Any, ec
     # remote_addr pins the public port
     wanted = _free_port()
     pinned = _tunnel(
-        agent, {"addr": str(echo_server.port), "proto": "tcp", "name": "pinned", "remote_addr": "127.0.0.1:%d" % wanted}
+        agent, {"addr": str(echo_server.port), "proto": "tcp", "name": "pinned", "remote_addr": f"127.0.0.1:{wanted}"}
     )
-    assert pinned["public_url"] == "tcp://127.0.0.1:%d" % wanted
+    assert pinned["public_url"] == f"tcp://127.0.0.1:{wanted}"
     assert _echo_round_trip(wanted, b"pinned") == b"pinned"
 
     # tls is passthrough on the requested hostname's port
     wanted = _free_port()
     tls = _tunnel(
-        agent, {"addr": str(echo_server.port), "proto": "tls", "name": "pass", "hostname": "127.0.0.1:%d" % wanted}
+        agent, {"addr": str(echo_server.port), "proto": "tls", "name": "pass", "hostname": f"127.0.0.1:{wanted}"}
     )
-    assert tls["public_url"] == "tls://127.0.0.1:%d" % wanted
+    assert tls["public_url"] == f"tls://127.0.0.1:{wanted}"
     assert _echo_round_trip(wanted, b"\x16\x03\x01 not really tls") == b"\x16\x03\x01 not really tls"
 
 
@@ -867,7 +867,7 @@ def test_agent_reconnects_after_drop(server: ts.TunnelServer, start_agent: Any, 
     assert sorted(b.url for b in binds) == urls_before  # same ports: public URLs unchanged
     assert _https_get(tunnel["public_url"] + "/after", server.ca_path)[0] == 200
     assert [r["path"] for r in local_http.requests] == ["/before", "/after"]
-    status, listing = agent.api("GET", "/api/tunnels")
+    _, listing = agent.api("GET", "/api/tunnels")
     assert sorted(t["public_url"] for t in listing["tunnels"]) == urls_before
 
 
