@@ -14,29 +14,116 @@ package name.
 from __future__ import annotations
 
 import atexit
-import collections
-import copy
+import contextlib
+import errno
 import functools
-import http.client
-import json
 import logging
 import os
-import re
-import subprocess
-import sys
 import queue
-import tempfile
+import re
+import stat
+import sys
 import threading
 import time
 import types
-import uuid
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple, Union
-from urllib.parse import quote, urlencode, urlsplit
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+if TYPE_CHECKING:  # at run time these are _LazyModule stand-ins, imported on first use (see below)
+    import argparse
+    import copy
+    import hashlib
+    import hmac
+    import http.client
+    import json
+    import platform
+    import ssl
+    import subprocess
+    import tarfile
+    import tempfile
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    import uuid
+    import zipfile
+    import zlib
 
 __version__ = "9.1.0"
 __license__ = "MIT"
 
 logger = logging.getLogger("pyngrok")
+
+
+class _LazyModule:
+    """A stand-in for a standard-library module that imports it on first use.
+
+    ``import pyngrok`` stays cheap: the HTTP client, ``subprocess``, JSON and the installer's TLS, archive and
+    hashing modules are imported when a function first needs them, not when the library is imported. Reads
+    and writes go to the real module, so monkeypatching ``pyngrok.subprocess.Popen`` patches
+    ``subprocess.Popen``, and a package's submodules (``urllib.request``, ``http.client``) are imported
+    when first reached.
+
+    :param name: The module's full name.
+    """
+
+    __slots__ = ("_loaded", "_name")
+
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_loaded", None)
+
+    def _module(self) -> types.ModuleType:
+        module: Optional[types.ModuleType] = self._loaded
+        if module is None:
+            __import__(self._name)  # waits for another thread that is importing it to finish
+            module = sys.modules[self._name]
+            object.__setattr__(self, "_loaded", module)
+        return module
+
+    def __getattr__(self, name: str) -> Any:
+        module = self._module()
+        try:
+            return getattr(module, name)
+        except AttributeError:
+            if not hasattr(module, "__path__"):
+                raise
+        submodule = f"{self._name}.{name}"
+        try:
+            __import__(submodule)
+        except ModuleNotFoundError as e:
+            if e.name != submodule:
+                raise
+            raise AttributeError(f"module {self._name!r} has no attribute {name!r}") from None
+        return sys.modules[submodule]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._module(), name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self._module(), name)
+
+    def __dir__(self) -> List[str]:
+        return dir(self._module())
+
+    def __repr__(self) -> str:
+        return f"<module {self._name!r}, imported by pyngrok on first use>"
+
+
+if not TYPE_CHECKING:
+    argparse = _LazyModule("argparse")
+    copy = _LazyModule("copy")
+    hashlib = _LazyModule("hashlib")
+    hmac = _LazyModule("hmac")
+    http = _LazyModule("http")
+    json = _LazyModule("json")
+    platform = _LazyModule("platform")
+    ssl = _LazyModule("ssl")
+    subprocess = _LazyModule("subprocess")
+    tarfile = _LazyModule("tarfile")
+    tempfile = _LazyModule("tempfile")
+    urllib = _LazyModule("urllib")
+    uuid = _LazyModule("uuid")
+    zipfile = _LazyModule("zipfile")
+    zlib = _LazyModule("zlib")
 
 
 # ======================================================================================================
@@ -2545,23 +2632,6 @@ def _validate_config_file(config_path: str) -> List[str]:
 # into a temp file beside the target, which must answer ``version`` before it is os.replace'd into
 # place, so a failed install never touches a working binary. A lock file serialises installers.
 
-# Installer-only imports (hoist into the top import block on merge).
-import argparse
-import contextlib
-import dataclasses
-import errno
-import hashlib
-import hmac
-import platform
-import ssl
-import stat
-import tarfile
-import urllib.error
-import urllib.request
-import zipfile
-import zlib
-from typing import IO, BinaryIO, Iterator
-
 _installer_logger = logging.getLogger("pyngrok.installer")
 
 CDN_URL_PREFIX = "https://bin.ngrok.com/c/bNyj1mQVY4c/"
@@ -2733,25 +2803,41 @@ def _outdated_agent_advice(ngrok_error: Optional[str]) -> Optional[str]:
 # --- Options ------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
 class _InstallOptions:
-    url: Optional[str] = None
-    archive: Optional[str] = None
-    sha256: Optional[str] = None
-    allow_http: bool = False
-    require_checksum: bool = False
-    quiet: bool = False
-    timeout: float = DEFAULT_DOWNLOAD_TIMEOUT
-    retries: int = DEFAULT_RETRY_COUNT
-    context: Optional[ssl.SSLContext] = None
+    """The options of one install: ``install_ngrok``'s keyword arguments merged with the environment."""
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        archive: Optional[str] = None,
+        sha256: Optional[str] = None,
+        allow_http: bool = False,
+        require_checksum: bool = False,
+        quiet: bool = False,
+        timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
+        retries: int = DEFAULT_RETRY_COUNT,
+        context: Optional[ssl.SSLContext] = None,
+    ) -> None:
+        self.url = url
+        self.archive = archive
+        self.sha256 = sha256
+        self.allow_http = allow_http
+        self.require_checksum = require_checksum
+        self.quiet = quiet
+        self.timeout = timeout
+        self.retries = retries
+        self.context = context
 
 
-@dataclasses.dataclass
 class _InstallResult:
-    path: str
-    sha256: str
-    checksum_origin: Optional[str]
-    version_output: str
+    """What an install placed: the binary's path, the archive's SHA-256 and what verified it, and what
+    the new binary answered to ``ngrok version``."""
+
+    def __init__(self, path: str, sha256: str, checksum_origin: Optional[str], version_output: str) -> None:
+        self.path = path
+        self.sha256 = sha256
+        self.checksum_origin = checksum_origin
+        self.version_output = version_output
 
 
 def _env_flag(name: str) -> bool:
@@ -2907,38 +2993,38 @@ def _is_tty(stream: IO[str]) -> bool:
 
 
 def _check_url_scheme(url: str, allow_http: bool, what: str = "URL") -> None:
-    scheme = urlsplit(url).scheme.lower()
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme == "https" or (scheme == "http" and allow_http):
         return
     hint = " (pass allow_http=True / --allow-http for a plain-http mirror)" if scheme == "http" else ""
     raise _InstallSecurityError(f"Refusing to download ngrok from {what} {url!r}: only https is allowed{hint}")
 
 
-class _SchemeCheckingRedirectHandler(urllib.request.HTTPRedirectHandler):
-    """Follows redirects only to https (or http when allowed): no downgrade to plain http."""
+def _scheme_checking_redirect_handler(allow_http: bool) -> urllib.request.HTTPRedirectHandler:
+    """A redirect handler that follows redirects only to https (or http when allowed): no downgrade to plain
+    http. The class is made here, not at import time, so that ``urllib.request`` is imported on first use."""
 
-    def __init__(self, allow_http: bool) -> None:
-        super().__init__()
-        self._allow_http = allow_http
+    class SchemeCheckingRedirectHandler(urllib.request.HTTPRedirectHandler):
+        def redirect_request(
+            self,
+            req: urllib.request.Request,
+            fp: IO[bytes],
+            code: int,
+            msg: str,
+            headers: http.client.HTTPMessage,
+            newurl: str,
+        ) -> Optional[urllib.request.Request]:
+            _check_url_scheme(newurl, allow_http, what="redirect target")
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
 
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: http.client.HTTPMessage,
-        newurl: str,
-    ) -> Optional[urllib.request.Request]:
-        _check_url_scheme(newurl, self._allow_http, what="redirect target")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+    return SchemeCheckingRedirectHandler()
 
 
 def _open_url(url: str, options: _InstallOptions) -> http.client.HTTPResponse:
     """Open ``url`` through the environment's proxies; a failure worth retrying is a _TransientDownloadError."""
     _check_url_scheme(url, options.allow_http)
     opener = urllib.request.build_opener(
-        urllib.request.HTTPSHandler(context=options.context), _SchemeCheckingRedirectHandler(options.allow_http)
+        urllib.request.HTTPSHandler(context=options.context), _scheme_checking_redirect_handler(options.allow_http)
     )
     request = urllib.request.Request(url, headers={"User-Agent": f"pyngrok/{__version__}"})
     try:
@@ -3104,12 +3190,15 @@ def _verify_checksum(actual: str, expected: Optional[Tuple[str, str]], location:
 # --- Sources: a download or a local file --------------------------------------------------------------
 
 
-@dataclasses.dataclass
 class _Source:
-    file: BinaryIO
-    location: str
-    sha256: str
-    expected: Optional[Tuple[str, str]]
+    """An archive to install from, open for reading: where it came from, its SHA-256, and the
+    ``(sha256, origin)`` it must match (None when nothing pins it)."""
+
+    def __init__(self, file: BinaryIO, location: str, sha256: str, expected: Optional[Tuple[str, str]]) -> None:
+        self.file = file
+        self.location = location
+        self.sha256 = sha256
+        self.expected = expected
 
 
 def _archive_url(ngrok_version: str, url: Optional[str]) -> str:
@@ -3138,7 +3227,7 @@ def _downloaded_source(url: str, options: _InstallOptions, progress: _Progress) 
 def _mirror_checksum(url: str, options: _InstallOptions) -> Optional[Tuple[str, str]]:
     if _is_official_cdn(url):
         return None  # ngrok's CDN serves no checksum files: asking would only cost two round trips
-    name = urlsplit(url).path.rsplit("/", 1)[-1]
+    name = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
     directory = url.rsplit("/", 1)[0]
     return _sidecar_checksum(url, name, lambda u: _fetch_small(u, options), lambda n: f"{directory}/{n}")
 
@@ -4290,7 +4379,7 @@ def api_request(
     if not url.lower().startswith(("http://", "https://")):
         raise PyngrokSecurityError(f'URL must start with "http": {url}')
     if params:
-        url = f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(params)}"
+        url = f"{url}{'&' if urllib.parse.urlsplit(url).query else '?'}{urllib.parse.urlencode(params)}"
     body = json.dumps(data).encode("utf-8") if data else None
     headers = {"Content-Type": "application/json"}
     if auth:
@@ -4321,7 +4410,7 @@ def _http_exchange(
     The agent's API is on loopback, where ``http.client`` is used directly (no proxy may intercept it, and
     it is cheaper than ``urllib``); other hosts go through ``urllib`` so environment proxies apply.
     """
-    parts = urlsplit(url)
+    parts = urllib.parse.urlsplit(url)
     try:
         if parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK_HOSTS:
             return _loopback_exchange(method, parts, body, headers, timeout)
@@ -4413,7 +4502,7 @@ class NgrokTunnel:
         name = self.data.get("name")
         if not name:
             return None
-        return f"{_api_path(self.pyngrok_config)}/{quote(name, safe='')}"
+        return f"{_api_path(self.pyngrok_config)}/{urllib.parse.quote(name, safe='')}"
 
     def _upstream_url(self) -> Optional[str]:
         return self.upstream.get("url") or self.config.get("addr")
@@ -4779,7 +4868,7 @@ def get_tunnels(pyngrok_config: Optional[PyngrokConfig] = None) -> List[NgrokTun
     response = api_request(f"{api_url}{_api_path(pyngrok_config)}", method="GET",
                            timeout=pyngrok_config.request_timeout)
     list_keys = ("endpoints", "tunnels") if pyngrok_config.config_version == "3" else ("tunnels",)
-    items = next((response[key] for key in list_keys if isinstance(response.get(key), list)), [])
+    items: List[Any] = next((response[key] for key in list_keys if isinstance(response.get(key), list)), [])
     tunnels = [NgrokTunnel(item, pyngrok_config, api_url) for item in items if isinstance(item, dict)]
     for tunnel in tunnels:
         if tunnel.public_url is None:
@@ -5003,7 +5092,7 @@ def get_request(request_id: str, pyngrok_config: Optional[PyngrokConfig] = None)
     :raises PyngrokNgrokHTTPError: When the agent knows no such request.
     """
     pyngrok_config, api_url = _agent_api(pyngrok_config)
-    url = f"{api_url}/api/requests/http/{quote(request_id, safe='')}"
+    url = f"{api_url}/api/requests/http/{urllib.parse.quote(request_id, safe='')}"
     return CapturedRequest(api_request(url, "GET", timeout=pyngrok_config.request_timeout))
 
 
