@@ -365,6 +365,7 @@ class NgrokLog:
 def _python_level(ngrok_level: str) -> str:
     return _NGROK_LEVELS.get(ngrok_level.lower(), "NOTSET")
 
+
 # ======================================================================================================
 # YAML: reader and writer for ngrok config files
 # ======================================================================================================
@@ -3379,7 +3380,9 @@ def _tar_member_kind(member: tarfile.TarInfo) -> str:
 def _extract_from_zip(file: BinaryIO, out: BinaryIO, location: str) -> None:
     with zipfile.ZipFile(file) as archive:
         picker = _MemberPicker(location)
-        chosen = [info for info in archive.infolist() if picker.check(info.filename, _zip_member_kind(info), info.file_size)]
+        chosen = [
+            info for info in archive.infolist() if picker.check(info.filename, _zip_member_kind(info), info.file_size)
+        ]
         picker.done()
         # Opened by its ZipInfo, not its name: a repeated name must not swap in an unchecked entry.
         with archive.open(chosen[0]) as member:
@@ -4156,8 +4159,7 @@ def _redact(text: str, secrets: Iterable[Optional[str]]) -> str:
 def _validate_binary(ngrok_path: str) -> None:
     if not os.path.exists(ngrok_path):
         raise PyngrokNgrokError(
-            f'ngrok binary was not found. Be sure to call "ngrok.install_ngrok()" first for "ngrok_path": '
-            f"{ngrok_path}"
+            f'ngrok binary was not found. Be sure to call "ngrok.install_ngrok()" first for "ngrok_path": {ngrok_path}'
         )
 
 
@@ -4314,8 +4316,10 @@ def _wait_until_healthy(ngrok_process: NgrokProcess) -> None:
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            _raise_startup_failure(ngrok_process, "The ngrok process was unable to start within "
-                                   f"{ngrok_process.pyngrok_config.startup_timeout} seconds.")
+            _raise_startup_failure(
+                ngrok_process,
+                f"The ngrok process was unable to start within {ngrok_process.pyngrok_config.startup_timeout} seconds.",
+            )
         with ngrok_process._changed:
             ngrok_process._changed.wait_for(startup_settled, remaining)
         if ngrok_process.startup_error or ngrok_process._exited.is_set():
@@ -4339,7 +4343,10 @@ def _raise_startup_failure(ngrok_process: NgrokProcess, reason: str) -> None:
     if advice:
         message = f"{message} {advice}"
     secrets = (ngrok_process.pyngrok_config.auth_token, ngrok_process.pyngrok_config.api_key)
-    raise PyngrokNgrokError(_redact(message, secrets), list(ngrok_process.logs), _redact(error, secrets) if error else None)
+    raise PyngrokNgrokError(
+        _redact(message, secrets), list(ngrok_process.logs), _redact(error, secrets) if error else None
+    )
+
 
 # ======================================================================================================
 # API client: requests to the agent's local HTTP API
@@ -4453,9 +4460,11 @@ def _urllib_exchange(
         reason = error.reason
         raise PyngrokNgrokURLError(f"ngrok client exception, URLError: {reason}", reason) from None
 
+
 # ======================================================================================================
 # Tunnels: the ``pyngrok.ngrok`` functions
 # ======================================================================================================
+
 
 class NgrokTunnel:
     """A tunnel (v2) or endpoint (v3) of the agent.
@@ -4819,9 +4828,7 @@ def connect_all(pyngrok_config: Optional[PyngrokConfig] = None) -> List[NgrokTun
     if pyngrok_config.config_version == "3":
         endpoints = config.get("endpoints") or []
         names = [item.get("name") for item in endpoints if isinstance(item, dict)] + names
-    return [
-        connect(name=name, pyngrok_config=pyngrok_config) for name in names if name and name != "pyngrok-default"
-    ]
+    return [connect(name=name, pyngrok_config=pyngrok_config) for name in names if name and name != "pyngrok-default"]
 
 
 def disconnect(public_url: str, pyngrok_config: Optional[PyngrokConfig] = None) -> None:
@@ -4865,8 +4872,9 @@ def get_tunnels(pyngrok_config: Optional[PyngrokConfig] = None) -> List[NgrokTun
     """
     pyngrok_config = pyngrok_config or get_default()
     api_url = get_ngrok_process(pyngrok_config).api_url
-    response = api_request(f"{api_url}{_api_path(pyngrok_config)}", method="GET",
-                           timeout=pyngrok_config.request_timeout)
+    response = api_request(
+        f"{api_url}{_api_path(pyngrok_config)}", method="GET", timeout=pyngrok_config.request_timeout
+    )
     list_keys = ("endpoints", "tunnels") if pyngrok_config.config_version == "3" else ("tunnels",)
     items: List[Any] = next((response[key] for key in list_keys if isinstance(response.get(key), list)), [])
     tunnels = [NgrokTunnel(item, pyngrok_config, api_url) for item in items if isinstance(item, dict)]
@@ -4993,9 +5001,11 @@ def run(args: Optional[List[str]] = None, pyngrok_config: Optional[PyngrokConfig
     install_ngrok(pyngrok_config)
     return run_process(pyngrok_config.ngrok_path, list(args or []))
 
+
 # ======================================================================================================
 # Agent inspection: status and captured requests
 # ======================================================================================================
+
 
 class NgrokAgent:
     """The status of the running agent (``/api/status``).
@@ -5070,7 +5080,9 @@ def get_agent_status(pyngrok_config: Optional[PyngrokConfig] = None) -> NgrokAge
     return NgrokAgent(api_request(f"{api_url}/api/status", "GET", timeout=pyngrok_config.request_timeout))
 
 
-def get_requests(tunnel_name: Optional[str] = None, pyngrok_config: Optional[PyngrokConfig] = None) -> List[CapturedRequest]:
+def get_requests(
+    tunnel_name: Optional[str] = None, pyngrok_config: Optional[PyngrokConfig] = None
+) -> List[CapturedRequest]:
     """Get the requests the agent captured, for all tunnels or the given one, newest first.
 
     :param tunnel_name: Only the requests of this tunnel.
@@ -5117,6 +5129,7 @@ def delete_requests(pyngrok_config: Optional[PyngrokConfig] = None) -> None:
     """
     pyngrok_config, api_url = _agent_api(pyngrok_config)
     api_request(f"{api_url}/api/requests/http", "DELETE", timeout=pyngrok_config.request_timeout)
+
 
 # ======================================================================================================
 # Async: the ``pyngrok.aio`` functions
@@ -5335,6 +5348,7 @@ _register_facades()
 # ======================================================================================================
 # CLI
 # ======================================================================================================
+
 
 def main() -> None:
     """Run ``ngrok`` with the command line's arguments and exit with its exit code.
