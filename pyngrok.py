@@ -4,11 +4,27 @@ It installs the ngrok agent, writes and validates its YAML config, runs it as a 
 logs, and drives its local HTTP API to open and close tunnels (v2 "tunnels" and v3 "endpoints") and to
 inspect and replay captured requests.
 
+Code written for upstream runs unchanged::
+
+    from pyngrok import ngrok
+    tunnel = ngrok.connect("8000")      # installs and starts the agent on first use
+    print(tunnel.public_url)
+    ngrok.disconnect(tunnel.public_url)
+    ngrok.kill()
+
+The upstream submodules (``pyngrok.ngrok``, ``pyngrok.conf``, ``pyngrok.process``, ``pyngrok.installer``,
+``pyngrok.agent``, ``pyngrok.exception``, ``pyngrok.log``, ``pyngrok.aio``) are registered as facades over
+this one module, so ``from pyngrok.conf import PyngrokConfig`` works, also when the file is vendored under
+another package name; every name they export is also importable from ``pyngrok`` itself. The main entry
+points: :class:`PyngrokConfig`, :func:`connect`, :func:`disconnect`, :func:`get_tunnels`, :func:`kill`,
+:func:`get_ngrok_process`, :func:`install_ngrok` and, for a captured request, :func:`get_requests` and
+:func:`replay_request`.
+
+Logging goes to the ``pyngrok`` logger and its children (the agent's own lines to ``pyngrok.process.ngrok``);
+the library adds no handlers and prints nothing to stdout (install progress goes to stderr).
+
 The file reads top to bottom in the order data flows: errors, logs, YAML, config, installer, process,
-API client, tunnels, agent inspection, async, module facades, CLI. The upstream submodules
-(``pyngrok.ngrok``, ``pyngrok.conf``, ``pyngrok.process``, ...) are registered as facades over this one
-module, so ``from pyngrok.conf import PyngrokConfig`` works, also when the file is vendored under another
-package name.
+API client, tunnels, agent inspection, async, module facades, CLI.
 """
 
 from __future__ import annotations
@@ -5344,6 +5360,13 @@ def _register_facades() -> None:
 
 
 _register_facades()
+
+# The one module's public API, as pydoc and ``from pyngrok import *`` see it: every name the upstream
+# submodules export that has its own name here, and the installer's size limits.
+__all__ = sorted(
+    {name for exports in _FACADES.values() for name in exports.values() if not name.startswith("_")}
+    | {"MAX_NGROK_BINARY_SIZE", "MAX_NGROK_DOWNLOAD_SIZE"}
+)
 
 # ======================================================================================================
 # CLI

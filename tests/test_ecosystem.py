@@ -231,3 +231,72 @@ def test_every_public_function_documents_params_return_and_raises() -> None:
             if any(isinstance(node, ast.Raise) for node in ast.walk(tree)) and ":raises" not in doc:
                 problems.append(f"{dotted}: raises undocumented")
     assert problems == []
+
+
+HEAVY_MODULES = (
+    "argparse",
+    "hashlib",
+    "hmac",
+    "http.client",
+    "json",
+    "platform",
+    "ssl",
+    "subprocess",
+    "tarfile",
+    "tempfile",
+    "urllib.request",
+    "uuid",
+    "zipfile",
+)
+
+
+def test_import_leaves_the_heavy_modules_for_first_use() -> None:
+    """``import pyngrok`` imports none of the HTTP, process, TLS, archive or JSON modules; using them works."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        before = set(sys.modules)
+        import pyngrok
+        early = sorted(set(sys.modules) - before & set({HEAVY_MODULES!r}))
+        assert early == [], early
+        assert pyngrok.urllib.parse.quote("a b") == "a%20b" and "urllib.parse" in sys.modules
+        assert pyngrok.http.client.HTTPConnection is sys.modules["http.client"].HTTPConnection
+        assert pyngrok.json.loads("[1]") == [1]
+        print("ok")
+        """
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_lazy_module_reads_and_writes_go_to_the_real_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyngrok
+
+    marker = object()
+    monkeypatch.setattr(pyngrok.subprocess, "pyngrok_test_marker", marker, raising=False)
+    assert subprocess.pyngrok_test_marker is marker  # type: ignore[attr-defined]
+    monkeypatch.undo()
+    assert not hasattr(subprocess, "pyngrok_test_marker")
+    assert "Popen" in dir(pyngrok.subprocess)
+    assert repr(pyngrok.subprocess) == "<module 'subprocess', imported by pyngrok on first use>"
+    with pytest.raises(AttributeError, match="no attribute 'no_such_submodule'"):
+        pyngrok.urllib.no_such_submodule  # noqa: B018 - the attribute access is the test
+    with pytest.raises(AttributeError):
+        pyngrok.json.no_such_name  # noqa: B018
+
+
+def test_module_all_is_the_public_api() -> None:
+    """``pyngrok.__all__`` (what pydoc documents) holds the upstream API and none of the imported names."""
+    import pyngrok
+
+    assert len(pyngrok.__all__) == len(set(pyngrok.__all__)) and all(hasattr(pyngrok, n) for n in pyngrok.__all__)
+    for facade_name, exports in pyngrok._FACADES.items():
+        for name, target in exports.items():
+            if not target.startswith("_"):
+                assert target in pyngrok.__all__, f"{facade_name}.{name}"
+    assert {"connect", "PyngrokConfig", "NgrokTunnel", "PyngrokError", "DEFAULT_NGROK_PATH"} <= set(pyngrok.__all__)
+    assert not {"os", "re", "json", "subprocess", "Dict", "Optional", "TYPE_CHECKING", "logger"} & set(pyngrok.__all__)
