@@ -1,5 +1,6 @@
 # pyngrok, single-file edition.  `make test` runs the suite on this Python; `make test-all` on every
-# supported CPython (from pyenv); `make demo` shows the library carrying traffic through the real agent.
+# supported CPython (from pyenv); `make demo` shows the library carrying traffic through the real agent;
+# `make gates` runs the lint, typing, version and packaging gates.
 PYTHON ?= python3
 PYTHONS ?= 3.8.18 3.9.18 3.10.13 3.11.7 3.12.1 3.13.0
 # Test-only packages: pytest runs the suite, PyYAML and jsonschema are oracles. Never library dependencies.
@@ -23,6 +24,26 @@ bench-quick:
 test:
 	@$(PYTHON) -c "import pytest" 2>/dev/null || $(PYTHON) -m pip install -q $(TEST_PACKAGES)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# The static and packaging gates, each echoed, all run even when one fails. The tools live in .venv-gates
+# (from $(PYTHON)), never among the library's dependencies; versions are pinned so a new ruff or mypy
+# release cannot fail CI on code that did not change.
+GATES_VENV ?= .venv-gates
+GATE_PACKAGES ?= ruff==0.17.6 mypy==2.4.1 vermin==1.9.2 docutils==0.19 pytest setuptools wheel
+LINT_PATHS ?= pyngrok.py test_pyngrok.py conftest.py tests/ setup.py
+
+gates:
+	@[ -x $(GATES_VENV)/bin/python ] || $(PYTHON) -m venv $(GATES_VENV)
+	@$(GATES_VENV)/bin/python -m pip install -q $(GATE_PACKAGES)
+	@status=0; bin=$(GATES_VENV)/bin; \
+	gate() { echo "=== gate: $$1"; shift; "$$@" || { status=1; echo "=== FAILED"; }; }; \
+	gate "ruff check" $$bin/ruff check $(LINT_PATHS); \
+	gate "ruff format --check" $$bin/ruff format --check $(LINT_PATHS); \
+	gate "mypy --strict pyngrok.py" $$bin/mypy --strict pyngrok.py; \
+	gate "vermin: nothing newer than Python 3.8" $$bin/vermin --no-tips --violations -t=3.8- pyngrok.py; \
+	gate "ecosystem tests with packaging (wheel, sdist, console scripts)" \
+	  env PYNGROK_PACKAGING_TESTS=1 $$bin/python -m pytest -p no:cacheprovider tests/test_ecosystem.py; \
+	[ $$status -eq 0 ] && echo "=== all gates passed" || echo "=== some gates failed"; exit $$status
 
 # One virtual environment per Python under .venv-<version>; a missing Python fails the target.
 test-all:

@@ -10,8 +10,8 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests"))
 
-import pyngrok  # noqa: E402
-from helpers import EchoServer, LocalSite, free_port  # noqa: E402
+import pyngrok
+from helpers import EchoServer, LocalSite, free_port
 
 
 @pytest.fixture(scope="session")

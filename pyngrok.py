@@ -4,40 +4,143 @@ It installs the ngrok agent, writes and validates its YAML config, runs it as a 
 logs, and drives its local HTTP API to open and close tunnels (v2 "tunnels" and v3 "endpoints") and to
 inspect and replay captured requests.
 
+Code written for upstream runs unchanged::
+
+    from pyngrok import ngrok
+    tunnel = ngrok.connect("8000")      # installs and starts the agent on first use
+    print(tunnel.public_url)
+    ngrok.disconnect(tunnel.public_url)
+    ngrok.kill()
+
+The upstream submodules (``pyngrok.ngrok``, ``pyngrok.conf``, ``pyngrok.process``, ``pyngrok.installer``,
+``pyngrok.agent``, ``pyngrok.exception``, ``pyngrok.log``, ``pyngrok.aio``) are registered as facades over
+this one module, so ``from pyngrok.conf import PyngrokConfig`` works, also when the file is vendored under
+another package name; every name they export is also importable from ``pyngrok`` itself. The main entry
+points: :class:`PyngrokConfig`, :func:`connect`, :func:`disconnect`, :func:`get_tunnels`, :func:`kill`,
+:func:`get_ngrok_process`, :func:`install_ngrok` and, for a captured request, :func:`get_requests` and
+:func:`replay_request`.
+
+Logging goes to the ``pyngrok`` logger and its children (the agent's own lines to ``pyngrok.process.ngrok``);
+the library adds no handlers and prints nothing to stdout (install progress goes to stderr).
+
 The file reads top to bottom in the order data flows: errors, logs, YAML, config, installer, process,
-API client, tunnels, agent inspection, async, module facades, CLI. The upstream submodules
-(``pyngrok.ngrok``, ``pyngrok.conf``, ``pyngrok.process``, ...) are registered as facades over this one
-module, so ``from pyngrok.conf import PyngrokConfig`` works, also when the file is vendored under another
-package name.
+API client, tunnels, agent inspection, async, module facades, CLI.
 """
 
 from __future__ import annotations
 
 import atexit
-import collections
-import copy
+import contextlib
+import errno
 import functools
-import http.client
-import json
 import logging
 import os
-import re
 import socket
-import subprocess
-import sys
 import queue
-import tempfile
+import re
+import stat
+import sys
 import threading
 import time
 import types
-import uuid
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple, Union
-from urllib.parse import quote, urlencode, urlsplit
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+if TYPE_CHECKING:  # at run time these are _LazyModule stand-ins, imported on first use (see below)
+    import argparse
+    import copy
+    import hashlib
+    import hmac
+    import http.client
+    import json
+    import platform
+    import ssl
+    import subprocess
+    import tarfile
+    import tempfile
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    import uuid
+    import zipfile
+    import zlib
 
 __version__ = "9.1.0"
 __license__ = "MIT"
 
 logger = logging.getLogger("pyngrok")
+
+
+class _LazyModule:
+    """A stand-in for a standard-library module that imports it on first use.
+
+    ``import pyngrok`` stays cheap: the HTTP client, ``subprocess``, JSON and the installer's TLS, archive and
+    hashing modules are imported when a function first needs them, not when the library is imported. Reads
+    and writes go to the real module, so monkeypatching ``pyngrok.subprocess.Popen`` patches
+    ``subprocess.Popen``, and a package's submodules (``urllib.request``, ``http.client``) are imported
+    when first reached.
+
+    :param name: The module's full name.
+    """
+
+    __slots__ = ("_loaded", "_name")
+
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_loaded", None)
+
+    def _module(self) -> types.ModuleType:
+        module: Optional[types.ModuleType] = self._loaded
+        if module is None:
+            __import__(self._name)  # waits for another thread that is importing it to finish
+            module = sys.modules[self._name]
+            object.__setattr__(self, "_loaded", module)
+        return module
+
+    def __getattr__(self, name: str) -> Any:
+        module = self._module()
+        try:
+            return getattr(module, name)
+        except AttributeError:
+            if not hasattr(module, "__path__"):
+                raise
+        submodule = f"{self._name}.{name}"
+        try:
+            __import__(submodule)
+        except ModuleNotFoundError as e:
+            if e.name != submodule:
+                raise
+            raise AttributeError(f"module {self._name!r} has no attribute {name!r}") from None
+        return sys.modules[submodule]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._module(), name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self._module(), name)
+
+    def __dir__(self) -> List[str]:
+        return dir(self._module())
+
+    def __repr__(self) -> str:
+        return f"<module {self._name!r}, imported by pyngrok on first use>"
+
+
+if not TYPE_CHECKING:
+    argparse = _LazyModule("argparse")
+    copy = _LazyModule("copy")
+    hashlib = _LazyModule("hashlib")
+    hmac = _LazyModule("hmac")
+    http = _LazyModule("http")
+    json = _LazyModule("json")
+    platform = _LazyModule("platform")
+    ssl = _LazyModule("ssl")
+    subprocess = _LazyModule("subprocess")
+    tarfile = _LazyModule("tarfile")
+    tempfile = _LazyModule("tempfile")
+    urllib = _LazyModule("urllib")
+    uuid = _LazyModule("uuid")
+    zipfile = _LazyModule("zipfile")
+    zlib = _LazyModule("zlib")
 
 
 # ======================================================================================================
@@ -288,6 +391,7 @@ class NgrokLog:
 
 def _python_level(ngrok_level: str) -> str:
     return _NGROK_LEVELS.get(ngrok_level) or _NGROK_LEVELS.get(ngrok_level.lower(), "NOTSET")
+
 
 # ======================================================================================================
 # YAML: reader and writer for ngrok config files
@@ -2571,23 +2675,6 @@ def _validate_config_file(config_path: str) -> List[str]:
 # into a temp file beside the target, which must answer ``version`` before it is os.replace'd into
 # place, so a failed install never touches a working binary. A lock file serialises installers.
 
-# Installer-only imports (hoist into the top import block on merge).
-import argparse
-import contextlib
-import dataclasses
-import errno
-import hashlib
-import hmac
-import platform
-import ssl
-import stat
-import tarfile
-import urllib.error
-import urllib.request
-import zipfile
-import zlib
-from typing import IO, BinaryIO, Iterator
-
 _installer_logger = logging.getLogger("pyngrok.installer")
 
 CDN_URL_PREFIX = "https://bin.ngrok.com/c/bNyj1mQVY4c/"
@@ -2759,25 +2846,41 @@ def _outdated_agent_advice(ngrok_error: Optional[str]) -> Optional[str]:
 # --- Options ------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
 class _InstallOptions:
-    url: Optional[str] = None
-    archive: Optional[str] = None
-    sha256: Optional[str] = None
-    allow_http: bool = False
-    require_checksum: bool = False
-    quiet: bool = False
-    timeout: float = DEFAULT_DOWNLOAD_TIMEOUT
-    retries: int = DEFAULT_RETRY_COUNT
-    context: Optional[ssl.SSLContext] = None
+    """The options of one install: ``install_ngrok``'s keyword arguments merged with the environment."""
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        archive: Optional[str] = None,
+        sha256: Optional[str] = None,
+        allow_http: bool = False,
+        require_checksum: bool = False,
+        quiet: bool = False,
+        timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
+        retries: int = DEFAULT_RETRY_COUNT,
+        context: Optional[ssl.SSLContext] = None,
+    ) -> None:
+        self.url = url
+        self.archive = archive
+        self.sha256 = sha256
+        self.allow_http = allow_http
+        self.require_checksum = require_checksum
+        self.quiet = quiet
+        self.timeout = timeout
+        self.retries = retries
+        self.context = context
 
 
-@dataclasses.dataclass
 class _InstallResult:
-    path: str
-    sha256: str
-    checksum_origin: Optional[str]
-    version_output: str
+    """What an install placed: the binary's path, the archive's SHA-256 and what verified it, and what
+    the new binary answered to ``ngrok version``."""
+
+    def __init__(self, path: str, sha256: str, checksum_origin: Optional[str], version_output: str) -> None:
+        self.path = path
+        self.sha256 = sha256
+        self.checksum_origin = checksum_origin
+        self.version_output = version_output
 
 
 def _env_flag(name: str) -> bool:
@@ -2933,38 +3036,38 @@ def _is_tty(stream: IO[str]) -> bool:
 
 
 def _check_url_scheme(url: str, allow_http: bool, what: str = "URL") -> None:
-    scheme = urlsplit(url).scheme.lower()
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme == "https" or (scheme == "http" and allow_http):
         return
     hint = " (pass allow_http=True / --allow-http for a plain-http mirror)" if scheme == "http" else ""
     raise _InstallSecurityError(f"Refusing to download ngrok from {what} {url!r}: only https is allowed{hint}")
 
 
-class _SchemeCheckingRedirectHandler(urllib.request.HTTPRedirectHandler):
-    """Follows redirects only to https (or http when allowed): no downgrade to plain http."""
+def _scheme_checking_redirect_handler(allow_http: bool) -> urllib.request.HTTPRedirectHandler:
+    """A redirect handler that follows redirects only to https (or http when allowed): no downgrade to plain
+    http. The class is made here, not at import time, so that ``urllib.request`` is imported on first use."""
 
-    def __init__(self, allow_http: bool) -> None:
-        super().__init__()
-        self._allow_http = allow_http
+    class SchemeCheckingRedirectHandler(urllib.request.HTTPRedirectHandler):
+        def redirect_request(
+            self,
+            req: urllib.request.Request,
+            fp: IO[bytes],
+            code: int,
+            msg: str,
+            headers: http.client.HTTPMessage,
+            newurl: str,
+        ) -> Optional[urllib.request.Request]:
+            _check_url_scheme(newurl, allow_http, what="redirect target")
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
 
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: http.client.HTTPMessage,
-        newurl: str,
-    ) -> Optional[urllib.request.Request]:
-        _check_url_scheme(newurl, self._allow_http, what="redirect target")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+    return SchemeCheckingRedirectHandler()
 
 
 def _open_url(url: str, options: _InstallOptions) -> http.client.HTTPResponse:
     """Open ``url`` through the environment's proxies; a failure worth retrying is a _TransientDownloadError."""
     _check_url_scheme(url, options.allow_http)
     opener = urllib.request.build_opener(
-        urllib.request.HTTPSHandler(context=options.context), _SchemeCheckingRedirectHandler(options.allow_http)
+        urllib.request.HTTPSHandler(context=options.context), _scheme_checking_redirect_handler(options.allow_http)
     )
     request = urllib.request.Request(url, headers={"User-Agent": f"pyngrok/{__version__}"})
     try:
@@ -3130,12 +3233,15 @@ def _verify_checksum(actual: str, expected: Optional[Tuple[str, str]], location:
 # --- Sources: a download or a local file --------------------------------------------------------------
 
 
-@dataclasses.dataclass
 class _Source:
-    file: BinaryIO
-    location: str
-    sha256: str
-    expected: Optional[Tuple[str, str]]
+    """An archive to install from, open for reading: where it came from, its SHA-256, and the
+    ``(sha256, origin)`` it must match (None when nothing pins it)."""
+
+    def __init__(self, file: BinaryIO, location: str, sha256: str, expected: Optional[Tuple[str, str]]) -> None:
+        self.file = file
+        self.location = location
+        self.sha256 = sha256
+        self.expected = expected
 
 
 def _archive_url(ngrok_version: str, url: Optional[str]) -> str:
@@ -3164,7 +3270,7 @@ def _downloaded_source(url: str, options: _InstallOptions, progress: _Progress) 
 def _mirror_checksum(url: str, options: _InstallOptions) -> Optional[Tuple[str, str]]:
     if _is_official_cdn(url):
         return None  # ngrok's CDN serves no checksum files: asking would only cost two round trips
-    name = urlsplit(url).path.rsplit("/", 1)[-1]
+    name = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
     directory = url.rsplit("/", 1)[0]
     return _sidecar_checksum(url, name, lambda u: _fetch_small(u, options), lambda n: f"{directory}/{n}")
 
@@ -3316,7 +3422,9 @@ def _tar_member_kind(member: tarfile.TarInfo) -> str:
 def _extract_from_zip(file: BinaryIO, out: BinaryIO, location: str) -> None:
     with zipfile.ZipFile(file) as archive:
         picker = _MemberPicker(location)
-        chosen = [info for info in archive.infolist() if picker.check(info.filename, _zip_member_kind(info), info.file_size)]
+        chosen = [
+            info for info in archive.infolist() if picker.check(info.filename, _zip_member_kind(info), info.file_size)
+        ]
         picker.done()
         # Opened by its ZipInfo, not its name: a repeated name must not swap in an unchecked entry.
         with archive.open(chosen[0]) as member:
@@ -4098,8 +4206,7 @@ def _redact(text: str, secrets: Iterable[Optional[str]]) -> str:
 def _validate_binary(ngrok_path: str) -> None:
     if not os.path.exists(ngrok_path):
         raise PyngrokNgrokError(
-            f'ngrok binary was not found. Be sure to call "ngrok.install_ngrok()" first for "ngrok_path": '
-            f"{ngrok_path}"
+            f'ngrok binary was not found. Be sure to call "ngrok.install_ngrok()" first for "ngrok_path": {ngrok_path}'
         )
 
 
@@ -4257,8 +4364,10 @@ def _wait_until_healthy(ngrok_process: NgrokProcess, cancelled: Optional[threadi
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            _raise_startup_failure(ngrok_process, "The ngrok process was unable to start within "
-                                   f"{ngrok_process.pyngrok_config.startup_timeout} seconds.")
+            _raise_startup_failure(
+                ngrok_process,
+                f"The ngrok process was unable to start within {ngrok_process.pyngrok_config.startup_timeout} seconds.",
+            )
         with ngrok_process._changed:
             # A supervised restart polls its cancel event, which kill() sets without notifying this condition.
             ngrok_process._changed.wait_for(startup_settled, remaining if cancelled is None else min(remaining, 0.1))
@@ -4285,7 +4394,10 @@ def _raise_startup_failure(ngrok_process: NgrokProcess, reason: str) -> None:
     if advice:
         message = f"{message} {advice}"
     secrets = (ngrok_process.pyngrok_config.auth_token, ngrok_process.pyngrok_config.api_key)
-    raise PyngrokNgrokError(_redact(message, secrets), list(ngrok_process.logs), _redact(error, secrets) if error else None)
+    raise PyngrokNgrokError(
+        _redact(message, secrets), list(ngrok_process.logs), _redact(error, secrets) if error else None
+    )
+
 
 # ======================================================================================================
 # API client: requests to the agent's local HTTP API
@@ -4325,7 +4437,7 @@ def api_request(
     if not url.lower().startswith(("http://", "https://")):
         raise PyngrokSecurityError(f'URL must start with "http": {url}')
     if params:
-        url = f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(params)}"
+        url = f"{url}{'&' if urllib.parse.urlsplit(url).query else '?'}{urllib.parse.urlencode(params)}"
     body = json.dumps(data).encode("utf-8") if data else None
     headers = {"Content-Type": "application/json"}
     if auth:
@@ -4358,7 +4470,7 @@ def _http_exchange(
     ``http.client`` (with ``email`` and ``ssl``). Other hosts go through ``urllib``, so environment proxies
     and TLS apply as users expect.
     """
-    parts = urlsplit(url)
+    parts = urllib.parse.urlsplit(url)
     try:
         if parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK_HOSTS:
             return _loopback_exchange(method, parts, body, headers, timeout)
@@ -4451,9 +4563,11 @@ def _urllib_exchange(
         reason = error.reason
         raise PyngrokNgrokURLError(f"ngrok client exception, URLError: {reason}", reason) from None
 
+
 # ======================================================================================================
 # Tunnels: the ``pyngrok.ngrok`` functions
 # ======================================================================================================
+
 
 class NgrokTunnel:
     """A tunnel (v2) or endpoint (v3) of the agent.
@@ -4500,7 +4614,7 @@ class NgrokTunnel:
         name = self.data.get("name")
         if not name:
             return None
-        return f"{_api_path(self.pyngrok_config)}/{quote(name, safe='')}"
+        return f"{_api_path(self.pyngrok_config)}/{urllib.parse.quote(name, safe='')}"
 
     def _upstream_url(self) -> Optional[str]:
         return self.upstream.get("url") or self.config.get("addr")
@@ -4817,9 +4931,7 @@ def connect_all(pyngrok_config: Optional[PyngrokConfig] = None) -> List[NgrokTun
     if pyngrok_config.config_version == "3":
         endpoints = config.get("endpoints") or []
         names = [item.get("name") for item in endpoints if isinstance(item, dict)] + names
-    return [
-        connect(name=name, pyngrok_config=pyngrok_config) for name in names if name and name != "pyngrok-default"
-    ]
+    return [connect(name=name, pyngrok_config=pyngrok_config) for name in names if name and name != "pyngrok-default"]
 
 
 def disconnect(public_url: str, pyngrok_config: Optional[PyngrokConfig] = None) -> None:
@@ -4873,10 +4985,11 @@ def get_tunnels(pyngrok_config: Optional[PyngrokConfig] = None) -> List[NgrokTun
     """
     pyngrok_config = pyngrok_config or get_default()
     api_url = get_ngrok_process(pyngrok_config).api_url
-    response = api_request(f"{api_url}{_api_path(pyngrok_config)}", method="GET",
-                           timeout=pyngrok_config.request_timeout)
+    response = api_request(
+        f"{api_url}{_api_path(pyngrok_config)}", method="GET", timeout=pyngrok_config.request_timeout
+    )
     list_keys = ("endpoints", "tunnels") if pyngrok_config.config_version == "3" else ("tunnels",)
-    items = next((response[key] for key in list_keys if isinstance(response.get(key), list)), [])
+    items: List[Any] = next((response[key] for key in list_keys if isinstance(response.get(key), list)), [])
     tunnels = [NgrokTunnel(item, pyngrok_config, api_url) for item in items if isinstance(item, dict)]
     for tunnel in tunnels:
         if tunnel.public_url is None:
@@ -5002,9 +5115,11 @@ def run(args: Optional[List[str]] = None, pyngrok_config: Optional[PyngrokConfig
     install_ngrok(pyngrok_config)
     return run_process(pyngrok_config.ngrok_path, list(args or []))
 
+
 # ======================================================================================================
 # Agent inspection: status and captured requests
 # ======================================================================================================
+
 
 class NgrokAgent:
     """The status of the running agent (``/api/status``).
@@ -5079,7 +5194,9 @@ def get_agent_status(pyngrok_config: Optional[PyngrokConfig] = None) -> NgrokAge
     return NgrokAgent(api_request(f"{api_url}/api/status", "GET", timeout=pyngrok_config.request_timeout))
 
 
-def get_requests(tunnel_name: Optional[str] = None, pyngrok_config: Optional[PyngrokConfig] = None) -> List[CapturedRequest]:
+def get_requests(
+    tunnel_name: Optional[str] = None, pyngrok_config: Optional[PyngrokConfig] = None
+) -> List[CapturedRequest]:
     """Get the requests the agent captured, for all tunnels or the given one, newest first.
 
     :param tunnel_name: Only the requests of this tunnel.
@@ -5101,7 +5218,7 @@ def get_request(request_id: str, pyngrok_config: Optional[PyngrokConfig] = None)
     :raises PyngrokNgrokHTTPError: When the agent knows no such request.
     """
     pyngrok_config, api_url = _agent_api(pyngrok_config)
-    url = f"{api_url}/api/requests/http/{quote(request_id, safe='')}"
+    url = f"{api_url}/api/requests/http/{urllib.parse.quote(request_id, safe='')}"
     return CapturedRequest(api_request(url, "GET", timeout=pyngrok_config.request_timeout))
 
 
@@ -5126,6 +5243,7 @@ def delete_requests(pyngrok_config: Optional[PyngrokConfig] = None) -> None:
     """
     pyngrok_config, api_url = _agent_api(pyngrok_config)
     api_request(f"{api_url}/api/requests/http", "DELETE", timeout=pyngrok_config.request_timeout)
+
 
 # ======================================================================================================
 # Async: the ``pyngrok.aio`` functions
@@ -5341,9 +5459,17 @@ def _register_facades() -> None:
 
 _register_facades()
 
+# The one module's public API, as pydoc and ``from pyngrok import *`` see it: every name the upstream
+# submodules export that has its own name here, and the installer's size limits.
+__all__ = sorted(
+    {name for exports in _FACADES.values() for name in exports.values() if not name.startswith("_")}
+    | {"MAX_NGROK_BINARY_SIZE", "MAX_NGROK_DOWNLOAD_SIZE"}
+)
+
 # ======================================================================================================
 # CLI
 # ======================================================================================================
+
 
 def main() -> None:
     """Run ``ngrok`` with the command line's arguments and exit with its exit code.

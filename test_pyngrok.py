@@ -20,7 +20,7 @@ import textwrap
 import threading
 import time
 import urllib.request
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -30,7 +30,7 @@ from pyngrok.conf import PyngrokConfig
 from pyngrok.exception import PyngrokError, PyngrokNgrokError, PyngrokNgrokHTTPError, PyngrokNgrokURLError
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests"))
-from helpers import (  # noqa: E402
+from helpers import (
     REPO_ROOT,
     children_of,
     echo_through,
@@ -58,10 +58,8 @@ def write_config(path: str, text: str) -> None:
         config.write(textwrap.dedent(text))
 
 
-def run_python(code: str, cwd: str, env: Dict[str, str] = None) -> "subprocess.CompletedProcess[str]":
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
-    )
+def run_python(code: str, cwd: str, env: Optional[Dict[str, str]] = None) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
 # --- The single file: standard library only, facades, vendoring --------------------------------------------
@@ -70,7 +68,8 @@ def run_python(code: str, cwd: str, env: Dict[str, str] = None) -> "subprocess.C
 def test_library_imports_only_the_standard_library(tmp_path: Any) -> None:
     """Every module pyngrok.py imports, at the top or inside functions, exists with site-packages off."""
     shutil.copy(os.path.join(REPO_ROOT, "pyngrok.py"), tmp_path)
-    tree = ast.parse(open(os.path.join(REPO_ROOT, "pyngrok.py"), encoding="utf-8").read())
+    with open(os.path.join(REPO_ROOT, "pyngrok.py"), encoding="utf-8") as source:
+        tree = ast.parse(source.read())
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -280,9 +279,7 @@ def test_startup_timeout_is_honoured_when_the_agent_never_gets_ready(
     assert list(children_of(os.getpid())) == []
 
 
-def test_secrets_never_reach_the_command_line(
-    pyngrok_config: PyngrokConfig, monkeypatch: Any, tmp_path: Any
-) -> None:
+def test_secrets_never_reach_the_command_line(pyngrok_config: PyngrokConfig, monkeypatch: Any, tmp_path: Any) -> None:
     state_file = str(tmp_path / "state.json")
     monkeypatch.setenv("FAKE_NGROK_STATE_FILE", state_file)
     monkeypatch.setenv("FAKE_NGROK_REQUIRE_AUTHTOKEN", SECRET_TOKEN)
@@ -399,9 +396,10 @@ def test_http_tunnel_carries_traffic_and_requests_are_inspected(pyngrok_config: 
     tunnel = ngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config)
     assert tunnel.public_url and tunnel.public_url.startswith("http://127.0.0.1:")
     assert tunnel.name and tunnel.name.startswith(f"http-{local_site.port}-")
-    assert tunnel.upstream == {"url": f"http://localhost:{local_site.port}", "protocol": "http1"} or tunnel.upstream[
-        "url"
-    ] == f"http://localhost:{local_site.port}"
+    assert (
+        tunnel.upstream == {"url": f"http://localhost:{local_site.port}", "protocol": "http1"}
+        or tunnel.upstream["url"] == f"http://localhost:{local_site.port}"
+    )
     assert repr(tunnel) == f'<NgrokTunnel: "{tunnel.public_url}" -> "http://localhost:{local_site.port}">'
 
     assert fetch(f"{tunnel.public_url}/index.html?via=tunnel") == local_site.page
@@ -445,10 +443,9 @@ def test_tcp_tunnel_echoes_bytes(pyngrok_config: PyngrokConfig, echo_server: Any
 
 
 def test_tunnel_as_context_manager_disconnects(pyngrok_config: PyngrokConfig, local_site: Any) -> None:
-    with pytest.raises(ValueError):
-        with ngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config) as tunnel:
-            assert fetch(str(tunnel.public_url)) == local_site.page
-            raise ValueError("boom")
+    with pytest.raises(ValueError), ngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config) as tunnel:
+        assert fetch(str(tunnel.public_url)) == local_site.page
+        raise ValueError("boom")
     assert port_refuses(public_port(str(tunnel.public_url)))
 
 
@@ -513,7 +510,7 @@ def test_sixteen_threads_connect_and_disconnect_at_once(pyngrok_config: PyngrokC
             urls.append(str(tunnel.public_url))
             assert fetch(str(tunnel.public_url)) == local_site.page
             ngrok.disconnect(str(tunnel.public_url), pyngrok_config)
-        except BaseException as error:  # noqa: BLE001 - collected for the assertion below
+        except BaseException as error:  # collected for the assertion below
             errors.append(error)
 
     threads = [threading.Thread(target=worker) for _ in range(16)]

@@ -32,12 +32,11 @@ for _path in (REPO_ROOT, TESTS_DIR):
         sys.path.insert(0, _path)
 
 import pyngrok  # noqa: E402
-from pyngrok import agent, ngrok  # noqa: E402
-from pyngrok.conf import PyngrokConfig  # noqa: E402
-
 import realagent  # noqa: E402
 import tunnel_server  # noqa: E402
 from helpers import LocalSite, free_port  # noqa: E402
+from pyngrok import agent, ngrok  # noqa: E402
+from pyngrok.conf import PyngrokConfig  # noqa: E402
 from realworld import fetch, write_agent_config  # noqa: E402
 
 PAGE = "<h1>Hello from a local http.server</h1>\n<p>served through pyngrok and the real ngrok agent</p>\n"
@@ -67,10 +66,13 @@ def main() -> int:
     binary = realagent.ensure_real_agent()
     if binary is None:
         reason = realagent.last_error()
-        print(f"\nCannot run the demo: the ngrok {realagent.AGENT_VERSION} agent is unavailable: {reason}",
-              file=sys.stderr)
-        print("The demo needs the npm registry once, to fetch the agent; later runs use the cached copy.",
-              file=sys.stderr)
+        print(
+            f"\nCannot run the demo: the ngrok {realagent.AGENT_VERSION} agent is unavailable: {reason}",
+            file=sys.stderr,
+        )
+        print(
+            "The demo needs the npm registry once, to fetch the agent; later runs use the cached copy.", file=sys.stderr
+        )
         return 1
     detail(binary)
 
@@ -90,10 +92,15 @@ def main() -> int:
         cleanups.append(site.close)
         detail(f"http://127.0.0.1:{site.port}/index.html")
 
-        config_path = write_agent_config(os.path.join(workdir, "ngrok.yml"), server.addr, server.ca_path,
-                                         free_port())
-        config = PyngrokConfig(ngrok_path=binary, config_path=config_path, ngrok_version="2",
-                               config_version="2", auth_token="demo-token", startup_timeout=10)
+        config_path = write_agent_config(os.path.join(workdir, "ngrok.yml"), server.addr, server.ca_path, free_port())
+        config = PyngrokConfig(
+            ngrok_path=binary,
+            config_path=config_path,
+            ngrok_version="2",
+            config_version="2",
+            auth_token="demo-token",
+            startup_timeout=10,
+        )
         step(f"Opening a tunnel: ngrok.connect({site.port}, pyngrok_config=config)...")
         detail(f"ngrok config: {config_path}")
         tunnel = ngrok.connect(site.port, name="demo", pyngrok_config=config)
@@ -118,8 +125,10 @@ def main() -> int:
             print("\nDemo failed: the agent did not capture the request", file=sys.stderr)
             return 1
         request, response = captured.request, captured.response
-        detail(f"{request['method']} {request['uri']} -> {response['status']}"
-               f"   (id {captured.id}, tunnel {captured.tunnel_name}, from {captured.remote_addr})")
+        detail(
+            f"{request['method']} {request['uri']} -> {response['status']}"
+            f"   (id {captured.id}, tunnel {captured.tunnel_name}, from {captured.remote_addr})"
+        )
     except Exception:
         print("\nDemo failed:", file=sys.stderr)
         traceback.print_exc()
@@ -134,8 +143,10 @@ def main() -> int:
             except Exception as exc:  # keep cleaning up
                 print(f"cleanup failed: {exc!r}", file=sys.stderr)
         shutil.rmtree(workdir, ignore_errors=True)
-    step(f"Done: pyngrok {pyngrok.__version__} opened a tunnel through the real ngrok {realagent.AGENT_VERSION} "
-         "agent and carried a request.")
+    step(
+        f"Done: pyngrok {pyngrok.__version__} opened a tunnel through the real ngrok {realagent.AGENT_VERSION} "
+        "agent and carried a request."
+    )
     return 0
 
 

@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Optional
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 DEFAULT_VERSION = "3.30.0"
@@ -51,8 +52,8 @@ AUTH_ERROR_4018 = (
     "ERR_NGROK_4018\r\n"
 )
 AUTH_ERROR_121 = (
-    "authentication failed: Your ngrok-agent version \"2.3.41\" is too old. The minimum supported agent version "
-    "for your account is \"3.2.0\". Please update to a newer version with `ngrok update`.\r\n\r\nERR_NGROK_121\r\n"
+    'authentication failed: Your ngrok-agent version "2.3.41" is too old. The minimum supported agent version '
+    'for your account is "3.2.0". Please update to a newer version with `ngrok update`.\r\n\r\nERR_NGROK_121\r\n'
 )
 RECONNECT_ERROR = "dial tcp: lookup connect.ngrok-agent.com: no such host"
 SESSION_NOT_READY = "a successful ngrok tunnel session has not yet been established"
@@ -167,12 +168,12 @@ def as_bool(value, default: bool) -> bool:
 
 class YamlError(Exception):
     def __init__(self, lineno: int, message: str):
-        super().__init__("yaml: line %d: %s" % (lineno, message))
+        super().__init__(f"yaml: line {lineno}: {message}")
         self.lineno = lineno
 
 
 class YamlLine:
-    __slots__ = ("lineno", "indent", "text")
+    __slots__ = ("indent", "lineno", "text")
 
     def __init__(self, lineno: int, indent: int, text: str):
         self.lineno = lineno
@@ -187,8 +188,19 @@ KEY_PATTERN = re.compile(
     r"""^(?P<key>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"\[\]{},:][^:]*?)\s*:(?:\s+(?P<rest>.*))?$"""
 )
 YAML_ESCAPES = {
-    "n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "/": "/", "0": "\0",
-    "a": "\a", "b": "\b", "e": "\x1b", "f": "\f", "v": "\v", " ": " ",
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    '"': '"',
+    "\\": "\\",
+    "/": "/",
+    "0": "\0",
+    "a": "\a",
+    "b": "\b",
+    "e": "\x1b",
+    "f": "\f",
+    "v": "\v",
+    " ": " ",
 }
 
 
@@ -234,19 +246,19 @@ def decode_double_quoted(inner: str, lineno: int) -> str:
             out.append(char)
             index += 1
             continue
-        code = inner[index + 1:index + 2]
+        code = inner[index + 1 : index + 2]
         if code in YAML_ESCAPES:
             out.append(YAML_ESCAPES[code])
             index += 2
             continue
         width = {"x": 2, "u": 4, "U": 8}.get(code)
-        digits = inner[index + 2:index + 2 + (width or 0)]
+        digits = inner[index + 2 : index + 2 + (width or 0)]
         if not width or len(digits) != width:
             raise YamlError(lineno, "found unknown escape character while parsing a quoted scalar")
         try:
             out.append(chr(int(digits, 16)))
         except ValueError:
-            raise YamlError(lineno, "did not find expected hexdecimal number")
+            raise YamlError(lineno, "did not find expected hexdecimal number") from None
         index += 2 + width
     return "".join(out)
 
@@ -422,13 +434,13 @@ def read_config_file(path: str) -> dict:
         with open(path, "rb") as handle:
             source = handle.read().decode("utf-8", "replace")
     except FileNotFoundError:
-        raise CommandError("open %s: no such file or directory" % path)
+        raise CommandError(f"open {path}: no such file or directory") from None
     except OSError as exc:
-        raise CommandError("open %s: %s" % (path, exc.strerror or exc))
+        raise CommandError(f"open {path}: {exc.strerror or exc}") from exc
     try:
         return parse_yaml(source)
     except YamlError as exc:
-        raise CommandError("Error reading configuration file '%s': %s" % (path, exc))
+        raise CommandError(f"Error reading configuration file '{path}': {exc}") from exc
 
 
 def merge_maps(base: dict, overlay: dict) -> dict:
@@ -466,16 +478,13 @@ def yaml_scalar_text(value: str) -> str:
 def set_config_key(path: str, key: str, value: str) -> None:
     """Write ``key: value`` into a config file, keeping every other line."""
     try:
-        with open(path, "r", encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:
             lines = handle.read().splitlines()
     except FileNotFoundError:
         lines = []
-    entry = "%s: %s" % (key, yaml_scalar_text(value))
+    entry = f"{key}: {yaml_scalar_text(value)}"
     if not any(line.strip() for line in lines):
-        if agent_major() >= 3:
-            lines = ['version: "3"', "agent:", "    " + entry]
-        else:
-            lines = ['version: "2"', entry]
+        lines = ['version: "3"', "agent:", "    " + entry] if agent_major() >= 3 else ['version: "2"', entry]
     else:
         lines = upsert_config_line(lines, key, entry)
     directory = os.path.dirname(os.path.abspath(path))
@@ -485,7 +494,7 @@ def set_config_key(path: str, key: str, value: str) -> None:
 
 
 def upsert_config_line(lines: list, key: str, entry: str) -> list:
-    key_line = re.compile(r"^(\s*)%s\s*:" % re.escape(key))
+    key_line = re.compile(rf"^(\s*){re.escape(key)}\s*:")
     agent_index = next((i for i, line in enumerate(lines) if re.match(r"^agent\s*:\s*(#.*)?$", line)), None)
     if agent_index is None:
         for index, line in enumerate(lines):
@@ -493,7 +502,7 @@ def upsert_config_line(lines: list, key: str, entry: str) -> list:
             if match and not match.group(1):
                 lines[index] = entry
                 return lines
-        return lines + [entry]
+        return [*lines, entry]
     child_indent = None
     index = agent_index + 1
     while index < len(lines):
@@ -520,8 +529,15 @@ def upsert_config_line(lines: list, key: str, entry: str) -> list:
 # ---------------------------------------------------------------------------
 
 VALUE_FLAGS = {
-    "--config", "--log", "--log-format", "--log-level", "--region", "--authtoken", "--api-key",
-    "--metadata", "--inspect-db-size",
+    "--config",
+    "--log",
+    "--log-format",
+    "--log-level",
+    "--region",
+    "--authtoken",
+    "--api-key",
+    "--metadata",
+    "--inspect-db-size",
 }
 
 
@@ -603,7 +619,7 @@ class Logger:
                 record[key] = value
             return json.dumps(record, sort_keys=True, ensure_ascii=False)
         parts = ["t=" + stamp, "lvl=" + level, "msg=" + logfmt_value(msg)]
-        parts.extend("%s=%s" % (key, logfmt_value(value)) for key, value in fields)
+        parts.extend(f"{key}={logfmt_value(value)}" for key, value in fields)
         return " ".join(parts)
 
     def log(self, level: str, msg: str, *fields, force: bool = False) -> None:
@@ -642,14 +658,14 @@ class Target:
 
     @property
     def hostport(self) -> str:
-        return "%s:%d" % (self.host, self.port)
+        return f"{self.host}:{self.port}"
 
     @property
     def connect_host(self) -> str:
         return "127.0.0.1" if self.host == "localhost" else self.host
 
     def as_http(self) -> str:
-        return "%s://%s" % (self.scheme or "http", self.hostport)
+        return "{}://{}".format(self.scheme or "http", self.hostport)
 
 
 def parse_target(addr) -> Target:
@@ -670,14 +686,20 @@ def parse_target(addr) -> Target:
     elif text and scheme:
         host, port_text = text, "443" if scheme == "https" else "80"
     else:
-        raise BadAddress('invalid address "%s"' % addr)
+        raise BadAddress(f'invalid address "{addr}"')
     if not port_text.isdigit() or not 0 < int(port_text) < 65536 or not re.match(r"^[\w.\-:]+$", host):
-        raise BadAddress('invalid address "%s"' % addr)
+        raise BadAddress(f'invalid address "{addr}"')
     return Target(scheme, host, int(port_text))
 
 
 HOP_BY_HOP = {
-    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
 }
 
 
@@ -716,7 +738,7 @@ def forward_http(target: Target, method: str, path: str, headers: list, body: by
         proto = "HTTP/1.0" if response.version == 10 else "HTTP/1.1"
         return UpstreamResponse(response.status, response.reason, proto, response.getheaders(), data)
     except http.client.HTTPException as exc:
-        raise OSError(str(exc))
+        raise OSError(str(exc)) from exc
     finally:
         conn.close()
 
@@ -725,9 +747,9 @@ def bad_gateway(target: Target) -> UpstreamResponse:
     body = (
         "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body>\n"
         "<h1>502 Bad Gateway</h1>\n<p>The connection to the tunnel was successfully established, "
-        "but the agent failed to establish a connection to the upstream web service at %s.</p>\n"
-        "<p>ERR_NGROK_8012</p>\n</body></html>\n" % target.hostport
-    ).encode("utf-8")
+        f"but the agent failed to establish a connection to the upstream web service at {target.hostport}.</p>\n"
+        "<p>ERR_NGROK_8012</p>\n</body></html>\n"
+    ).encode()
     headers = [("Content-Type", "text/html"), ("Content-Length", str(len(body)))]
     return UpstreamResponse(502, "Bad Gateway", "HTTP/1.1", headers, body)
 
@@ -740,7 +762,7 @@ def headers_to_json(items: list) -> dict:
 
 
 def raw_http_message(first_line: str, headers: list, body: bytes) -> bytes:
-    head = first_line + "\r\n" + "".join("%s: %s\r\n" % (k, v) for k, v in headers) + "\r\n"
+    head = first_line + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
     return head.encode("latin-1", "replace") + (body or b"")
 
 
@@ -765,7 +787,7 @@ class CapturedRequest:
         self.response = None
 
     def to_json(self) -> dict:
-        request_line = "%s %s %s" % (self.method, self.path, self.proto)
+        request_line = f"{self.method} {self.path} {self.proto}"
         result = {
             "uri": "/api/requests/http/" + self.id,
             "id": self.id,
@@ -778,17 +800,17 @@ class CapturedRequest:
                 "proto": self.proto,
                 "headers": headers_to_json(self.request_headers),
                 "uri": self.path,
-                "raw": base64.b64encode(
-                    raw_http_message(request_line, self.request_headers, self.request_body)
-                ).decode("ascii"),
+                "raw": base64.b64encode(raw_http_message(request_line, self.request_headers, self.request_body)).decode(
+                    "ascii"
+                ),
             },
             "response": None,
         }
         if self.response is not None:
             resp = self.response
-            status_line = "%s %d %s" % (resp.proto, resp.status, resp.reason)
+            status_line = f"{resp.proto} {resp.status} {resp.reason}"
             result["response"] = {
-                "status": "%d %s" % (resp.status, resp.reason),
+                "status": f"{resp.status} {resp.reason}",
                 "status_code": resp.status,
                 "proto": resp.proto,
                 "headers": headers_to_json(resp.headers),
@@ -806,7 +828,7 @@ class RequestStore:
     def add(self, captured: CapturedRequest) -> None:
         with self.lock:
             self.items.append(captured)
-            del self.items[:-self.limit]
+            del self.items[: -self.limit]
 
     def newest_first(self, tunnel_name=None, limit=None) -> list:
         with self.lock:
@@ -852,12 +874,12 @@ class Metrics:
     def connection_closed(self, duration_ns: int) -> None:
         with self.lock:
             self.conn_gauge -= 1
-            self.conn_times = (self.conn_times + [duration_ns])[-MAX_TIMINGS:]
+            self.conn_times = [*self.conn_times, duration_ns][-MAX_TIMINGS:]
 
     def http_request(self, duration_ns: int) -> None:
         with self.lock:
             self.http_count += 1
-            self.http_times = (self.http_times + [duration_ns])[-MAX_TIMINGS:]
+            self.http_times = [*self.http_times, duration_ns][-MAX_TIMINGS:]
 
     def to_json(self) -> dict:
         with self.lock:
@@ -1014,8 +1036,13 @@ class TcpProxyHandler(socketserver.BaseRequestHandler):
             try:
                 upstream = socket.create_connection((tunnel.target.connect_host, tunnel.target.port), timeout=10)
             except OSError as exc:
-                tunnel.agent.logger.log("warn", "failed to dial local address", ("obj", "join"),
-                                        ("addr", tunnel.target.hostport), ("err", str(exc)))
+                tunnel.agent.logger.log(
+                    "warn",
+                    "failed to dial local address",
+                    ("obj", "join"),
+                    ("addr", tunnel.target.hostport),
+                    ("err", str(exc)),
+                )
                 return
             upstream.settimeout(None)
             client.settimeout(None)
@@ -1064,7 +1091,7 @@ class Tunnel:
             scheme = self.proto
         server.tunnel = self
         self.server = server
-        self.public_url = "%s://127.0.0.1:%d" % (scheme, server.server_address[1])
+        self.public_url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
 
@@ -1174,7 +1201,7 @@ def basic_auth_credentials(options: dict) -> list:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, error_code: int, msg: str, details: dict = None):
+    def __init__(self, status: int, error_code: int, msg: str, details: Optional[dict] = None):
         super().__init__(msg)
         self.status = status
         self.body = {"error_code": error_code, "status_code": status, "msg": msg, "details": details or {}}
@@ -1185,7 +1212,7 @@ def invalid_config(err: str) -> ApiError:
 
 
 def not_found(kind: str, name: str) -> ApiError:
-    return ApiError(404, 100, "%s not found" % kind, {"name": name})
+    return ApiError(404, 100, f"{kind} not found", {"name": name})
 
 
 def injected_failure(status: int) -> ApiError:
@@ -1240,14 +1267,15 @@ class ApiHandler(BaseHTTPRequestHandler):
             return None
         content_type = (self.headers.get("Content-Type") or "").lower()
         if "x-www-form-urlencoded" in content_type or "multipart/form-data" in content_type:
-            raise ApiError(415, 101, "unsupported media type: the API only accepts JSON bodies",
-                           {"content_type": content_type})
+            raise ApiError(
+                415, 101, "unsupported media type: the API only accepts JSON bodies", {"content_type": content_type}
+            )
         if not raw.strip():
             return {}
         try:
             return json.loads(raw.decode("utf-8"))
         except ValueError as exc:
-            raise ApiError(400, 101, "failed to parse request body", {"err": str(exc)})
+            raise ApiError(400, 101, "failed to parse request body", {"err": str(exc)}) from exc
 
     def send_json(self, status: int, payload) -> None:
         if payload is None:
@@ -1288,13 +1316,13 @@ class Api:
                 return 201, self.create(kind, require_object(body), None)
             raise method_not_allowed(method, path)
         for kind in ("tunnels", "endpoints"):
-            prefix = "/api/%s/" % kind
+            prefix = f"/api/{kind}/"
             if path.startswith(prefix):
-                return self.one(kind, method, unquote(path[len(prefix):]), body)
+                return self.one(kind, method, unquote(path[len(prefix) :]), body)
         if path == "/api/requests/http":
             return self.requests(method, query, body)
         if path.startswith("/api/requests/http/") and method == "GET":
-            return self.one_request(unquote(path[len("/api/requests/http/"):]))
+            return self.one_request(unquote(path[len("/api/requests/http/") :]))
         if path == "/api/status" and method == "GET":
             return 200, self.status()
         raise ApiError(404, 100, "not found", {"path": path})
@@ -1307,7 +1335,7 @@ class Api:
             return 204, None
         if method == "PUT" and kind == "endpoints":
             return self.put_endpoint(name, require_object(body))
-        raise method_not_allowed(method, "/api/%s/%s" % (kind, name))
+        raise method_not_allowed(method, f"/api/{kind}/{name}")
 
     # -- tunnels and endpoints --------------------------------------------
 
@@ -1344,7 +1372,7 @@ class Api:
         with self.lock:
             if name in self.table(kind):
                 noun = "a tunnel" if kind == "tunnels" else "an endpoint"
-                raise invalid_config('%s with the name "%s" already exists' % (noun, name))
+                raise invalid_config(f'{noun} with the name "{name}" already exists')
             if kind == "tunnels":
                 created = self.create_tunnels(name, body)
             else:
@@ -1356,11 +1384,11 @@ class Api:
     def create_tunnels(self, name: str, body: dict) -> list:
         proto = str(body.get("proto") or "http").lower()
         if proto not in ("http", "tcp", "tls"):
-            raise invalid_config('invalid protocol "%s": must be one of http, tcp, tls' % proto)
+            raise invalid_config(f'invalid protocol "{proto}": must be one of http, tcp, tls')
         try:
             target = parse_target(body.get("addr"))
         except BadAddress as exc:
-            raise invalid_config(str(exc))
+            raise invalid_config(str(exc)) from exc
         if proto != "http":
             return [self.start_tunnel(name, proto, target, body)]
         schemes = http_schemes(body)
@@ -1375,8 +1403,14 @@ class Api:
     def start_tunnel(self, name: str, proto: str, target: Target, options: dict) -> Tunnel:
         tunnel = Tunnel(self.agent, name, proto, target, options)
         tunnel.start()
-        self.agent.logger.log("info", "started tunnel", ("obj", "tunnels"), ("name", name),
-                              ("addr", tunnel.log_addr()), ("url", tunnel.public_url))
+        self.agent.logger.log(
+            "info",
+            "started tunnel",
+            ("obj", "tunnels"),
+            ("name", name),
+            ("addr", tunnel.log_addr()),
+            ("url", tunnel.public_url),
+        )
         return tunnel
 
     def delete(self, kind: str, name: str) -> None:
@@ -1389,8 +1423,14 @@ class Api:
                 doomed.append(table.pop(name + " (http)"))
         for tunnel in doomed:
             tunnel.stop()
-            self.agent.logger.log("info", "stopped tunnel", ("obj", "tunnels"), ("name", tunnel.name),
-                                  ("addr", tunnel.log_addr()), ("url", tunnel.public_url))
+            self.agent.logger.log(
+                "info",
+                "stopped tunnel",
+                ("obj", "tunnels"),
+                ("name", tunnel.name),
+                ("addr", tunnel.log_addr()),
+                ("url", tunnel.public_url),
+            )
 
     def put_endpoint(self, name: str, body: dict):
         if body.get("name") not in (None, name):
@@ -1447,12 +1487,14 @@ class Api:
         if body.get("tunnel_name") and tunnel is None:
             raise not_found("tunnel", tunnel_name)
         target = tunnel.target if tunnel else original.target
-        self.agent.logger.log("info", "replaying request", ("obj", "web"), ("id", original.id),
-                              ("tunnelName", tunnel_name))
+        self.agent.logger.log(
+            "info", "replaying request", ("obj", "web"), ("id", original.id), ("tunnelName", tunnel_name)
+        )
         started, clock = time.time(), time.perf_counter()
         try:
-            response = forward_http(target, original.method, original.path, original.request_headers,
-                                    original.request_body)
+            response = forward_http(
+                target, original.method, original.path, original.request_headers, original.request_body
+            )
         except OSError:
             response = bad_gateway(target)
         replayed = CapturedRequest(tunnel_name, target, original.remote_addr, started)
@@ -1512,7 +1554,7 @@ def endpoint_spec(body: dict):
     try:
         return proto, parse_target(upstream.get("url"))
     except BadAddress as exc:
-        raise invalid_config(str(exc).replace("addr", "upstream.url"))
+        raise invalid_config(str(exc).replace("addr", "upstream.url")) from exc
 
 
 # ---------------------------------------------------------------------------
@@ -1569,8 +1611,10 @@ class Agent:
         install_signal_handlers(self.stop_requested)
         if self.faults.startup == "stderr_error":
             path = self.config_paths[0] if self.config_paths else default_config_path()
-            raise CommandError("Error reading configuration file '%s': yaml: line 3: mapping values are "
-                               "not allowed in this context" % path)
+            raise CommandError(
+                f"Error reading configuration file '{path}': yaml: line 3: mapping values are "
+                "not allowed in this context"
+            )
         self.load_configuration()
         if self.faults.startup == "silent":
             self.write_state_file()  # tells a test the signal handlers are in place
@@ -1671,17 +1715,21 @@ class Agent:
                 server = ThreadedHttpServer((host, port + attempt), ApiHandler)
                 break
             except OSError:
-                self.logger.log("warn", "can't bind default web address, trying alternatives",
-                                ("obj", "web"), ("addr", "%s:%d" % (host, port + attempt)))
+                self.logger.log(
+                    "warn",
+                    "can't bind default web address, trying alternatives",
+                    ("obj", "web"),
+                    ("addr", f"{host}:{port + attempt}"),
+                )
         else:
-            err = "listen tcp %s:%d: bind: address already in use" % (host, port)
+            err = f"listen tcp {host}:{port}: bind: address already in use"
             self.logger.log("crit", "command failed", ("err", err))
             print_error(err)
             return False
         server.agent = self
         self.web_server = server
         background(lambda: server.serve_forever(poll_interval=0.1))
-        bound = "%s:%d" % (host, server.server_address[1])
+        bound = f"{host}:{server.server_address[1]}"
         self.logger.log("info", "starting web service", ("obj", "web"), ("addr", bound), ("allow_hosts", "[]"))
         return True
 
@@ -1700,15 +1748,19 @@ class Agent:
 
     def reconnect_loop(self) -> None:
         while not self.stop_requested.is_set():
-            self.logger.log("eror", "failed to reconnect session", ("obj", "csess"), ("id", self.session_id),
-                            ("err", RECONNECT_ERROR))
+            self.logger.log(
+                "eror",
+                "failed to reconnect session",
+                ("obj", "csess"),
+                ("id", self.session_id),
+                ("err", RECONNECT_ERROR),
+            )
             self.stop_requested.wait(0.3)
 
     def crash_later(self) -> None:
         if self.stop_requested.wait(self.faults.crash_after):
             return
-        self.logger.log("crit", "command failed", ("obj", "app"),
-                        ("err", "FAKE_NGROK_CRASH_AFTER: simulated crash"))
+        self.logger.log("crit", "command failed", ("obj", "app"), ("err", "FAKE_NGROK_CRASH_AFTER: simulated crash"))
         os._exit(2)
 
     def flood_logs(self) -> None:
@@ -1716,13 +1768,19 @@ class Agent:
             self.logger.log("dbug", "flood", ("obj", "fake"), ("n", number), force=True)
 
     def emit_bad_bytes(self) -> None:
-        prefix = ("t=%s lvl=dbug msg=" % local_timestamp()).encode("ascii")
+        prefix = (f"t={local_timestamp()} lvl=dbug msg=").encode("ascii")
         self.logger.write_raw(prefix + b'"invalid utf-8" data=\xff\xfe\xc3\x28\x80\n')
         self.logger.write_raw(prefix + b"big data=" + b"x" * (1024 * 1024) + b"\n")
 
     def log_join(self, target: Target, client_address) -> None:
-        self.logger.log("info", "join connections", ("obj", "join"), ("id", random_hex(6)),
-                        ("l", target.hostport), ("r", "%s:%s" % tuple(client_address[:2])))
+        self.logger.log(
+            "info",
+            "join connections",
+            ("obj", "join"),
+            ("id", random_hex(6)),
+            ("l", target.hostport),
+            ("r", "{}:{}".format(*tuple(client_address[:2]))),
+        )
 
     # -- shutdown ----------------------------------------------------------
 
@@ -1730,8 +1788,7 @@ class Agent:
         while not self.stop_requested.wait(0.1):
             pass
         if self.logger is not None:
-            self.logger.log("info", "received stop request", ("obj", "app"),
-                            ("stopReq", "{err:<nil> restart:false}"))
+            self.logger.log("info", "received stop request", ("obj", "app"), ("stopReq", "{err:<nil> restart:false}"))
         if self.api is not None:
             self.api.stop_all()
         if self.web_server is not None:
@@ -1747,7 +1804,7 @@ def split_web_addr(text: str):
     try:
         return host, int(port)
     except ValueError:
-        raise CommandError('invalid web_addr "%s"' % text)
+        raise CommandError(f'invalid web_addr "{text}"') from None
 
 
 def background(function) -> threading.Thread:
@@ -1812,7 +1869,7 @@ def command_config(args: list) -> int:
         for path in paths:
             print_out("Valid configuration file at " + path)
         return 0
-    raise CommandError('unknown command "%s" for "ngrok config"' % sub)
+    raise CommandError(f'unknown command "{sub}" for "ngrok config"')
 
 
 def command_authtoken(args: list) -> int:
@@ -1839,8 +1896,10 @@ def command_api(args: list) -> int:
     config = load_configs(config_paths_from(flags)) if config_paths_from(flags) else {}
     key = last_flag(flags, "--api-key") or config_value(config, "api_key") or os.environ.get("NGROK_API_KEY")
     if not key:
-        raise CommandError("You must specify an api key with the --api-key flag, the NGROK_API_KEY "
-                           "environment variable or the api_key configuration file property.")
+        raise CommandError(
+            "You must specify an api key with the --api-key flag, the NGROK_API_KEY "
+            "environment variable or the api_key configuration file property."
+        )
     print_out("HTTP/2 200 OK")
     print_out(json.dumps({"args": api_args, "uri": "/fake"}))
     return 0
@@ -1876,7 +1935,7 @@ def main(argv: list) -> int:
     command = COMMANDS.get(argv[0])
     try:
         if command is None:
-            raise CommandError('unknown command "%s" for "ngrok"' % argv[0])
+            raise CommandError(f'unknown command "{argv[0]}" for "ngrok"')
         return command(argv[1:])
     except CommandError as exc:
         print_error(str(exc))

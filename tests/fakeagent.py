@@ -20,14 +20,14 @@ def install_fake_agent(directory, python: str = sys.executable) -> str:
     """Write ``<directory>/ngrok`` (mode 0755) running the fake agent; return its path."""
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)
-    with open(FAKE_AGENT_SOURCE, "r", encoding="utf-8") as handle:
+    with open(FAKE_AGENT_SOURCE, encoding="utf-8") as handle:
         lines = handle.read().splitlines(True)
     if lines and lines[0].startswith("#!"):
         lines = lines[1:]
     path = os.path.join(directory, "ngrok")
     temporary = path + ".tmp"
     with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write("#!%s\n" % python)
+        handle.write(f"#!{python}\n")
         handle.writelines(lines)
     os.chmod(temporary, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
     os.replace(temporary, path)

@@ -148,13 +148,13 @@ def make_ca(directory: str) -> LoopbackCA:
             "authorityKeyIdentifier=keyid,issuer\n"
         )
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    ca_options = ["-days", "2", "-subj", "/CN=pyngrok test CA", "-addext", "basicConstraints=critical,CA:TRUE"]
+    ca_options += ["-addext", "keyUsage=critical,keyCertSign,cRLSign", "-addext", "subjectKeyIdentifier=hash"]
+    signing = ["-CA", path("ca.pem"), "-CAkey", path("ca.key"), "-CAcreateserial", "-out", path("server.pem")]
     commands = [
-        ["openssl", "req", "-x509", *ec, "-keyout", path("ca.key"), "-out", path("ca.pem"), "-days", "2"]
-        + ["-subj", "/CN=pyngrok test CA", "-addext", "basicConstraints=critical,CA:TRUE"]
-        + ["-addext", "keyUsage=critical,keyCertSign,cRLSign", "-addext", "subjectKeyIdentifier=hash"],
+        ["openssl", "req", "-x509", *ec, "-keyout", path("ca.key"), "-out", path("ca.pem"), *ca_options],
         ["openssl", "req", *ec, "-keyout", path("server.key"), "-out", path("server.csr"), "-subj", "/CN=localhost"],
-        ["openssl", "x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key")]
-        + ["-CAcreateserial", "-out", path("server.pem"), "-days", "2", "-extfile", path("server.ext")],
+        ["openssl", "x509", "-req", "-in", path("server.csr"), *signing, "-days", "2", "-extfile", path("server.ext")],
     ]
     for command in commands:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

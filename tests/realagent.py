@@ -85,21 +85,21 @@ def agent_version_output(binary: str) -> str:
 def _check_binary(path: Path) -> Optional[str]:
     """None if ``path`` is the expected, runnable agent; otherwise the reason it is not."""
     if not path.is_file():
-        return "%s does not exist" % path
+        return f"{path} does not exist"
     try:
         actual = _sha256(path)
     except OSError as exc:
-        return "cannot read %s: %s" % (path, exc)
+        return f"cannot read {path}: {exc}"
     if actual != BINARY_SHA256:
-        return "%s has SHA-256 %s, expected %s" % (path, actual, BINARY_SHA256)
+        return f"{path} has SHA-256 {actual}, expected {BINARY_SHA256}"
     if not os.access(str(path), os.X_OK):
-        return "%s is not executable" % path
+        return f"{path} is not executable"
     try:
         output = agent_version_output(str(path))
     except (OSError, subprocess.SubprocessError) as exc:
-        return "%s does not run: %s" % (path, exc)
+        return f"{path} does not run: {exc}"
     if output != "ngrok version " + AGENT_VERSION:
-        return "%s printed %r for `version`" % (path, output)
+        return f"{path} printed {output!r} for `version`"
     return None
 
 
@@ -149,21 +149,20 @@ def _npm_pack(npm: str, destination: Path) -> Path:
             [npm, "pack", NPM_SPEC, "--loglevel=error", "--ignore-scripts"],
             cwd=str(destination),
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             timeout=NPM_TIMEOUT,
             env=env,
         )
     except subprocess.TimeoutExpired:
-        raise RuntimeError("`npm pack %s` timed out after %.0f s" % (NPM_SPEC, NPM_TIMEOUT))
+        raise RuntimeError(f"`npm pack {NPM_SPEC}` timed out after {NPM_TIMEOUT:.0f} s") from None
     except OSError as exc:
-        raise RuntimeError("cannot run npm: %s" % exc)
+        raise RuntimeError(f"cannot run npm: {exc}") from exc
     if result.returncode != 0:
         detail = _summary(result.stderr.decode("utf-8", "replace") or result.stdout.decode("utf-8", "replace"))
-        raise RuntimeError("`npm pack %s` failed (exit %d): %s" % (NPM_SPEC, result.returncode, detail))
+        raise RuntimeError(f"`npm pack {NPM_SPEC}` failed (exit {result.returncode}): {detail}")
     tarballs = sorted(destination.glob("*.tgz"))
     if len(tarballs) != 1:
-        raise RuntimeError("`npm pack` produced %d tarballs in %s" % (len(tarballs), destination))
+        raise RuntimeError(f"`npm pack` produced {len(tarballs)} tarballs in {destination}")
     return tarballs[0]
 
 
@@ -173,12 +172,12 @@ def _extract_binary(tarball: Path, target: Path) -> None:
         try:
             member = archive.getmember(_MEMBER)
         except KeyError:
-            raise RuntimeError("%s has no %s" % (tarball.name, _MEMBER))
+            raise RuntimeError(f"{tarball.name} has no {_MEMBER}") from None
         if not member.isfile():
-            raise RuntimeError("%s in %s is not a regular file" % (_MEMBER, tarball.name))
+            raise RuntimeError(f"{_MEMBER} in {tarball.name} is not a regular file")
         source = archive.extractfile(member)
         if source is None:
-            raise RuntimeError("cannot read %s from %s" % (_MEMBER, tarball.name))
+            raise RuntimeError(f"cannot read {_MEMBER} from {tarball.name}")
         with source, open(target, "wb") as sink:
             shutil.copyfileobj(source, sink, 1 << 20)
     os.chmod(str(target), 0o755)
@@ -187,7 +186,7 @@ def _extract_binary(tarball: Path, target: Path) -> None:
 def _install(cache_dir: Path, final: Path) -> None:
     npm = shutil.which("npm")
     if npm is None:
-        raise RuntimeError("npm is not on PATH; cannot fetch %s" % NPM_SPEC)
+        raise RuntimeError(f"npm is not on PATH; cannot fetch {NPM_SPEC}")
     work = Path(tempfile.mkdtemp(prefix=".fetch-", dir=str(cache_dir)))
     try:
         tarball = _npm_pack(npm, work)
@@ -217,8 +216,7 @@ def ensure_real_agent(cache_dir: Optional[str] = None) -> Optional[str]:
             return cached
         if not _platform_supported():
             _set_error(
-                "the ngrok %s test binary is linux-x64 only (this is %s/%s)"
-                % (AGENT_VERSION, sys.platform, platform.machine())
+                f"the ngrok {AGENT_VERSION} test binary is linux-x64 only (this is {sys.platform}/{platform.machine()})"
             )
             return None
         final = directory / BINARY_NAME
@@ -237,5 +235,5 @@ def ensure_real_agent(cache_dir: Optional[str] = None) -> Optional[str]:
 
 if __name__ == "__main__":  # pragma: no cover - manual helper
     found = ensure_real_agent(sys.argv[1] if len(sys.argv) > 1 else None)
-    print(found if found else "unavailable: %s" % last_error())
+    print(found if found else f"unavailable: {last_error()}")
     sys.exit(0 if found else 1)

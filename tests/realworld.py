@@ -23,8 +23,9 @@ from typing import Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 
-def write_agent_config(path: str, server_addr: str, ca_path: str, web_port: Optional[int] = None,
-                       extra: str = "") -> str:
+def write_agent_config(
+    path: str, server_addr: str, ca_path: str, web_port: Optional[int] = None, extra: str = ""
+) -> str:
     """Write a v2 agent config that points the agent at our tunnel server; return ``path``.
 
     ``web_port=None`` leaves ``web_addr`` out, so the agent uses its default (127.0.0.1:4040, or the next
@@ -51,15 +52,22 @@ def public_port(public_url: str) -> int:
     return port
 
 
-def fetch(url: str, ca_path: Optional[str] = None, headers: Optional[Dict[str, str]] = None,
-          method: str = "GET", body: Optional[bytes] = None, timeout: float = 10.0) -> Tuple[int, bytes]:
+def fetch(
+    url: str,
+    ca_path: Optional[str] = None,
+    headers: Optional[Dict[str, str]] = None,
+    method: str = "GET",
+    body: Optional[bytes] = None,
+    timeout: float = 10.0,
+) -> Tuple[int, bytes]:
     """One request on a fresh connection: ``(status, body)``.  HTTPS trusts only ``ca_path``."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port
     if parts.scheme == "https":
         context = ssl.create_default_context(cafile=ca_path)
-        connection: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, timeout=timeout,
-                                                                               context=context)
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            host, port, timeout=timeout, context=context
+        )
     elif parts.scheme == "http":
         connection = http.client.HTTPConnection(host, port, timeout=timeout)
     else:
@@ -73,8 +81,13 @@ def fetch(url: str, ca_path: Optional[str] = None, headers: Optional[Dict[str, s
         connection.close()
 
 
-def echo_round_trip(port: int, payload: bytes, context: Optional[ssl.SSLContext] = None,
-                    server_hostname: str = "127.0.0.1", timeout: float = 10.0) -> bytes:
+def echo_round_trip(
+    port: int,
+    payload: bytes,
+    context: Optional[ssl.SSLContext] = None,
+    server_hostname: str = "127.0.0.1",
+    timeout: float = 10.0,
+) -> bytes:
     """Send ``payload`` to 127.0.0.1:``port`` (over TLS when ``context`` is given) and read the echo.
 
     Sending runs in a thread so that a payload larger than the socket buffers cannot deadlock, and the

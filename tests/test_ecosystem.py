@@ -19,8 +19,9 @@ from helpers import REPO_ROOT, LocalSite, free_port
 
 
 def run_python(code: str, cwd: str, env: Dict[str, str], timeout: float = 90) -> "subprocess.CompletedProcess[str]":
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def v3_config(path: str, extra: str = "") -> str:
@@ -58,7 +59,8 @@ def test_two_vendored_copies_run_side_by_side(tmp_path: Any, fake_ngrok_path: st
         assert [t.public_url for t in ngrok_a.get_tunnels()] == [tunnel_a.public_url]
         assert [t.public_url for t in ngrok_b.get_tunnels()] == [tunnel_b.public_url]
         ngrok_a.kill()
-        assert process_b.is_process_running({fake_ngrok_path!r}) and not process_a.is_process_running({fake_ngrok_path!r})
+        assert process_b.is_process_running({fake_ngrok_path!r})
+        assert not process_a.is_process_running({fake_ngrok_path!r})
         ngrok_b.kill()
         print("ok")
         """
@@ -141,7 +143,9 @@ def test_wheel_and_sdist_build_and_install_offline(tmp_path: Any, fake_ngrok_pat
     dist = tmp_path / "dist"
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), REPO_ROOT],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert build.returncode == 0, build.stderr
     wheel = glob.glob(str(dist / "pyngrok-*.whl"))[0]
@@ -150,7 +154,10 @@ def test_wheel_and_sdist_build_and_install_offline(tmp_path: Any, fake_ngrok_pat
     assert modules == ["pyngrok.py"]
 
     sdist_build = subprocess.run(
-        [sys.executable, "setup.py", "-q", "sdist", "-d", str(dist)], cwd=REPO_ROOT, capture_output=True, text=True,
+        [sys.executable, "setup.py", "-q", "sdist", "-d", str(dist)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert sdist_build.returncode == 0, sdist_build.stderr
@@ -162,13 +169,18 @@ def test_wheel_and_sdist_build_and_install_offline(tmp_path: Any, fake_ngrok_pat
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     install = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-index", wheel],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert install.returncode == 0, install.stderr
     env = dict(os.environ, PYNGROK_NGROK_PATH=fake_ngrok_path, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
     env.pop("PYTHONPATH", None)
-    for command in ([str(venv / "bin" / "pyngrok"), "version"], [str(venv / "bin" / "ngrok"), "version"],
-                    [str(venv / "bin" / "python"), "-m", "pyngrok", "version"]):
+    for command in (
+        [str(venv / "bin" / "pyngrok"), "version"],
+        [str(venv / "bin" / "ngrok"), "version"],
+        [str(venv / "bin" / "python"), "-m", "pyngrok", "version"],
+    ):
         result = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         assert "ngrok version 3.30.0" in result.stdout and "pyngrok version" in result.stdout
@@ -205,7 +217,7 @@ def test_every_public_function_documents_params_return_and_raises() -> None:
             continue
         if getattr(target, "__wrapped__", None) is not None:
             continue  # aio wrappers carry their twin's docstring
-        for parameter in list(inspect.signature(target).parameters.values())[1 if inspect.isclass(value) else 0:]:
+        for parameter in list(inspect.signature(target).parameters.values())[1 if inspect.isclass(value) else 0 :]:
             if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
                 continue
             if f":param {parameter.name}:" not in doc:
@@ -219,3 +231,72 @@ def test_every_public_function_documents_params_return_and_raises() -> None:
             if any(isinstance(node, ast.Raise) for node in ast.walk(tree)) and ":raises" not in doc:
                 problems.append(f"{dotted}: raises undocumented")
     assert problems == []
+
+
+HEAVY_MODULES = (
+    "argparse",
+    "hashlib",
+    "hmac",
+    "http.client",
+    "json",
+    "platform",
+    "ssl",
+    "subprocess",
+    "tarfile",
+    "tempfile",
+    "urllib.request",
+    "uuid",
+    "zipfile",
+)
+
+
+def test_import_leaves_the_heavy_modules_for_first_use() -> None:
+    """``import pyngrok`` imports none of the HTTP, process, TLS, archive or JSON modules; using them works."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        before = set(sys.modules)
+        import pyngrok
+        early = sorted(set(sys.modules) - before & set({HEAVY_MODULES!r}))
+        assert early == [], early
+        assert pyngrok.urllib.parse.quote("a b") == "a%20b" and "urllib.parse" in sys.modules
+        assert pyngrok.http.client.HTTPConnection is sys.modules["http.client"].HTTPConnection
+        assert pyngrok.json.loads("[1]") == [1]
+        print("ok")
+        """
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_lazy_module_reads_and_writes_go_to_the_real_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyngrok
+
+    marker = object()
+    monkeypatch.setattr(pyngrok.subprocess, "pyngrok_test_marker", marker, raising=False)
+    assert subprocess.pyngrok_test_marker is marker  # type: ignore[attr-defined]
+    monkeypatch.undo()
+    assert not hasattr(subprocess, "pyngrok_test_marker")
+    assert "Popen" in dir(pyngrok.subprocess)
+    assert repr(pyngrok.subprocess) == "<module 'subprocess', imported by pyngrok on first use>"
+    with pytest.raises(AttributeError, match="no attribute 'no_such_submodule'"):
+        pyngrok.urllib.no_such_submodule  # noqa: B018 - the attribute access is the test
+    with pytest.raises(AttributeError):
+        pyngrok.json.no_such_name  # noqa: B018
+
+
+def test_module_all_is_the_public_api() -> None:
+    """``pyngrok.__all__`` (what pydoc documents) holds the upstream API and none of the imported names."""
+    import pyngrok
+
+    assert len(pyngrok.__all__) == len(set(pyngrok.__all__)) and all(hasattr(pyngrok, n) for n in pyngrok.__all__)
+    for facade_name, exports in pyngrok._FACADES.items():
+        for name, target in exports.items():
+            if not target.startswith("_"):
+                assert target in pyngrok.__all__, f"{facade_name}.{name}"
+    assert {"connect", "PyngrokConfig", "NgrokTunnel", "PyngrokError", "DEFAULT_NGROK_PATH"} <= set(pyngrok.__all__)
+    assert not {"os", "re", "json", "subprocess", "Dict", "Optional", "TYPE_CHECKING", "logger"} & set(pyngrok.__all__)

@@ -15,11 +15,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from typing import Optional
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fakeagent import install_fake_agent  # noqa: E402
+from fakeagent import install_fake_agent
 
 READY = "client session established"
 WAIT = 5.0
@@ -48,7 +49,7 @@ def refuses(port: int) -> bool:
     return False
 
 
-def http_call(url: str, method: str = "GET", body=None, headers=None, raw: bytes = None, timeout: float = 5):
+def http_call(url: str, method: str = "GET", body=None, headers=None, raw: Optional[bytes] = None, timeout: float = 5):
     """(status, headers, body bytes) for any status code."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
@@ -67,8 +68,7 @@ class FakeAgent:
     def __init__(self, exe, args, env=None, stdin=None):
         full_env = dict(os.environ)
         full_env.update(env or {})
-        self.proc = subprocess.Popen([exe] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=full_env)
+        self.proc = subprocess.Popen([exe, *list(args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
         self.lines = []
         self.cond = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -97,7 +97,7 @@ class FakeAgent:
                         return line.decode("utf-8", "replace")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or (self.lines and self.lines[-1] is None):
-                    raise AssertionError("no %r in output: %r" % (needle, self.text_lines()[-20:]))
+                    raise AssertionError(f"no {needle!r} in output: {self.text_lines()[-20:]!r}")
                 self.cond.wait(remaining)
 
     def wait_ready(self) -> None:
@@ -136,7 +136,7 @@ def exe(tmp_path):
 @pytest.fixture
 def config(tmp_path):
     path = tmp_path / "ngrok.yml"
-    path.write_text('version: "3"\nagent:\n    web_addr: 127.0.0.1:%d\n    authtoken: "tok-123"\n' % free_port())
+    path.write_text(f'version: "3"\nagent:\n    web_addr: 127.0.0.1:{free_port()}\n    authtoken: "tok-123"\n')
     return str(path)
 
 
@@ -145,8 +145,9 @@ def start(exe, config):
     running = []
 
     def launch(env=None, extra_args=(), cfg=None, ready=True):
-        agent = FakeAgent(exe, ["start", "--none", "--log", "stdout", "--config", cfg or config] + list(extra_args),
-                          env=env)
+        agent = FakeAgent(
+            exe, ["start", "--none", "--log", "stdout", "--config", cfg or config, *list(extra_args)], env=env
+        )
         running.append(agent)
         if ready:
             agent.wait_ready()
@@ -174,7 +175,7 @@ def site(tmp_path):
 def run_cli(exe, *args, env=None):
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run([exe] + list(args), capture_output=True, text=True, timeout=10, env=full_env)
+    return subprocess.run([exe, *list(args)], capture_output=True, text=True, timeout=10, env=full_env)
 
 
 # ---------------------------------------------------------------------------
@@ -184,7 +185,7 @@ def run_cli(exe, *args, env=None):
 
 def test_install_writes_executable_with_shebang(exe):
     with open(exe) as handle:
-        assert handle.readline() == "#!%s\n" % sys.executable
+        assert handle.readline() == f"#!{sys.executable}\n"
     assert os.access(exe, os.X_OK)
 
 
@@ -200,15 +201,16 @@ def test_version_help_update_and_unknown_command(exe):
 def test_config_add_authtoken_and_api_key(exe, tmp_path):
     fresh = tmp_path / "new" / "ngrok.yml"
     done = run_cli(exe, "config", "add-authtoken", "tok-1", "--config", str(fresh))
-    assert done.returncode == 0 and done.stdout == "Authtoken saved to configuration file: %s\n" % fresh
+    assert done.returncode == 0 and done.stdout == f"Authtoken saved to configuration file: {fresh}\n"
     assert fresh.read_text() == 'version: "3"\nagent:\n    authtoken: tok-1\n'
 
     v3 = tmp_path / "v3.yml"
     v3.write_text('version: "3"\nagent:\n  authtoken: old\n  region: eu\ntunnels:\n  a:\n    addr: 80\n')
-    run_cli(exe, "config", "add-authtoken", "tok-2", "--config=%s" % v3)
+    run_cli(exe, "config", "add-authtoken", "tok-2", f"--config={v3}")
     run_cli(exe, "config", "add-api-key", "key-1", "--config", str(v3))
-    assert v3.read_text() == ('version: "3"\nagent:\n  api_key: key-1\n  authtoken: tok-2\n  region: eu\n'
-                              'tunnels:\n  a:\n    addr: 80\n')
+    assert v3.read_text() == (
+        'version: "3"\nagent:\n  api_key: key-1\n  authtoken: tok-2\n  region: eu\ntunnels:\n  a:\n    addr: 80\n'
+    )
 
     v2 = tmp_path / "v2.yml"
     v2.write_text("region: us\nauthtoken: old\n")
@@ -222,22 +224,23 @@ def test_config_add_authtoken_and_api_key(exe, tmp_path):
 
 def test_config_check_and_yaml_errors(exe, tmp_path):
     good = tmp_path / "good.yml"
-    good.write_text('# c\nversion: "2"\nauthtoken: \'a\'\'b\'  # note\nweb_addr: "127.0.0.1:1"\n'
-                    'tunnels:\n  web:\n    addr: 80\n    schemes: [http, https]\n    basic_auth:\n      - "u:p"\n'
-                    "    policy: |\n      weird: ::: stuff\n")
-    assert run_cli(exe, "config", "check", "--config", str(good)).stdout == "Valid configuration file at %s\n" % good
+    good.write_text(
+        "# c\nversion: \"2\"\nauthtoken: 'a''b'  # note\nweb_addr: \"127.0.0.1:1\"\n"
+        'tunnels:\n  web:\n    addr: 80\n    schemes: [http, https]\n    basic_auth:\n      - "u:p"\n'
+        "    policy: |\n      weird: ::: stuff\n"
+    )
+    assert run_cli(exe, "config", "check", "--config", str(good)).stdout == f"Valid configuration file at {good}\n"
 
     missing = tmp_path / "missing.yml"
     result = run_cli(exe, "config", "check", "--config", str(missing))
-    assert result.returncode == 1 and result.stderr == "ERROR:  open %s: no such file or directory\n" % missing
+    assert result.returncode == 1 and result.stderr == f"ERROR:  open {missing}: no such file or directory\n"
 
     for text, line in ((":::\n", 1), ("a: 1\nb: 2\n   c: 3\n", 3), ("agent:\n    x: 1\n  y: 2\n", 3)):
         bad = tmp_path / "bad.yml"
         bad.write_text(text)
         result = run_cli(exe, "start", "--none", "--log", "stdout", "--config", str(bad))
         assert result.returncode == 1 and result.stdout == ""
-        assert result.stderr.startswith("ERROR:  Error reading configuration file '%s': yaml: line %d: "
-                                        % (bad, line))
+        assert result.stderr.startswith(f"ERROR:  Error reading configuration file '{bad}': yaml: line {line}: ")
 
 
 def test_api_command(exe, tmp_path):
@@ -264,7 +267,7 @@ def test_api_command(exe, tmp_path):
 def test_startup_log_lines(start, config):
     agent = start()
     lines = agent.text_lines()
-    assert 'lvl=info msg="open config file" path=%s err=nil' % config in lines[0]
+    assert f'lvl=info msg="open config file" path={config} err=nil' in lines[0]
     assert "obj=web addr=" in lines[1] and lines[1].rstrip().endswith("allow_hosts=[]")
     assert 'msg="tunnel session started" obj=tunnels.session' in lines[2]
     id_part = lines[3].split("obj=csess id=")[1].strip()
@@ -275,14 +278,15 @@ def test_startup_log_lines(start, config):
 
 def test_http_tunnel_end_to_end(start, site):
     agent = start()
-    local = "%d" % site.server_address[1]
+    local = str(site.server_address[1])
     status, tunnel = agent.api("POST", "/api/tunnels", {"name": "web", "addr": local, "proto": "http"})
     assert status == 201, tunnel
     assert tunnel["name"] == "web" and tunnel["uri"] == "/api/tunnels/web" and tunnel["proto"] == "https"
-    assert tunnel["config"] == {"addr": "http://localhost:%s" % local, "inspect": True}
+    assert tunnel["config"] == {"addr": f"http://localhost:{local}", "inspect": True}
     assert tunnel["public_url"].startswith("http://127.0.0.1:")
-    agent.wait_for('msg="started tunnel" obj=tunnels name=web addr=http://localhost:%s url=%s'
-                   % (local, tunnel["public_url"]))
+    agent.wait_for(
+        'msg="started tunnel" obj=tunnels name=web addr=http://localhost:{} url={}'.format(local, tunnel["public_url"])
+    )
     assert agent.wait_for("msg=end pg=/api/tunnels ").split("status=")[1].startswith("201 dur=")
 
     code, _, body = http_call(tunnel["public_url"] + "/hello.txt?x=1", headers={"X-Test": "yes"})
@@ -317,15 +321,16 @@ def test_http_tunnel_end_to_end(start, site):
 def test_basic_auth_and_bad_gateway(start, site):
     agent = start()
     port = site.server_address[1]
-    tunnel = agent.api("POST", "/api/tunnels", {"name": "a", "addr": "localhost:%d" % port, "auth": "u:p"})[1]
+    tunnel = agent.api("POST", "/api/tunnels", {"name": "a", "addr": f"localhost:{port}", "auth": "u:p"})[1]
     code, headers, _ = http_call(tunnel["public_url"] + "/hello.txt")
     assert code == 401 and headers["WWW-Authenticate"] == 'Basic realm="ngrok"' and site.handler.hits == 0
     good = {"Authorization": "Basic dTpw"}  # u:p
     assert http_call(tunnel["public_url"] + "/hello.txt", headers=good)[0] == 200
 
     down = free_port()
-    dead = agent.api("POST", "/api/tunnels", {"name": "dead", "addr": "http://127.0.0.1:%d" % down,
-                                              "basic_auth": ["x:y"]})[1]
+    dead = agent.api(
+        "POST", "/api/tunnels", {"name": "dead", "addr": f"http://127.0.0.1:{down}", "basic_auth": ["x:y"]}
+    )[1]
     code, _, body = http_call(dead["public_url"] + "/", headers={"Authorization": "Basic eDp5"})
     assert code == 502 and b"<html>" in body
     last = agent.api("GET", "/api/requests/http?tunnel_name=dead")[1]["requests"][0]
@@ -375,8 +380,9 @@ def test_tcp_tunnel_echo(start):
     agent = start()
     echo = echo_server()
     try:
-        status, tunnel = agent.api("POST", "/api/tunnels",
-                                   {"name": "ssh", "proto": "tcp", "addr": str(echo.getsockname()[1])})
+        status, tunnel = agent.api(
+            "POST", "/api/tunnels", {"name": "ssh", "proto": "tcp", "addr": str(echo.getsockname()[1])}
+        )
         assert status == 201 and tunnel["proto"] == "tcp" and tunnel["public_url"].startswith("tcp://127.0.0.1:")
         assert tunnel["config"]["inspect"] is False
         with socket.create_connection(("127.0.0.1", port_of(tunnel["public_url"])), timeout=5) as conn:
@@ -401,7 +407,7 @@ def test_endpoints_api(start, site):
     agent = start()
     port = site.server_address[1]
     status, ep = agent.api("POST", "/api/endpoints", {"name": "e1", "upstream": {"url": str(port)}})
-    assert status == 201 and ep["uri"] == "/api/endpoints/e1" and ep["upstream"]["url"] == "http://localhost:%d" % port
+    assert status == 201 and ep["uri"] == "/api/endpoints/e1" and ep["upstream"]["url"] == f"http://localhost:{port}"
     assert ep["url"] == ep["public_url"] and ep["pooling_enabled"] is False and "metrics" in ep
     assert http_call(ep["url"] + "/hello.txt")[0] == 200
     tcp = agent.api("POST", "/api/endpoints", {"name": "e2", "url": "tcp://", "upstream": {"url": "localhost:22"}})[1]
@@ -420,18 +426,27 @@ def test_endpoints_api(start, site):
 def test_api_error_shapes(start):
     agent = start()
     assert agent.api("POST", "/api/tunnels", {"name": "dup", "addr": "8000"})[0] == 201
-    assert agent.api("POST", "/api/tunnels", {"name": "dup", "addr": "9000"}) == (400, {
-        "error_code": 102, "status_code": 400, "msg": "invalid tunnel configuration",
-        "details": {"err": 'a tunnel with the name "dup" already exists'}})
-    assert agent.api("GET", "/api/tunnels/ghost") == (404, {
-        "error_code": 100, "status_code": 404, "msg": "tunnel not found", "details": {"name": "ghost"}})
+    assert agent.api("POST", "/api/tunnels", {"name": "dup", "addr": "9000"}) == (
+        400,
+        {
+            "error_code": 102,
+            "status_code": 400,
+            "msg": "invalid tunnel configuration",
+            "details": {"err": 'a tunnel with the name "dup" already exists'},
+        },
+    )
+    assert agent.api("GET", "/api/tunnels/ghost") == (
+        404,
+        {"error_code": 100, "status_code": 404, "msg": "tunnel not found", "details": {"name": "ghost"}},
+    )
     assert agent.api("DELETE", "/api/tunnels/ghost")[0] == 404
     status, body = agent.api("POST", "/api/tunnels", {"name": "noaddr"})
     assert status == 400 and body["error_code"] == 102
     assert agent.api("POST", "/api/tunnels", {"name": "x", "addr": "8000", "proto": "udp"})[0] == 400
     assert agent.api("POST", "/api/tunnels", raw=b"{broken", headers={"Content-Type": "application/json"})[0] == 400
-    form = agent.api("POST", "/api/tunnels", raw=b"name=a&addr=1",
-                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    form = agent.api(
+        "POST", "/api/tunnels", raw=b"name=a&addr=1", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert form[0] == 415
     assert agent.api("GET", "/api/nothing")[0] == 404
 
@@ -442,11 +457,12 @@ def test_web_addr_busy_moves_to_next_port(start, tmp_path):
     blocker.listen(1)
     busy = blocker.getsockname()[1]
     cfg = tmp_path / "busy.yml"
-    cfg.write_text("web_addr: 127.0.0.1:%d\n" % busy)
+    cfg.write_text(f"web_addr: 127.0.0.1:{busy}\n")
     try:
         agent = start(cfg=str(cfg))
-        agent.wait_for('lvl=warn msg="can\'t bind default web address, trying alternatives" obj=web '
-                       'addr=127.0.0.1:%d' % busy)
+        agent.wait_for(
+            f'lvl=warn msg="can\'t bind default web address, trying alternatives" obj=web addr=127.0.0.1:{busy}'
+        )
         assert port_of(agent.web) != busy
         assert agent.api("GET", "/api/tunnels")[0] == 200
     finally:
@@ -481,7 +497,7 @@ def test_startup_error(start):
     assert agent.proc.wait(timeout=5) == 1
     text = "".join(agent.text_lines())
     assert 'lvl=eror msg="session closing" obj=tunnels.session err="authentication failed:' in text
-    assert "\\r\\n\\r\\nERR_NGROK_105\\r\\n\"" in text and "lvl=crit msg=\"command failed\"" in text
+    assert '\\r\\n\\r\\nERR_NGROK_105\\r\\n"' in text and 'lvl=crit msg="command failed"' in text
     stderr = agent.proc.stderr.read().decode()
     assert stderr.startswith("ERROR:  authentication failed:") and "ERR_NGROK_105" in stderr
     assert "starting web service" not in text
@@ -515,15 +531,22 @@ def test_hang_after_web_and_reconnect_fail(start):
     failing.wait_for('lvl=eror msg="failed to reconnect session" obj=csess id=')
     time.sleep(0.7)
     assert "".join(failing.text_lines()).count("failed to reconnect session") >= 2
-    assert failing.api("POST", "/api/tunnels", {"name": "t", "addr": "80"}) == (503, {
-        "error_code": 104, "status_code": 503,
-        "msg": "a successful ngrok tunnel session has not yet been established", "details": {}})
+    assert failing.api("POST", "/api/tunnels", {"name": "t", "addr": "80"}) == (
+        503,
+        {
+            "error_code": 104,
+            "status_code": 503,
+            "msg": "a successful ngrok tunnel session has not yet been established",
+            "details": {},
+        },
+    )
 
 
 def test_require_authtoken_and_state_file(start, exe, tmp_path, config):
     state = tmp_path / "state.json"
-    ok = start(env={"FAKE_NGROK_REQUIRE_AUTHTOKEN": "tok-123", "FAKE_NGROK_STATE_FILE": str(state),
-                    "NGROK_AUTHTOKEN": ""})
+    ok = start(
+        env={"FAKE_NGROK_REQUIRE_AUTHTOKEN": "tok-123", "FAKE_NGROK_STATE_FILE": str(state), "NGROK_AUTHTOKEN": ""}
+    )
     assert ok.proc.poll() is None
     recorded = json.loads(state.read_text())
     assert recorded["authtoken_seen"] is True and recorded["env_has_authtoken"] is False
@@ -564,5 +587,7 @@ def test_api_delay_fail_and_badjson(start):
     assert status == 200 and data == b"{not json"
 
     panic = start(env={"FAKE_NGROK_API_FAIL": "500:1"}, cfg=None)
-    assert panic.api("POST", "/api/tunnels", {"name": "t", "addr": "80"}) == (500, {
-        "error_code": 0, "status_code": 500, "msg": "panic: runtime error", "details": {}})
+    assert panic.api("POST", "/api/tunnels", {"name": "t", "addr": "80"}) == (
+        500,
+        {"error_code": 0, "status_code": 500, "msg": "panic: runtime error", "details": {}},
+    )

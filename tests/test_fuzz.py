@@ -18,6 +18,7 @@ are written to ``.cache/fuzz_counts.md`` and added to ``.cache/fault_table.md``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import glob
@@ -28,7 +29,9 @@ import math
 import os
 import random
 import re
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -122,48 +125,80 @@ def save_found(tally: Tally) -> List[str]:
     return paths
 
 
+class CaseHang(BaseException):
+    """Raised in the main thread by SIGALRM when one case runs past its limit (a BaseException, so that no
+    ``except Exception`` in the code under test swallows it)."""
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise CaseHang()
+
+
+@contextlib.contextmanager
+def hang_guard(seconds: float) -> Iterator[None]:
+    """Interrupt a case that loops for ever (main thread, POSIX only; elsewhere only the time is checked)."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGALRM, _on_alarm) if usable else None
+    try:
+        yield
+    finally:
+        if usable:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
 def run_target(
     target: str,
     count: int,
     make_case: Callable[[random.Random], Any],
     check: Callable[[Any], str],
     known_bugs: Optional[Dict[str, Callable[[Any, BaseException], bool]]] = None,
+    hang_seconds: float = SLOW_CASE_SECONDS,
 ) -> Tally:
     """Run ``count`` cases: each is made from its own seed, checked, and its outcome tallied.
 
-    ``check`` returns an outcome name or raises; a ``PyngrokError`` is an outcome, anything else is a
-    failure unless it matches a known bug that still reproduces (see ``open_bugs``).
+    ``check`` returns an outcome name or raises; a ``PyngrokError`` is an outcome, anything else (or a case
+    running past ``hang_seconds``) is a failure unless it matches a known bug that still reproduces (see
+    ``open_bugs``).
     """
     tally = Tally(target)
     rng = random.Random()
     base = case_seed(target, 0)
+    alarm = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     started = time.perf_counter()
-    for index in range(count):
-        rng.seed(base + index)
-        case = make_case(rng)
-        case_started = time.perf_counter()
-        try:
-            outcome = check(case)
-        except PyngrokError as error:
-            outcome = type(error).__name__
-        except AssertionError as error:
-            tally.fail(index, case, f"AssertionError: {error}")
-            continue
-        except Exception as error:
-            name = next((bug for bug, matches in (known_bugs or {}).items() if matches(case, error)), None)
-            if name is not None:
-                tally.known[name] = tally.known.get(name, 0) + 1
-                tally.add(f"known:{name}")
+    with hang_guard(hang_seconds):
+        for index in range(count):
+            rng.seed(base + index)
+            case = make_case(rng)
+            case_started = time.perf_counter()
+            try:
+                if alarm:
+                    signal.setitimer(signal.ITIMER_REAL, hang_seconds)
+                outcome = check(case)
+            except PyngrokError as error:
+                outcome = type(error).__name__
+            except AssertionError as error:
+                tally.fail(index, case, f"AssertionError: {error}")
                 continue
-            tally.fail(index, case, f"{type(error).__name__}: {error}"[:500])
-            continue
-        finally:
-            elapsed = time.perf_counter() - case_started
-            tally.slowest = max(tally.slowest, elapsed)
-        if elapsed > SLOW_CASE_SECONDS:
-            tally.fail(index, case, f"took {elapsed:.1f}s")
-            continue
-        tally.add(outcome)
+            except (Exception, CaseHang) as error:
+                name = next((bug for bug, matches in (known_bugs or {}).items() if matches(case, error)), None)
+                if name is not None:
+                    tally.known[name] = tally.known.get(name, 0) + 1
+                    tally.add(f"known:{name}")
+                    continue
+                problem = f"hang: still running after {hang_seconds}s" if isinstance(error, CaseHang) else (
+                    f"{type(error).__name__}: {error}"[:500])
+                tally.fail(index, case, problem)
+                continue
+            finally:
+                if alarm:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                elapsed = time.perf_counter() - case_started
+                tally.slowest = max(tally.slowest, elapsed)
+            if elapsed > SLOW_CASE_SECONDS:
+                tally.fail(index, case, f"took {elapsed:.1f}s")
+                continue
+            tally.add(outcome)
     tally.cases = count
     tally.seconds = time.perf_counter() - started
     COUNTS[target] = tally
@@ -289,13 +324,23 @@ def known(*names: str) -> Dict[str, Callable[[Any, BaseException], bool]]:
 
 
 def _api_text(case: Any) -> str:
-    return str(case.get("text", "")) if isinstance(case, dict) else ""
+    """The body text the library read: for a raw HTTP case, the body as its Content-Length cut it."""
+    if not isinstance(case, dict):
+        return ""
+    raw = case.get("raw")
+    if isinstance(raw, bytes):
+        head, _, body = raw.partition(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length:\s*([0-9]+)\s*$", head)
+        if length and b"chunked" not in head.lower():
+            body = body[: int(length.group(1))]
+        return body.decode("utf-8", "replace")
+    return str(case.get("text", ""))
 
 
 def _has_bad_tunnel_field(case: Any) -> bool:
     """An API answer with a tunnel whose fields have types the agent never sends."""
     try:
-        answer = json.loads(_api_text(case)) if isinstance(case, dict) and "text" in case else case
+        answer = json.loads(_api_text(case)) if isinstance(case, dict) and ("text" in case or "raw" in case) else case
     except (ValueError, RecursionError):
         return False
     items: List[Any] = []
@@ -334,8 +379,9 @@ BUG_MATCHERS: Dict[str, Callable[[Any, BaseException], bool]] = {
     "api-answer-not-object": lambda case, error: isinstance(error, (TypeError, AttributeError))
     and _answer_not_an_object(case),
     "yaml-dump-huge-int": lambda case, error: isinstance(error, ValueError) and "integer string" in str(error),
-    "http-framing-overflow": lambda case, error: isinstance(error, (OverflowError, ValueError))
+    "http-answer-parse-error": lambda case, error: isinstance(error, (OverflowError, ValueError))
     and not isinstance(error, UnicodeError),
+    "http-chunk-hang": lambda case, error: isinstance(error, CaseHang) and b"chunked" in case.get("raw", b""),
 }
 
 
@@ -929,22 +975,29 @@ def gen_raw_answer(rng: random.Random) -> Dict[str, Any]:
     if rng.random() < 0.05:
         body = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 40)))
     version = "HTTP/1.1" if rng.random() < 0.85 else rng.choice(["HTTP/1.0", "HTTP/2", "HTTP/1.1x", "ICY", ""])
-    status_text = str(case["status"]) if rng.random() < 0.85 else rng.choice(["abc", "-1", "1000", "", "200 200"])
+    status_text = str(case["status"]) if rng.random() < 0.85 else rng.choice(
+        ["abc", "-1", "1000", "", "200 200", "2\xb200", "\xb9\xb2\xb3", "+200", " 200", "2_00", "0x1F"])
     headers = [f"Content-Length: {len(body)}"]
     framing = rng.random()
     if framing < 0.1:
-        headers = [f"Content-Length: {rng.choice([0, len(body) + 10, -5, 'abc', '1, 2', 2 ** 70])}"]
+        lengths: List[Any] = [0, len(body) + 10, -5, "abc", "1, 2", 2 ** 70, "\xb9", "+2"]
+        headers = ["Content-Length: %s" % rng.choice(lengths)]
     elif framing < 0.2:
         headers = ["Transfer-Encoding: chunked"]
         body = (f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n") if rng.random() < 0.6 else (
-            rng.choice([b"zz\r\n", b"ffffff\r\nab", b"2\r\nabc\r\n0\r\n\r\n", b"\r\n"]))
+            rng.choice([b"zz\r\n", b"ffffff\r\nab", b"2\r\nabc\r\n0\r\n\r\n", b"\r\n", b"0x2\r\nab\r\n0\r\n\r\n",
+                        b"2;ext=1\r\nab\r\n0\r\n\r\n", b"+2\r\nab\r\n0\r\n\r\n", b"\xb2\r\nab\r\n0\r\n\r\n"]
+                       + ([b"-10\r\n", b"2\r\nab\r\n-4\r\n"] if rng.random() < 0.03 else [])))
     elif framing < 0.25:
         headers = []  # read to the end of the connection
     extra = rng.choice([[], [], [], [], ["Content-Type: application/json"], ["X-" + "a" * 70000 + ": 1"],
                         [f"X-{n}: y" for n in range(120)], ["Bad Header Line"], ["Content-Type: text/html; é"],
                         ["Connection: close"]])
     head = f"{version} {status_text} {case['reason']}\r\n" + "".join(f"{h}\r\n" for h in headers + extra) + "\r\n"
-    raw = head.encode("utf-8", "surrogatepass") + body
+    try:  # a server's bytes as they are: latin-1 where the text allows it
+        raw = head.encode("latin-1") + body
+    except UnicodeEncodeError:
+        raw = head.encode("utf-8", "surrogatepass") + body
     if rng.random() < 0.03:
         raw = raw[: rng.randint(0, len(raw))]
     return {"raw": raw, "call": case["call"], "text": case["text"]}
@@ -967,7 +1020,7 @@ def test_fuzz_api_answers_over_loopback(pyngrok_config: PyngrokConfig, monkeypat
         ngrok_process.api_url = f"http://127.0.0.1:{server.port}"
         tally = run_target("api: raw HTTP over loopback", cases(3_000), gen_raw_answer, check,
                            known("deep-json-recursion", "tunnel-field-types", "api-answer-not-object",
-                                 "http-framing-overflow"))
+                                 "http-answer-parse-error", "http-chunk-hang"), hang_seconds=0.5)
     finally:
         ngrok_process.api_url = real_api_url
         server.close()
@@ -1048,14 +1101,40 @@ def _replay_config_write(text: str) -> None:
         os.rmdir(directory)
 
 
+REPLAY_CLIENT = """
+import sys, pyngrok
+try:
+    pyngrok.api_request(sys.argv[1], timeout=1)
+except pyngrok.PyngrokError:
+    sys.exit(3)
+except Exception as error:
+    print(type(error).__name__ + ": " + str(error)[:200])
+    sys.exit(4)
+"""
+
+
+class ReplayHang(Exception):
+    pass
+
+
 def _replay_raw_http(case: Dict[str, Any]) -> None:
-    """A raw HTTP answer (stored as latin-1 text) from a loopback server, read by api_request."""
+    """A raw HTTP answer (stored as latin-1 text) from a loopback server, read by api_request in a child
+    process, so that a client that loops for ever can be stopped."""
     server = RawHttpServer()
     try:
         server.answer = {"raw": case["raw"].encode("latin-1")}
-        pyngrok.api_request(f"http://127.0.0.1:{server.port}/api/tunnels", timeout=2)
+        client = subprocess.Popen([sys.executable, "-c", REPLAY_CLIENT, f"http://127.0.0.1:{server.port}/api/tunnels"],
+                                  env=dict(os.environ, PYTHONPATH=REPO_ROOT), stdout=subprocess.PIPE)
+        try:
+            out, _ = client.communicate(timeout=4)
+        except subprocess.TimeoutExpired:
+            client.kill()
+            client.wait()
+            raise ReplayHang("api_request still running after 4 s (1 s timeout)") from None
     finally:
         server.close()
+    if client.returncode not in (0, 3):
+        raise RuntimeError(out.decode("utf-8", "replace").strip() or f"exit code {client.returncode}")
 
 
 REPLAYERS: Dict[str, Callable[[Any], None]] = {

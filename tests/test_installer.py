@@ -23,7 +23,8 @@ for path in (REPO_ROOT, TESTS_DIR):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from installer_servers import (
+import pyngrok  # noqa: E402 - found through the sys.path set up above
+from installer_servers import (  # noqa: E402
     ArchiveServer,
     Entry,
     LoopbackCA,
@@ -37,8 +38,6 @@ from installer_servers import (
     zip_bytes,
     zip_with_declared_size,
 )
-
-import pyngrok
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="the fake agent is a POSIX shell script")
 
@@ -241,7 +240,7 @@ def test_install_over_https_with_context_and_env_ca_bundle(
 
 
 def test_untrusted_certificate_is_not_retried(https: ArchiveServer, existing: str) -> None:
-    with pytest.raises(pyngrok.PyngrokNgrokInstallError, match="TLS verification.*CA bundle"):
+    with pytest.raises(pyngrok.PyngrokNgrokInstallError, match=r"TLS verification.*CA bundle"):
         install(existing, url=https.url("/ngrok.tgz"), retries=3)
     assert https.hits["/ngrok.tgz"] == 0
     assert_untouched(existing)
@@ -319,7 +318,7 @@ def test_500_is_retried_then_fails(
     https: ArchiveServer, ca: LoopbackCA, existing: str, bin_dir: str, isolated: str
 ) -> None:
     https.routes["/broken.tgz"] = Route("status", status=500)
-    with pytest.raises(pyngrok.PyngrokNgrokInstallError, match="after 3 attempt.*HTTP 500"):
+    with pytest.raises(pyngrok.PyngrokNgrokInstallError, match=r"after 3 attempt.*HTTP 500"):
         install(existing, url=https.url("/broken.tgz"), cafile=ca.ca_file, retries=2)
     assert https.hits["/broken.tgz"] == 3
     assert_untouched(existing)
@@ -832,14 +831,14 @@ def test_cli_in_a_subprocess_uses_pyngrok_ngrok_path(https: ArchiveServer, ca: L
     script = "import sys, pyngrok; sys.exit(pyngrok._installer_cli(sys.argv[1:]))"
     command = [sys.executable, "-c", script, "install", "--url", https.url("/ngrok.zip"), "--ca-bundle", ca.ca_file]
     result = subprocess.run(
-        command + ["--quiet", "--require-checksum"],
+        [*command, "--quiet", "--require-checksum"],
         check=False,
         env=subprocess_env(PYNGROK_NGROK_PATH=ngrok_path),
         capture_output=True,
     )
     assert result.returncode == 1 and b"no SHA-256" in result.stderr
     result = subprocess.run(
-        command + ["--sha256", sha256(ZIP)],
+        [*command, "--sha256", sha256(ZIP)],
         check=False,
         env=subprocess_env(PYNGROK_NGROK_PATH=ngrok_path),
         capture_output=True,

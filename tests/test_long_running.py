@@ -290,8 +290,9 @@ class BlackHole:
 def test_dropped_session_goes_reconnecting_then_online_and_serves_again(setup: Setup, local_site: Any) -> None:
     server, config, recorder = setup.server, setup.config, setup.recorder
     port = stable_port()
-    tunnel = ngrok.connect(str(local_site.port), name="web", bind_tls=True, hostname=f"127.0.0.1:{port}",
-                           pyngrok_config=config)
+    tunnel = ngrok.connect(
+        str(local_site.port), name="web", bind_tls=True, hostname=f"127.0.0.1:{port}", pyngrok_config=config
+    )
     assert tunnel.public_url == f"https://127.0.0.1:{port}"
     assert fetch(str(tunnel.public_url), server.ca_path) == local_site.page
     agent = ngrok.get_ngrok_process(config)
@@ -328,8 +329,9 @@ def test_dropped_session_goes_reconnecting_then_online_and_serves_again(setup: S
 def test_refused_reconnection_stays_reconnecting_then_recovers(setup: Setup, local_site: Any) -> None:
     server, config, recorder = setup.server, setup.config, setup.recorder
     port = stable_port()
-    tunnel = ngrok.connect(str(local_site.port), name="web", bind_tls=True, hostname=f"127.0.0.1:{port}",
-                           pyngrok_config=config)
+    tunnel = ngrok.connect(
+        str(local_site.port), name="web", bind_tls=True, hostname=f"127.0.0.1:{port}", pyngrok_config=config
+    )
     assert fetch(str(tunnel.public_url), server.ca_path) == local_site.page
     agent = ngrok.get_ngrok_process(config)
     url_before = tunnel.public_url
@@ -379,8 +381,9 @@ def test_supervision_restarts_a_killed_agent_with_its_named_tunnels(
     fault = time.monotonic()
     os.kill(first.proc.pid, signal.SIGKILL)
     recorder.wait_for_state("starting", timeout=10)
-    web_back = serves_again(lambda: None if web.public_url in old_urls else web.public_url, server.ca_path,
-                            local_site.page)
+    web_back = serves_again(
+        lambda: None if web.public_url in old_urls else web.public_url, server.ca_path, local_site.page
+    )
     echo_back = echoes_again(lambda: None if echo.public_url in old_urls else echo.public_url, b"after")
     record_timing("kill -9, supervised", "kill -> https page served again", web_back - fault)
     record_timing("kill -9, supervised", "kill -> tcp echo again", echo_back - fault)
@@ -462,7 +465,13 @@ def test_supervision_gives_up_after_its_limit(setup: Setup, refusal: str) -> Non
     # agent also reports "starting -> stopped (ngrok exited with code N)"; see the issue 9 report.)
     narrative = [event for event in recorder.events if event.ngrok_process is first]
     assert [event.state for event in narrative] == [
-        "online", "stopped", "starting", "stopped", "starting", "stopped", "stopped"
+        "online",
+        "stopped",
+        "starting",
+        "stopped",
+        "starting",
+        "stopped",
+        "stopped",
     ], narrative
     assert narrative[-1].reason == "gave up after 2 restarts"
     assert wait_for(lambda: pyngrok._supervisors == {}, 5)
@@ -565,8 +574,9 @@ def test_async_context_manager_closes_its_tunnel(setup: Setup, local_site: Any) 
             ports.append(public_port(t.public_url))
             left.append(time.monotonic())
         with pytest.raises(KeyError):
-            async with await aio.connect(str(local_site.port), "http", "acm-raise", bind_tls=True,
-                                         pyngrok_config=config) as t:
+            async with await aio.connect(
+                str(local_site.port), "http", "acm-raise", bind_tls=True, pyngrok_config=config
+            ) as t:
                 ports.append(public_port(t.public_url))
                 left.append(time.monotonic())
                 raise KeyError("inside the async block")
@@ -576,9 +586,10 @@ def test_async_context_manager_closes_its_tunnel(setup: Setup, local_site: Any) 
     ports, left, names = asyncio.run(asyncio.wait_for(scenario(), 30))
     assert names == []
     for port in ports:
-        assert wait_for(lambda port=port: port_refuses(port), 5)  # type: ignore[misc]
-    record_timing("async with-block exits and raises", "first exit -> both public ports closed",
-                  time.monotonic() - left[0])
+        assert wait_for(lambda port=port: port_refuses(port), 5)
+    record_timing(
+        "async with-block exits and raises", "first exit -> both public ports closed", time.monotonic() - left[0]
+    )
     assert server.binds == []
 
 
@@ -604,9 +615,7 @@ def _read_lines(pipe: Any, lines: "queue.Queue[Optional[bytes]]") -> None:
     lines.put(None)
 
 
-def test_wait_in_a_script_returns_on_sigint_without_traceback(
-    setup: Setup, local_site: Any, tmp_path: Any
-) -> None:
+def test_wait_in_a_script_returns_on_sigint_without_traceback(setup: Setup, local_site: Any, tmp_path: Any) -> None:
     server, config = setup.server, setup.config
     script = (
         "import pyngrok\n"
@@ -619,8 +628,12 @@ def test_wait_in_a_script_returns_on_sigint_without_traceback(
     )
     env = dict(os.environ, PYTHONPATH=REPO_ROOT)
     child = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=str(tmp_path), env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-c", script],
+        cwd=str(tmp_path),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     lines: "queue.Queue[Optional[bytes]]" = queue.Queue()
     assert child.stdout is not None and child.stderr is not None

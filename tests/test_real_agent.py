@@ -64,8 +64,9 @@ ConfigFactory = Callable[..., PyngrokConfig]
 
 
 @pytest.fixture
-def make_config(ngrok_binary: str, server: ts.TunnelServer, tmp_path: Path,
-                monkeypatch: pytest.MonkeyPatch) -> Iterator[ConfigFactory]:
+def make_config(
+    ngrok_binary: str, server: ts.TunnelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ConfigFactory]:
     """Build a PyngrokConfig whose one config file points the real agent at ``server``.
 
     ``make_config(extra="tunnels: ...", web_port=..., server_addr=..., **PyngrokConfig options)``.  Every
@@ -77,10 +78,17 @@ def make_config(ngrok_binary: str, server: ts.TunnelServer, tmp_path: Path,
 
     def make(extra: str = "", web_port: Any = "free", server_addr: str = "", **options: Any) -> PyngrokConfig:
         path = str(tmp_path / f"ngrok-{len(made)}.yml")
-        write_agent_config(path, server_addr or server.addr, server.ca_path,
-                           free_port() if web_port == "free" else web_port, extra)
-        settings = dict(ngrok_path=ngrok_binary, config_path=path, ngrok_version="2", config_version="2",
-                        auth_token=AUTHTOKEN, startup_timeout=10)
+        write_agent_config(
+            path, server_addr or server.addr, server.ca_path, free_port() if web_port == "free" else web_port, extra
+        )
+        settings = dict(
+            ngrok_path=ngrok_binary,
+            config_path=path,
+            ngrok_version="2",
+            config_version="2",
+            auth_token=AUTHTOKEN,
+            startup_timeout=10,
+        )
         settings.update(options)
         config = PyngrokConfig(**settings)
         made.append(config)
@@ -137,8 +145,7 @@ def wait_for_requests(config: PyngrokConfig, count: int, tunnel_name: Any = None
 # --- startup and the API URL --------------------------------------------------------------------------
 
 
-def test_real_agent_starts_healthy_from_its_startup_log(make_config: ConfigFactory,
-                                                       server: ts.TunnelServer) -> None:
+def test_real_agent_starts_healthy_from_its_startup_log(make_config: ConfigFactory, server: ts.TunnelServer) -> None:
     web_port = free_port()
     config = make_config(web_port=web_port)
     ngrok_process = ngrok.get_ngrok_process(config)
@@ -195,8 +202,9 @@ def test_real_agent_taken_explicit_web_addr_is_reported(make_config: ConfigFacto
 # --- tunnels: http, tcp, tls, bind_tls, auth ------------------------------------------------------------
 
 
-def test_real_agent_http_tunnel_serves_the_local_page(config: PyngrokConfig, server: ts.TunnelServer,
-                                                       site: LocalSite) -> None:
+def test_real_agent_http_tunnel_serves_the_local_page(
+    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite
+) -> None:
     tunnel = ngrok.connect(site.port, pyngrok_config=config)
     assert tunnel.proto == "https" and tunnel.public_url.startswith("https://127.0.0.1:")
     assert tunnel.config == {"addr": f"http://localhost:{site.port}", "inspect": True}
@@ -207,8 +215,9 @@ def test_real_agent_http_tunnel_serves_the_local_page(config: PyngrokConfig, ser
     assert site.hits == ["/index.html"]
 
 
-def test_real_agent_get_tunnels_lists_the_http_twin(config: PyngrokConfig, server: ts.TunnelServer,
-                                                    site: LocalSite) -> None:
+def test_real_agent_get_tunnels_lists_the_http_twin(
+    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite
+) -> None:
     tunnel = ngrok.connect(site.port, name="web", pyngrok_config=config)
     tunnels = {t.name: t for t in ngrok.get_tunnels(config)}
     assert sorted(tunnels) == ["web", "web (http)"]
@@ -252,8 +261,9 @@ def test_real_agent_tls_tunnel_is_passthrough(config: PyngrokConfig, tmp_path: P
 
 
 @pytest.mark.parametrize("bind_tls, schemes", [(True, ["https"]), (False, ["http"]), ("both", ["http", "https"])])
-def test_real_agent_bind_tls_variants(config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite,
-                                      bind_tls: Any, schemes: List[str]) -> None:
+def test_real_agent_bind_tls_variants(
+    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite, bind_tls: Any, schemes: List[str]
+) -> None:
     tunnel = ngrok.connect(site.port, bind_tls=bind_tls, pyngrok_config=config)
     urls = [t.public_url for t in ngrok.get_tunnels(config)]
     assert sorted(url.split("://")[0] for url in urls) == schemes
@@ -296,8 +306,9 @@ def _definitions(site: LocalSite, echo: EchoServer) -> str:
     )
 
 
-def test_real_agent_named_tunnel_from_the_config(make_config: ConfigFactory, server: ts.TunnelServer,
-                                                 site: LocalSite, echo: EchoServer) -> None:
+def test_real_agent_named_tunnel_from_the_config(
+    make_config: ConfigFactory, server: ts.TunnelServer, site: LocalSite, echo: EchoServer
+) -> None:
     config = make_config(extra=_definitions(site, echo))
     tunnel = ngrok.connect(name="website", pyngrok_config=config)
     assert tunnel.name == "website-api" and tunnel.proto == "https"
@@ -309,8 +320,9 @@ def test_real_agent_named_tunnel_from_the_config(make_config: ConfigFactory, ser
     assert fetch(default.public_url + "/", server.ca_path) == (200, PAGE.encode())
 
 
-def test_real_agent_connect_all(make_config: ConfigFactory, server: ts.TunnelServer, site: LocalSite,
-                                echo: EchoServer) -> None:
+def test_real_agent_connect_all(
+    make_config: ConfigFactory, server: ts.TunnelServer, site: LocalSite, echo: EchoServer
+) -> None:
     config = make_config(extra=_definitions(site, echo))
     tunnels = {t.name: t for t in ngrok.connect_all(config)}
     assert sorted(tunnels) == ["echo-api", "website-api"]  # pyngrok-default is not opened
@@ -322,8 +334,9 @@ def test_real_agent_connect_all(make_config: ConfigFactory, server: ts.TunnelSer
 # --- metrics and disconnect ------------------------------------------------------------------------------
 
 
-def test_real_agent_refresh_metrics_after_traffic(config: PyngrokConfig, server: ts.TunnelServer,
-                                                  site: LocalSite) -> None:
+def test_real_agent_refresh_metrics_after_traffic(
+    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite
+) -> None:
     tunnel = ngrok.connect(site.port, bind_tls=True, pyngrok_config=config)
     tunnel.refresh_metrics()
     assert tunnel.metrics["conns"]["count"] == 0 and tunnel.metrics["http"]["count"] == 0
@@ -338,8 +351,9 @@ def test_real_agent_refresh_metrics_after_traffic(config: PyngrokConfig, server:
     assert tunnel.metrics["http"]["p50"] > 0 and tunnel.data["metrics"] == tunnel.metrics
 
 
-def test_real_agent_disconnect_closes_the_public_port(config: PyngrokConfig, server: ts.TunnelServer,
-                                                      site: LocalSite, echo: EchoServer) -> None:
+def test_real_agent_disconnect_closes_the_public_port(
+    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite, echo: EchoServer
+) -> None:
     tcp = ngrok.connect(echo.port, "tcp", pyngrok_config=config)
     ngrok.disconnect(tcp.public_url, config)
     assert wait_for(lambda: port_refuses(public_port(tcp.public_url)), 5)
@@ -357,8 +371,9 @@ def test_real_agent_disconnect_closes_the_public_port(config: PyngrokConfig, ser
 # --- captured requests ---------------------------------------------------------------------------------------
 
 
-def test_real_agent_captured_requests_get_replay_delete(config: PyngrokConfig, server: ts.TunnelServer,
-                                                        site: LocalSite) -> None:
+def test_real_agent_captured_requests_get_replay_delete(
+    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite
+) -> None:
     tunnel = ngrok.connect(site.port, name="inspected", bind_tls=True, pyngrok_config=config)
     assert fetch(tunnel.public_url + "/index.html?via=tunnel", server.ca_path) == (200, PAGE.encode())
 
@@ -375,8 +390,11 @@ def test_real_agent_captured_requests_get_replay_delete(config: PyngrokConfig, s
     assert base64.b64decode(response["raw"]).endswith(PAGE.encode())
 
     single = agent.get_request(str(captured.id), pyngrok_config=config)
-    assert (single.id, single.request["uri"], single.response["status_code"]) == (captured.id,
-                                                                                  "/index.html?via=tunnel", 200)
+    assert (single.id, single.request["uri"], single.response["status_code"]) == (
+        captured.id,
+        "/index.html?via=tunnel",
+        200,
+    )
     with pytest.raises(PyngrokNgrokHTTPError) as missing:
         agent.get_request("airt_doesnotexist", pyngrok_config=config)
     assert missing.value.status_code == 404
@@ -393,8 +411,9 @@ def test_real_agent_captured_requests_get_replay_delete(config: PyngrokConfig, s
 # --- the authtoken ------------------------------------------------------------------------------------------
 
 
-def test_real_agent_reads_the_authtoken_set_auth_token_saved(make_config: ConfigFactory,
-                                                             server: ts.TunnelServer) -> None:
+def test_real_agent_reads_the_authtoken_set_auth_token_saved(
+    make_config: ConfigFactory, server: ts.TunnelServer
+) -> None:
     server.required_authtoken = "saved-by-set-auth-token"
     config = make_config(auth_token=None)
     ngrok.set_auth_token("saved-by-set-auth-token", config)
@@ -420,12 +439,16 @@ def test_real_agent_authtoken_is_not_on_the_command_line(config: PyngrokConfig, 
 # --- failures ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("setup, code", [
-    ("wrong token", "ERR_NGROK_105"),
-    ("account limit", "ERR_NGROK_108"),
-])
+@pytest.mark.parametrize(
+    "setup, code",
+    [
+        ("wrong token", "ERR_NGROK_105"),
+        ("account limit", "ERR_NGROK_108"),
+    ],
+)
 def test_real_agent_rejected_authtoken_raises_the_agents_error_code(
-        config: PyngrokConfig, server: ts.TunnelServer, setup: str, code: str) -> None:
+    config: PyngrokConfig, server: ts.TunnelServer, setup: str, code: str
+) -> None:
     if setup == "wrong token":
         server.required_authtoken = "the-right-token"
     else:
@@ -445,8 +468,9 @@ def test_real_agent_rejected_authtoken_raises_the_agents_error_code(
     assert list(children_of(os.getpid())) == []
 
 
-def test_real_agent_rejected_authtoken_is_not_leaked_by_logs(config: PyngrokConfig, server: ts.TunnelServer,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_real_agent_rejected_authtoken_is_not_leaked_by_logs(
+    config: PyngrokConfig, server: ts.TunnelServer, caplog: pytest.LogCaptureFixture
+) -> None:
     server.required_authtoken = "the-right-token"
     caplog.set_level("DEBUG", logger="pyngrok")
     with pytest.raises(PyngrokNgrokError) as raised:
@@ -458,8 +482,9 @@ def test_real_agent_rejected_authtoken_is_not_leaked_by_logs(config: PyngrokConf
 
 
 @pytest.mark.parametrize("outage", ["closed port", "hangs up", "never answers"])
-def test_real_agent_server_down_fails_within_startup_timeout(make_config: ConfigFactory, server: ts.TunnelServer,
-                                                             outage: str) -> None:
+def test_real_agent_server_down_fails_within_startup_timeout(
+    make_config: ConfigFactory, server: ts.TunnelServer, outage: str
+) -> None:
     silent = socket.socket()
     try:
         if outage == "closed port":
@@ -493,8 +518,9 @@ def test_real_agent_server_down_fails_within_startup_timeout(make_config: Config
     assert list(children_of(os.getpid())) == []
 
 
-def test_real_agent_dropped_session_recovers(make_config: ConfigFactory, server: ts.TunnelServer,
-                                             site: LocalSite) -> None:
+def test_real_agent_dropped_session_recovers(
+    make_config: ConfigFactory, server: ts.TunnelServer, site: LocalSite
+) -> None:
     events: List[str] = []
     config = make_config(session_callback=lambda event: events.append(event.state))
     before = ngrok.connect(site.port, name="before", bind_tls=True, pyngrok_config=config)
@@ -524,21 +550,28 @@ def test_real_agent_dropped_session_recovers(make_config: ConfigFactory, server:
     assert ngrok.get_ngrok_process(config) is ngrok_process  # the same agent all along
 
 
-def test_real_agent_server_restart_keeps_the_agent(config: PyngrokConfig, server: ts.TunnelServer,
-                                                   site: LocalSite) -> None:
+def test_real_agent_server_restart_keeps_the_agent(
+    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite
+) -> None:
     ngrok_process = ngrok.get_ngrok_process(config)
     first = server.wait_for_session(5)
     assert server.send_restart() == [{"Error": ""}]
     server.wait_for_session(10, newer_than=first.serial)
-    assert wait_for(lambda: ngrok_process.session_state == process.SESSION_ONLINE
-                    and messages(ngrok_process).count("client session established") == 2, 5)
+    assert wait_for(
+        lambda: (
+            ngrok_process.session_state == process.SESSION_ONLINE
+            and messages(ngrok_process).count("client session established") == 2
+        ),
+        5,
+    )
     assert ngrok_process.proc.poll() is None and ngrok.get_ngrok_process(config) is ngrok_process
     tunnel = ngrok.connect(site.port, pyngrok_config=config)
     assert fetch(tunnel.public_url + "/", server.ca_path) == (200, PAGE.encode())
 
 
-def test_real_agent_server_stop_ends_the_agent_and_the_library_notices(config: PyngrokConfig,
-                                                                       server: ts.TunnelServer) -> None:
+def test_real_agent_server_stop_ends_the_agent_and_the_library_notices(
+    config: PyngrokConfig, server: ts.TunnelServer
+) -> None:
     ngrok_process = ngrok.get_ngrok_process(config)
     first = server.wait_for_session(5)
     assert server.send_stop() == [{"Error": ""}]
@@ -556,8 +589,9 @@ def test_real_agent_server_stop_ends_the_agent_and_the_library_notices(config: P
 # --- kill -------------------------------------------------------------------------------------------------
 
 
-def test_real_agent_kill_leaves_no_agent_process(config: PyngrokConfig, server: ts.TunnelServer,
-                                                 site: LocalSite) -> None:
+def test_real_agent_kill_leaves_no_agent_process(
+    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite
+) -> None:
     tunnel = ngrok.connect(site.port, pyngrok_config=config)
     ngrok_process = ngrok.get_ngrok_process(config)
     pid, overlay_dir = ngrok_process.proc.pid, ngrok_process._overlay_dir

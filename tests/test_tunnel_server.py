@@ -27,7 +27,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 
 try:  # works both with and without a tests/__init__.py
-    from . import realagent, tunnel_server as ts  # type: ignore[no-redef]
+    from . import realagent  # type: ignore[no-redef]
+    from . import tunnel_server as ts
 except ImportError:
     import realagent  # type: ignore[no-redef]
     import tunnel_server as ts  # type: ignore[no-redef]
@@ -62,7 +63,7 @@ def test_frame_round_trip_byte_by_byte() -> None:
     decoder = ts.FrameDecoder()
     decoded: List[ts.Frame] = []
     for i in range(len(wire)):
-        decoded.extend(decoder.feed(wire[i:i + 1]))
+        decoded.extend(decoder.feed(wire[i : i + 1]))
     assert decoded == frames
     assert decoder.buffered == 0
     assert decoded[0].syn and not decoded[0].fin and decoded[2].fin
@@ -216,11 +217,11 @@ def test_json_parser_completes_without_eof() -> None:
     parser = ts.JSONStreamParser()
     results: List[Any] = []
     for i in range(len(wire) - 1):  # everything but the trailing newline
-        results.extend(parser.feed(wire[i:i + 1]))
+        results.extend(parser.feed(wire[i : i + 1]))
         if i < len(wire) - 2:
             assert results == []
     assert results == [message]  # complete at the closing brace, before "\n" or EOF
-    assert parser.feed(b"\n  {\"b\": 2}[1,") == [{"b": 2}]
+    assert parser.feed(b'\n  {"b": 2}[1,') == [{"b": 2}]
     assert parser.feed(b" 2]") == [[1, 2]]
 
 
@@ -312,9 +313,10 @@ def server(tmp_path: Path, certs: Tuple[str, str, str]) -> Any:
 def test_certificate_is_accepted_for_ip_and_name(server: ts.TunnelServer) -> None:
     for name in ("127.0.0.1", "localhost"):
         context = ssl.create_default_context(cafile=server.ca_path)
-        with socket.create_connection((server.host, server.port), timeout=5) as raw:
-            with context.wrap_socket(raw, server_hostname=name) as tls:
-                assert tls.version() in ("TLSv1.2", "TLSv1.3")
+        with socket.create_connection((server.host, server.port), timeout=5) as raw, context.wrap_socket(
+            raw, server_hostname=name
+        ) as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
 
 
 def test_server_protocol_with_mini_client(server: ts.TunnelServer) -> None:
@@ -335,12 +337,15 @@ def test_server_protocol_with_mini_client(server: ts.TunnelServer) -> None:
         bind = client.rpc(ts.STREAM_BIND, {"Id": "", "Proto": "tcp", "Opts": {"Addr": ""}, "Extra": {}})
         assert bind["Error"] == "" and bind["Proto"] == "tcp" and bind["Id"].startswith("bind_")
         port = int(bind["URL"].rsplit(":", 1)[1])
-        assert bind["URL"] == "tcp://127.0.0.1:%d" % port and bind["Opts"]["Addr"] == "127.0.0.1:%d" % port
+        assert bind["URL"] == f"tcp://127.0.0.1:{port}" and bind["Opts"]["Addr"] == f"127.0.0.1:{port}"
         assert [b.url for b in server.binds] == [bind["URL"]]
-        clash = client.rpc(ts.STREAM_BIND, {"Id": "", "Proto": "tcp", "Opts": {"Addr": "127.0.0.1:%d" % port},
-                                            "Extra": {}})
-        assert clash["Error"] == "The tunnel 127.0.0.1:%d is already bound to another tunnel session\n\n" \
-                                 "ERR_NGROK_334\n" % port
+        clash = client.rpc(
+            ts.STREAM_BIND, {"Id": "", "Proto": "tcp", "Opts": {"Addr": f"127.0.0.1:{port}"}, "Extra": {}}
+        )
+        assert (
+            clash["Error"]
+            == f"The tunnel 127.0.0.1:{port} is already bound to another tunnel session\n\nERR_NGROK_334\n"
+        )
 
         public = socket.create_connection(("127.0.0.1", port), timeout=5)
         public.sendall(b"hello agent")
@@ -348,8 +353,13 @@ def test_server_protocol_with_mini_client(server: ts.TunnelServer) -> None:
         assert (syn.ftype, syn.flags, syn.payload) == (ts.TYPE_DATA, ts.FLAG_SYN, b"\0\0\0\3")
         (length,) = struct.unpack("<q", client.data_on(2, 8))
         header = json.loads(client.data_on(2, length))
-        assert header == {"Id": bind["Id"], "ClientAddr": "127.0.0.1:%d" % public.getsockname()[1],
-                          "Proto": "tcp", "EdgeType": "", "PassthroughTLS": False}
+        assert header == {
+            "Id": bind["Id"],
+            "ClientAddr": f"127.0.0.1:{public.getsockname()[1]}",
+            "Proto": "tcp",
+            "EdgeType": "",
+            "PassthroughTLS": False,
+        }
         assert client.data_on(2, 11) == b"hello agent"
         # reply: the relay reads it, the public client gets it, the server credits the window
         client.send(ts.data_frame(2, b"hello client"))
@@ -409,7 +419,7 @@ def test_server_rejects_auth_and_refuses_connections(server: ts.TunnelServer) ->
 def agent_binary() -> str:
     path = realagent.ensure_real_agent()
     if path is None:
-        pytest.skip("real ngrok %s agent unavailable: %s" % (realagent.AGENT_VERSION, realagent.last_error()))
+        pytest.skip(f"real ngrok {realagent.AGENT_VERSION} agent unavailable: {realagent.last_error()}")
     return path
 
 
@@ -422,13 +432,13 @@ def _free_port() -> int:
 class Agent:
     """The real agent as a subprocess, with its log collected by a reader thread."""
 
-    def __init__(self, binary: str, directory: Path, server: ts.TunnelServer, authtoken: str = "x",
-                 extra_config: str = "") -> None:
+    def __init__(
+        self, binary: str, directory: Path, server: ts.TunnelServer, authtoken: str = "x", extra_config: str = ""
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         user = directory / "user.yml"
         user.write_text(
-            "authtoken: %s\nweb_addr: 127.0.0.1:%d\nconsole_ui: false\n%s"
-            % (json.dumps(authtoken), _free_port(), extra_config)
+            f"authtoken: {json.dumps(authtoken)}\nweb_addr: 127.0.0.1:{_free_port()}\nconsole_ui: false\n{extra_config}"
         )
         overlay = ts.agent_overlay_config(server, str(directory))
         command = [binary, "start", "--none", "--log", "stdout", "--config", str(user), "--config", overlay]
@@ -467,7 +477,7 @@ class Agent:
                         return index
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or (self._lines and self._lines[-1] == "<EOF>"):
-                    raise AssertionError("agent never logged %r; log:\n%s" % (text, "\n".join(self._lines)))
+                    raise AssertionError("agent never logged {!r}; log:\n{}".format(text, "\n".join(self._lines)))
                 self._cond.wait(remaining)
 
     @property
@@ -516,7 +526,7 @@ def start_agent(agent_binary: str, tmp_path: Path) -> Any:
     agents: List[Agent] = []
 
     def start(server: ts.TunnelServer, authtoken: str = "x", ready: bool = True, extra_config: str = "") -> Agent:
-        agent = Agent(agent_binary, tmp_path / ("agent%d" % len(agents)), server, authtoken, extra_config)
+        agent = Agent(agent_binary, tmp_path / (f"agent{len(agents)}"), server, authtoken, extra_config)
         agents.append(agent)
         if ready:
             agent.wait_ready()
@@ -557,8 +567,9 @@ class LocalHTTP:
                 self._answer(body)
 
             def _answer(self, body: bytes) -> None:
-                outer.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
-                                       "body": body})
+                outer.requests.append(
+                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                )
                 if self.path.startswith("/big"):
                     payload = b"0123456789abcdef" * (int(self.path.split("=")[1]) // 16)
                 else:
@@ -691,8 +702,9 @@ def _echo_round_trip(port: int, payload: bytes) -> bytes:
     return bytes(received)
 
 
-def test_agent_http_tunnel_https_twin_and_replay(server: ts.TunnelServer, start_agent: Any,
-                                                 local_http: LocalHTTP) -> None:
+def test_agent_http_tunnel_https_twin_and_replay(
+    server: ts.TunnelServer, start_agent: Any, local_http: LocalHTTP
+) -> None:
     agent = start_agent(server)
     assert agent.api("GET", "/api/tunnels") == (200, {"tunnels": [], "uri": "/api/tunnels"})
     tunnel = _tunnel(agent, {"addr": str(local_http.port), "proto": "http", "name": "t1"})
@@ -700,8 +712,10 @@ def test_agent_http_tunnel_https_twin_and_replay(server: ts.TunnelServer, start_
     https_url = tunnel["public_url"]
     http_url = _http_twin(server, https_url)
     status, listing = agent.api("GET", "/api/tunnels")
-    assert sorted((t["name"], t["public_url"]) for t in listing["tunnels"]) == [("t1", https_url),
-                                                                                ("t1 (http)", http_url)]
+    assert sorted((t["name"], t["public_url"]) for t in listing["tunnels"]) == [
+        ("t1", https_url),
+        ("t1 (http)", http_url),
+    ]
 
     status, body = _https_get(https_url + "/hello?via=https", server.ca_path)
     assert status == 200 and json.loads(body) == {"path": "/hello?via=https", "body": ""}
@@ -714,13 +728,22 @@ def test_agent_http_tunnel_https_twin_and_replay(server: ts.TunnelServer, start_
     # a larger response (several windows) and a POST body through the https edge
     status, body = _https_get(https_url + "/big?n=1048576", server.ca_path)
     assert status == 200 and len(body) == 1048576
-    conn = http.client.HTTPSConnection("127.0.0.1", int(https_url.rsplit(":", 1)[1]), timeout=10,
-                                       context=ssl.create_default_context(cafile=server.ca_path))
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1",
+        int(https_url.rsplit(":", 1)[1]),
+        timeout=10,
+        context=ssl.create_default_context(cafile=server.ca_path),
+    )
     try:
         conn.request("POST", "/post", body=b"x=1&y=2")
         assert json.loads(conn.getresponse().read()) == {"path": "/post", "body": "x=1&y=2"}
-        conn.request("POST", "/chunked", body=iter([b"part one, ", b"part two"]), encode_chunked=True,
-                     headers={"Expect": "100-continue"})
+        conn.request(
+            "POST",
+            "/chunked",
+            body=iter([b"part one, ", b"part two"]),
+            encode_chunked=True,
+            headers={"Expect": "100-continue"},
+        )
         assert json.loads(conn.getresponse().read()) == {"path": "/chunked", "body": "part one, part two"}
     finally:
         conn.close()
@@ -751,17 +774,16 @@ def test_agent_http_tunnel_https_twin_and_replay(server: ts.TunnelServer, start_
         socket.create_connection(("127.0.0.1", int(https_url.rsplit(":", 1)[1])), timeout=2).close()
 
 
-def test_agent_basic_auth_on_every_request(server: ts.TunnelServer, start_agent: Any,
-                                           local_http: LocalHTTP) -> None:
+def test_agent_basic_auth_on_every_request(server: ts.TunnelServer, start_agent: Any, local_http: LocalHTTP) -> None:
     agent = start_agent(server)
-    tunnel = _tunnel(agent, {"addr": str(local_http.port), "proto": "http", "name": "secure",
-                             "auth": "user:pa ss"})
+    tunnel = _tunnel(agent, {"addr": str(local_http.port), "proto": "http", "name": "secure", "auth": "user:pa ss"})
     assert {b.auth for b in server.binds} == {"user:pa ss"}
     port = int(tunnel["public_url"].rsplit(":", 1)[1])
     good = {"Authorization": "Basic " + base64.b64encode(b"user:pa ss").decode()}
     bad = {"Authorization": "Basic " + base64.b64encode(b"user:wrong").decode()}
-    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10,
-                                       context=ssl.create_default_context(cafile=server.ca_path))
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", port, timeout=10, context=ssl.create_default_context(cafile=server.ca_path)
+    )
     try:
         outcomes = []
         sockets = []
@@ -771,8 +793,13 @@ def test_agent_basic_auth_on_every_request(server: ts.TunnelServer, start_agent:
             response.read()
             outcomes.append((response.status, response.getheader("WWW-Authenticate")))
             sockets.append(conn.sock)
-        assert outcomes == [(401, 'Basic realm="ngrok"'), (200, None), (401, 'Basic realm="ngrok"'),
-                            (200, None), (401, 'Basic realm="ngrok"')]
+        assert outcomes == [
+            (401, 'Basic realm="ngrok"'),
+            (200, None),
+            (401, 'Basic realm="ngrok"'),
+            (200, None),
+            (401, 'Basic realm="ngrok"'),
+        ]
         assert len(set(map(id, sockets))) == 1, "all requests must share one keep-alive connection"
     finally:
         conn.close()
@@ -790,8 +817,12 @@ def test_agent_tcp_and_tls_tunnels(server: ts.TunnelServer, start_agent: Any, ec
     big = os.urandom(1 << 20)  # 4 windows each way
     assert _echo_round_trip(port, big) == big
     results: List[bool] = []
-    threads = [threading.Thread(target=lambda i=i: results.append(_echo_round_trip(port, b"%d" % i * 5000)
-                                                                  == b"%d" % i * 5000)) for i in range(8)]
+    threads = [
+        threading.Thread(
+            target=lambda i=i: results.append(_echo_round_trip(port, b"%d" % i * 5000) == b"%d" % i * 5000)
+        )
+        for i in range(8)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -800,16 +831,18 @@ def test_agent_tcp_and_tls_tunnels(server: ts.TunnelServer, start_agent: Any, ec
 
     # remote_addr pins the public port
     wanted = _free_port()
-    pinned = _tunnel(agent, {"addr": str(echo_server.port), "proto": "tcp", "name": "pinned",
-                             "remote_addr": "127.0.0.1:%d" % wanted})
-    assert pinned["public_url"] == "tcp://127.0.0.1:%d" % wanted
+    pinned = _tunnel(
+        agent, {"addr": str(echo_server.port), "proto": "tcp", "name": "pinned", "remote_addr": f"127.0.0.1:{wanted}"}
+    )
+    assert pinned["public_url"] == f"tcp://127.0.0.1:{wanted}"
     assert _echo_round_trip(wanted, b"pinned") == b"pinned"
 
     # tls is passthrough on the requested hostname's port
     wanted = _free_port()
-    tls = _tunnel(agent, {"addr": str(echo_server.port), "proto": "tls", "name": "pass",
-                          "hostname": "127.0.0.1:%d" % wanted})
-    assert tls["public_url"] == "tls://127.0.0.1:%d" % wanted
+    tls = _tunnel(
+        agent, {"addr": str(echo_server.port), "proto": "tls", "name": "pass", "hostname": f"127.0.0.1:{wanted}"}
+    )
+    assert tls["public_url"] == f"tls://127.0.0.1:{wanted}"
     assert _echo_round_trip(wanted, b"\x16\x03\x01 not really tls") == b"\x16\x03\x01 not really tls"
 
 
@@ -834,13 +867,14 @@ def test_agent_reconnects_after_drop(server: ts.TunnelServer, start_agent: Any, 
     assert sorted(b.url for b in binds) == urls_before  # same ports: public URLs unchanged
     assert _https_get(tunnel["public_url"] + "/after", server.ca_path)[0] == 200
     assert [r["path"] for r in local_http.requests] == ["/before", "/after"]
-    status, listing = agent.api("GET", "/api/tunnels")
+    _, listing = agent.api("GET", "/api/tunnels")
     assert sorted(t["public_url"] for t in listing["tunnels"]) == urls_before
 
 
 def test_agent_heartbeats_and_heartbeat_timeout(server: ts.TunnelServer, start_agent: Any) -> None:
-    agent = start_agent(server, extra_config="heartbeat_interval: 100ms\nheartbeat_tolerance: 300ms\n"
-                                             "log_level: debug\n")
+    agent = start_agent(
+        server, extra_config="heartbeat_interval: 100ms\nheartbeat_tolerance: 300ms\nlog_level: debug\n"
+    )
     first = server.wait_for_session(5)
     extra = server.auth_requests[0]["Extra"]
     assert (extra["HeartbeatInterval"], extra["HeartbeatTolerance"]) == (100000000, 300000000)

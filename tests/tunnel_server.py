@@ -117,11 +117,11 @@ def encode_frame(ftype: int, flags: int, stream_id: int, payload: bytes = b"") -
     """Serialise one frame: 24-bit length, type<<4|flags, 31-bit stream id, payload."""
     length = len(payload)
     if length > MAX_FRAME_PAYLOAD:
-        raise ValueError("frame payload too large: %d" % length)
+        raise ValueError(f"frame payload too large: {length}")
     if not (0 <= ftype <= 0xF and 0 <= flags <= 0xF):
-        raise ValueError("bad frame type/flags %r/%r" % (ftype, flags))
+        raise ValueError(f"bad frame type/flags {ftype!r}/{flags!r}")
     if not 0 <= stream_id <= STREAM_ID_MASK:
-        raise ValueError("bad stream id %r" % stream_id)
+        raise ValueError(f"bad stream id {stream_id!r}")
     return _HEADER.pack((length << 8) | (ftype << 4) | flags, stream_id) + bytes(payload)
 
 
@@ -136,7 +136,7 @@ def rst_frame(stream_id: int, code: int) -> bytes:
 
 def wndinc_frame(stream_id: int, increment: int) -> bytes:
     if not 0 < increment <= MAX_WINDOW:
-        raise ValueError("bad window increment %r" % increment)
+        raise ValueError(f"bad window increment {increment!r}")
     return encode_frame(TYPE_WNDINC, 0, stream_id, _U32.pack(increment))
 
 
@@ -147,14 +147,14 @@ def goaway_frame(last_stream_id: int, code: int, debug: bytes = b"") -> bytes:
 def parse_u32(payload: bytes) -> int:
     """The leading big-endian uint32 of an RST/WNDINC body."""
     if len(payload) < 4:
-        raise ValueError("frame body too short: %d bytes" % len(payload))
+        raise ValueError(f"frame body too short: {len(payload)} bytes")
     return _U32.unpack_from(payload)[0]
 
 
 def parse_goaway(payload: bytes) -> Tuple[int, int, bytes]:
     """(last stream id, error code, debug bytes) of a GOAWAY body."""
     if len(payload) < 8:
-        raise ValueError("GOAWAY body too short: %d bytes" % len(payload))
+        raise ValueError(f"GOAWAY body too short: {len(payload)} bytes")
     last, code = _HEADER.unpack_from(payload)
     return last & STREAM_ID_MASK, code, bytes(payload[8:])
 
@@ -181,7 +181,7 @@ class FrameDecoder:
             if end > len(buf):
                 break
             frames.append(
-                Frame((word >> 4) & 0xF, word & 0xF, sid & STREAM_ID_MASK, bytes(buf[pos + HEADER_SIZE:end]))
+                Frame((word >> 4) & 0xF, word & 0xF, sid & STREAM_ID_MASK, bytes(buf[pos + HEADER_SIZE : end]))
             )
             pos = end
         if pos:
@@ -231,7 +231,7 @@ class JSONStreamParser:
                     self._start = i
                     self._depth = 1
                 else:
-                    raise ValueError("expected a JSON object or array, got %r" % bytes(buf[i:i + 16]))
+                    raise ValueError(f"expected a JSON object or array, got {bytes(buf[i : i + 16])!r}")
             elif c == 0x22:
                 self._in_string = True
             elif c in b"{[":
@@ -239,8 +239,8 @@ class JSONStreamParser:
             elif c in b"}]":
                 self._depth -= 1
                 if self._depth == 0:
-                    text = bytes(buf[self._start:i + 1])
-                    del buf[:i + 1]
+                    text = bytes(buf[self._start : i + 1])
+                    del buf[: i + 1]
                     self._start = None
                     i = 0
                     values.append(json.loads(text.decode("utf-8")))
@@ -251,7 +251,7 @@ class JSONStreamParser:
             i = 0
         self._pos = i
         if len(buf) > self._limit:
-            raise ValueError("JSON message larger than %d bytes" % self._limit)
+            raise ValueError(f"JSON message larger than {self._limit} bytes")
         return values
 
 
@@ -283,12 +283,12 @@ class _ThreadGroup:
                 target(*args)
             except Exception as exc:  # a bug in a handler: record it, don't print from a thread
                 if self._on_error is not None:
-                    self._on_error("thread %s crashed: %r" % (label, exc))
+                    self._on_error(f"thread {label} crashed: {exc!r}")
             finally:
                 with self._lock:
                     self._threads.discard(threading.current_thread())
 
-        thread = threading.Thread(target=run, name="%s:%s" % (self._name, label), daemon=True)
+        thread = threading.Thread(target=run, name=f"{self._name}:{label}", daemon=True)
         with self._lock:
             if self._closed:
                 return False
@@ -506,7 +506,7 @@ class TLSConnection:
 
     def _check_writable_locked(self) -> None:
         if self._broken is not None:
-            raise ConnectionError("TLS connection broken: %r" % (self._broken,))
+            raise ConnectionError(f"TLS connection broken: {self._broken!r}")
         if self._closed or self._write_shut:
             raise BrokenPipeError("TLS connection closed for writing")
 
@@ -588,7 +588,7 @@ class StreamError(ConnectionError):
 
 class StreamReset(StreamError):
     def __init__(self, code: int, by_peer: bool) -> None:
-        super().__init__("stream reset %s (code %d)" % ("by peer" if by_peer else "locally", code))
+        super().__init__(f"stream reset {'by peer' if by_peer else 'locally'} (code {code})")
         self.code = code
         self.by_peer = by_peer
 
@@ -615,7 +615,7 @@ class Stream:
         self._session_closed = False
 
     def __repr__(self) -> str:
-        return "<Stream %d recv_window=%d send_window=%d>" % (self.id, self.recv_window, self.send_window)
+        return f"<Stream {self.id} recv_window={self.recv_window} send_window={self.send_window}>"
 
     # -- frames from the peer (session reader thread) ---------------------
     def _on_data(self, payload: bytes, fin: bool) -> None:
@@ -687,7 +687,7 @@ class Stream:
                     raise StreamError("session closed")
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    raise socket.timeout("stream %d read timed out" % self.id)
+                    raise socket.timeout(f"stream {self.id} read timed out")
                 self._cond.wait(remaining)
             data = bytes(self._buf[:size])
             del self._buf[:size]
@@ -704,7 +704,7 @@ class Stream:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             chunk = self.recv(size - len(chunks), remaining)
             if not chunk:
-                raise StreamError("stream %d ended after %d of %d bytes" % (self.id, len(chunks), size))
+                raise StreamError(f"stream {self.id} ended after {len(chunks)} of {size} bytes")
             chunks += chunk
         return bytes(chunks)
 
@@ -720,7 +720,7 @@ class Stream:
                         break
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
-                        raise socket.timeout("stream %d write timed out (window closed)" % self.id)
+                        raise socket.timeout(f"stream {self.id} write timed out (window closed)")
                     self._cond.wait(remaining)
                 size = min(self.send_window, MAX_SEND_PAYLOAD, len(view))
                 self.send_window -= size
@@ -733,7 +733,7 @@ class Stream:
         if self._session_closed:
             raise StreamError("session closed")
         if self._local_fin:
-            raise StreamError("stream %d already closed for writing" % self.id)
+            raise StreamError(f"stream {self.id} already closed for writing")
 
     def close_write(self) -> None:
         """Send FIN (half-close); reading stays possible."""
@@ -779,7 +779,7 @@ class Session:
         self.server = server
         self.conn = conn
         self.serial = serial
-        self.peer = "%s:%d" % conn.peer
+        self.peer = "{}:{}".format(*conn.peer)
         self.client_id = ""
         self.authenticated = False
         self.auth_request: Optional[Dict[str, Any]] = None
@@ -801,7 +801,7 @@ class Session:
         try:
             self.conn.sendall(frame, block=block)
         except OSError as exc:
-            raise StreamError("session %d cannot send: %s" % (self.serial, exc))
+            raise StreamError(f"session {self.serial} cannot send: {exc}") from exc
 
     def _forget(self, stream: Stream) -> None:
         with self._lock:
@@ -818,9 +818,9 @@ class Session:
         with self._open_lock:
             with self._lock:
                 if self._closed:
-                    raise StreamError("session %d is closed" % self.serial)
+                    raise StreamError(f"session {self.serial} is closed")
                 if self.remote_goaway is not None:
-                    raise StreamError("session %d: peer sent GOAWAY" % self.serial)
+                    raise StreamError(f"session {self.serial}: peer sent GOAWAY")
                 stream_id = self._next_id
                 if stream_id > STREAM_ID_MASK:
                     raise StreamError("stream ids exhausted")
@@ -853,10 +853,10 @@ class Session:
                 for frame in decoder.feed(data):
                     self._dispatch(frame)
         except _ProtocolError as exc:
-            reason = "protocol error: %s" % exc
+            reason = f"protocol error: {exc}"
             self._send_goaway(ERR_PROTOCOL, str(exc))
         except (OSError, ValueError) as exc:
-            reason = "read error: %r" % (exc,)
+            reason = f"read error: {exc!r}"
         finally:
             self.close(reason)
 
@@ -885,23 +885,23 @@ class Session:
                 stream._on_wndinc(increment)
         elif frame.ftype == TYPE_GOAWAY:
             self.remote_goaway = parse_goaway(frame.payload)
-            self.server._event("session %d: GOAWAY from agent %r" % (self.serial, self.remote_goaway))
+            self.server._event(f"session {self.serial}: GOAWAY from agent {self.remote_goaway!r}")
         # other types: body already consumed by the decoder, ignored
 
     def _on_syn(self, frame: Frame) -> None:
         sid = frame.stream_id
         if sid == 0 or sid % 2 == 0:
-            raise _ProtocolError("agent opened stream %d with the server's parity" % sid)
+            raise _ProtocolError(f"agent opened stream {sid} with the server's parity")
         with self._lock:
             # No "ids must increase" check: the agent's auth and heartbeat goroutines race,
             # and the SYN of stream 5 regularly arrives before the SYN of stream 3.
             if sid in self._streams:
-                raise _ProtocolError("agent reopened live stream %d" % sid)
+                raise _ProtocolError(f"agent reopened live stream {sid}")
             self._last_remote_id = max(self._last_remote_id, sid)
             stream = Stream(self, sid)
             self._streams[sid] = stream
         stream._on_data(frame.payload, frame.fin)
-        label = "stream-%d-%d" % (self.serial, sid)
+        label = f"stream-{self.serial}-{sid}"
         if not self.server._threads.spawn(label, self.server._serve_agent_stream, self, stream):
             stream.reset(ERR_STREAM_REFUSED)
 
@@ -939,7 +939,7 @@ def read_json_message(stream: Stream, timeout: Optional[float] = 10.0, limit: in
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         chunk = stream.recv(65536, remaining)
         if not chunk:
-            raise StreamError("stream %d ended before a complete JSON message" % stream.id)
+            raise StreamError(f"stream {stream.id} ended before a complete JSON message")
         values = parser.feed(chunk)
         if values:
             return values[0]
@@ -982,11 +982,11 @@ class _Reader:
                 del self._buf[:2]
             end = self._buf.find(b"\r\n\r\n")
             if end >= 0:
-                head = bytes(self._buf[:end + 4])
-                del self._buf[:end + 4]
+                head = bytes(self._buf[: end + 4])
+                del self._buf[: end + 4]
                 return head
             if len(self._buf) > MAX_HEAD:
-                raise ValueError("HTTP head larger than %d bytes" % MAX_HEAD)
+                raise ValueError(f"HTTP head larger than {MAX_HEAD} bytes")
             if not self._fill():
                 if self._buf:
                     raise ValueError("connection closed inside an HTTP head")
@@ -996,8 +996,8 @@ class _Reader:
         while True:
             end = self._buf.find(b"\n")
             if end >= 0:
-                line = bytes(self._buf[:end + 1])
-                del self._buf[:end + 1]
+                line = bytes(self._buf[: end + 1])
+                del self._buf[: end + 1]
                 return line
             if len(self._buf) > limit:
                 raise ValueError("line too long")
@@ -1020,7 +1020,7 @@ class _Reader:
         while size > 0:
             data = self.read_some(min(size, 65536))
             if not data:
-                raise ValueError("connection closed inside a body (%d bytes missing)" % size)
+                raise ValueError(f"connection closed inside a body ({size} bytes missing)")
             size -= len(data)
             if write is not None:
                 write(data)
@@ -1040,7 +1040,7 @@ class _Reader:
             try:
                 size = int(line.split(b";", 1)[0].strip(), 16)
             except ValueError:
-                raise ValueError("bad chunk size line %r" % line[:40])
+                raise ValueError(f"bad chunk size line {line[:40]!r}") from None
             if size < 0:
                 raise ValueError("negative chunk size")
             if size == 0:
@@ -1061,7 +1061,7 @@ class _Head:
         self.start_line = lines[0]
         parts = self.start_line.split(" ", 2)
         if len(parts) < 2:
-            raise ValueError("malformed start line %r" % self.start_line)
+            raise ValueError(f"malformed start line {self.start_line!r}")
         self.parts = parts
         self.headers: List[Tuple[str, str]] = []
         for line in lines[1:]:
@@ -1071,7 +1071,7 @@ class _Head:
                 raise ValueError("obsolete header folding")
             name, sep, value = line.partition(":")
             if not sep or not name or name != name.strip():
-                raise ValueError("malformed header line %r" % line)
+                raise ValueError(f"malformed header line {line!r}")
             self.headers.append((name, value.strip()))
 
     def get(self, name: str) -> Optional[str]:
@@ -1088,7 +1088,7 @@ class _Head:
         self.headers = [(k, v) for k, v in self.headers if k.lower() != lowered]
 
     def serialize(self) -> bytes:
-        lines = [self.start_line] + ["%s: %s" % (k, v) for k, v in self.headers]
+        lines = [self.start_line] + [f"{k}: {v}" for k, v in self.headers]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def content_length(self) -> Optional[int]:
@@ -1099,7 +1099,7 @@ class _Head:
             raise ValueError("conflicting Content-Length headers")
         value = values.pop()
         if not value.isdigit():
-            raise ValueError("bad Content-Length %r" % value)
+            raise ValueError(f"bad Content-Length {value!r}")
         return int(value)
 
     def chunked(self) -> bool:
@@ -1130,8 +1130,8 @@ def _basic_auth_ok(request: _Head, expected: str) -> bool:
 def _simple_response(status: str, body: str, keep_alive: bool, extra: Tuple[Tuple[str, str], ...] = ()) -> bytes:
     payload = body.encode("utf-8")
     lines = ["HTTP/1.1 " + status]
-    lines += ["%s: %s" % pair for pair in extra]
-    lines += ["Content-Type: text/plain; charset=utf-8", "Content-Length: %d" % len(payload)]
+    lines += ["{}: {}".format(*pair) for pair in extra]
+    lines += ["Content-Type: text/plain; charset=utf-8", f"Content-Length: {len(payload)}"]
     if not keep_alive:
         lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
@@ -1156,7 +1156,7 @@ class _BindRecord:
 
     @property
     def url(self) -> str:
-        return "%s://127.0.0.1:%d" % (self.proto, self.port)
+        return f"{self.proto}://127.0.0.1:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -1250,7 +1250,7 @@ class _Edge:
         self._slots = threading.BoundedSemaphore(server.max_edge_connections)
 
     def start(self) -> None:
-        if not self.server._threads.spawn("edge-%d" % self.port, self._accept_loop):
+        if not self.server._threads.spawn(f"edge-{self.port}", self._accept_loop):
             self.close()
 
     def _accept_loop(self) -> None:
@@ -1264,7 +1264,7 @@ class _Edge:
             if self._closed or not self._slots.acquire(blocking=False):
                 _close_socket(sock)
                 continue
-            if not self.server._threads.spawn("edge-%d-conn" % self.port, self._serve, sock):
+            if not self.server._threads.spawn(f"edge-{self.port}-conn", self._serve, sock):
                 self._slots.release()
                 _close_socket(sock)
 
@@ -1278,7 +1278,7 @@ class _Edge:
             self._prepare(conn)
             self._handle(conn)
         except (OSError, ValueError) as exc:
-            self.server._event("edge %s: connection error %r" % (self.record.url, exc))
+            self.server._event(f"edge {self.record.url}: connection error {exc!r}")
         finally:
             conn.close()
             with self._lock:
@@ -1294,10 +1294,10 @@ class _Edge:
     def _open_stream(self, conn: Any) -> Stream:
         session = self.record.session
         if session is None:
-            raise StreamError("tunnel %s has no session" % self.record.url)
+            raise StreamError(f"tunnel {self.record.url} has no session")
         stream = session.open_stream(STREAM_PROXY)
         try:
-            stream.sendall(proxy_header(self.record.id, "%s:%d" % conn.peer, self.record.proto), 10.0)
+            stream.sendall(proxy_header(self.record.id, "{}:{}".format(*conn.peer), self.record.proto), 10.0)
         except OSError:
             stream.reset()
             raise
@@ -1306,7 +1306,7 @@ class _Edge:
     def _relay(self, conn: Any, stream: Stream) -> None:
         """Copy both ways; returns when both directions are done (or aborted)."""
         relay = _Relay(conn, stream, self.server.idle_timeout)
-        if not self.server._threads.spawn("relay-%d" % stream.id, relay.agent_to_client):
+        if not self.server._threads.spawn(f"relay-{stream.id}", relay.agent_to_client):
             relay._abort()
             relay._done()
         relay.client_to_agent()
@@ -1358,7 +1358,7 @@ class _HttpEdge(_Edge):
                 raise ValueError("not an HTTP/1.x request line")
             body_length = request.content_length()
         except ValueError as exc:
-            conn.sendall(_simple_response("400 Bad Request", "bad request: %s\n" % exc, False))
+            conn.sendall(_simple_response("400 Bad Request", f"bad request: {exc}\n", False))
             return False
         keep_alive = _request_keep_alive(request)
         has_body = request.chunked() or bool(body_length)
@@ -1391,7 +1391,7 @@ class _HttpEdge(_Edge):
         try:
             stream = self._open_stream(conn)
         except OSError:
-            text = "Tunnel %s not found\n\nERR_NGROK_3200\n" % self.record.url
+            text = f"Tunnel {self.record.url} not found\n\nERR_NGROK_3200\n"
             conn.sendall(_simple_response("502 Bad Gateway", text, False))
             return False
         timeout = self.server.idle_timeout
@@ -1412,7 +1412,7 @@ class _HttpEdge(_Edge):
                 try:
                     status = int(response.parts[1])
                 except ValueError:
-                    raise ValueError("bad status line %r" % response.start_line)
+                    raise ValueError(f"bad status line {response.start_line!r}") from None
                 if status == 101:  # protocol switch: raw bytes both ways from now on
                     leftover_up, leftover_down = reader.take_buffered(), upstream.take_buffered()
                     if leftover_up:
@@ -1527,7 +1527,7 @@ class TunnelServer:
         self._listener = listener
         self.port = listener.getsockname()[1]
         self._threads.spawn("accept", self._accept_loop, listener)
-        self._event("listening on %s" % self.addr)
+        self._event(f"listening on {self.addr}")
         return self
 
     def __enter__(self) -> "TunnelServer":
@@ -1538,7 +1538,7 @@ class TunnelServer:
 
     @property
     def addr(self) -> str:
-        return "%s:%d" % (self.host, self.port)
+        return f"{self.host}:{self.port}"
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop listening, end sessions (GOAWAY), close edges, join all threads."""
@@ -1563,11 +1563,11 @@ class TunnelServer:
             edge.close()
         stuck = self._threads.join(timeout)
         self.stuck_threads = [t.name for t in stuck]
-        self._event("closed (%d stuck threads)" % len(stuck))
+        self._event(f"closed ({len(stuck)} stuck threads)")
 
     # -- introspection ----------------------------------------------------
     def _event(self, text: str) -> None:
-        self._events.append("%.3f %s" % (time.monotonic(), text))
+        self._events.append(f"{time.monotonic():.3f} {text}")
 
     @property
     def events(self) -> List[str]:
@@ -1626,8 +1626,11 @@ class TunnelServer:
                     return result
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._closed:
-                    raise TimeoutError("condition not met within %.1f s; recent events:\n%s"
-                                       % (timeout, "\n".join(self.events[-15:])))
+                    raise TimeoutError(
+                        "condition not met within {:.1f} s; recent events:\n{}".format(
+                            timeout, "\n".join(self.events[-15:])
+                        )
+                    )
                 self._cond.wait(min(remaining, 0.5))
 
     def wait_for_session(self, timeout: float = 10.0, newer_than: int = 0) -> SessionInfo:
@@ -1650,7 +1653,7 @@ class TunnelServer:
             sessions = list(self._sessions.values())
         for session in sessions:
             session.close("dropped by test")
-        self._event("dropped %d sessions" % len(sessions))
+        self._event(f"dropped {len(sessions)} sessions")
         return len(sessions)
 
     def refuse_connections(self, flag: bool = True) -> None:
@@ -1666,7 +1669,7 @@ class TunnelServer:
             try:
                 answers.append(session.rpc(stream_type, request, timeout))
             except (OSError, ValueError) as exc:
-                answers.append({"Error": "rpc failed: %r" % (exc,)})
+                answers.append({"Error": f"rpc failed: {exc!r}"})
         return answers
 
     def send_stop(self, timeout: float = 5.0) -> List[Any]:
@@ -1709,7 +1712,7 @@ class TunnelServer:
         try:
             conn.handshake(10.0)
         except (OSError, ValueError) as exc:
-            self._event("TLS handshake failed: %r" % (exc,))
+            self._event(f"TLS handshake failed: {exc!r}")
             conn.abort()
             return
         finally:
@@ -1723,7 +1726,7 @@ class TunnelServer:
             session = Session(self, conn, self._serial)
             self._sessions[session.serial] = session
             self._cond.notify_all()
-        self._event("session %d: connected from %s (%s)" % (session.serial, session.peer, conn.version))
+        self._event(f"session {session.serial}: connected from {session.peer} ({conn.version})")
         session.run()
 
     def _session_ended(self, session: Session) -> None:
@@ -1741,7 +1744,7 @@ class TunnelServer:
             self._cond.notify_all()
         for edge in edges:
             edge.close()
-        self._event("session %d: ended (%s)" % (session.serial, session.close_reason))
+        self._event(f"session {session.serial}: ended ({session.close_reason})")
 
     def _serve_agent_stream(self, session: Session, stream: Stream) -> None:
         try:
@@ -1752,7 +1755,7 @@ class TunnelServer:
             handlers = {STREAM_AUTH: self._on_auth, STREAM_BIND: self._on_bind, STREAM_UNBIND: self._on_unbind}
             handler = handlers.get(stream_type)
             if handler is None:
-                self._event("session %d: refused stream type %d" % (session.serial, stream_type))
+                self._event(f"session {session.serial}: refused stream type {stream_type}")
                 stream.reset(ERR_STREAM_REFUSED)
                 return
             request = read_json_message(stream, 10.0)
@@ -1760,7 +1763,7 @@ class TunnelServer:
             stream.sendall(encode_json_message(response), 10.0)
             stream.close()
         except (OSError, ValueError) as exc:
-            self._event("session %d: stream %d failed: %r" % (session.serial, stream.id, exc))
+            self._event(f"session {session.serial}: stream {stream.id} failed: {exc!r}")
             stream.reset(ERR_STREAM_CANCELLED)
 
     def _heartbeat(self, stream: Stream) -> None:
@@ -1783,11 +1786,11 @@ class TunnelServer:
         if self.reject_auth_error:
             error = self.reject_auth_error
         elif "2" not in (request.get("Version") or []):
-            error = "unsupported protocol versions %r\n\nERR_NGROK_120\n" % (request.get("Version"),)
+            error = "unsupported protocol versions {!r}\n\nERR_NGROK_120\n".format(request.get("Version"))
         elif self.required_authtoken is not None and token != self.required_authtoken:
             error = ERR_NGROK_105_TEXT % token
         if error:
-            self._event("session %d: auth rejected" % session.serial)
+            self._event(f"session {session.serial}: auth rejected")
             return {"Version": "", "ClientId": "", "Error": error, "Extra": {}}
         client_id = str(request.get("ClientId") or "") or secrets.token_hex(16)
         with self._cond:
@@ -1795,7 +1798,7 @@ class TunnelServer:
             session.auth_request = request
             session.authenticated = True
             self._cond.notify_all()
-        self._event("session %d: authenticated client %s" % (session.serial, client_id))
+        self._event(f"session {session.serial}: authenticated client {client_id}")
         return {
             "Version": "2",
             "ClientId": client_id,
@@ -1812,15 +1815,21 @@ class TunnelServer:
         }
 
     def _bind_error(self, request: Dict[str, Any], text: str) -> Dict[str, Any]:
-        return {"Id": "", "URL": "", "Proto": request.get("Proto", ""), "Opts": request.get("Opts"),
-                "Error": text, "Extra": {"Token": "", "TunnelID": ""}}
+        return {
+            "Id": "",
+            "URL": "",
+            "Proto": request.get("Proto", ""),
+            "Opts": request.get("Opts"),
+            "Error": text,
+            "Extra": {"Token": "", "TunnelID": ""},
+        }
 
     def _on_bind(self, session: Session, request: Dict[str, Any]) -> Dict[str, Any]:
         if not session.authenticated:
             return self._bind_error(request, "session not authenticated\n\nERR_NGROK_4018\n")
         proto = request.get("Proto")
         if proto not in SUPPORTED_PROTOS:
-            return self._bind_error(request, "unsupported tunnel protocol %r" % (proto,))
+            return self._bind_error(request, f"unsupported tunnel protocol {proto!r}")
         opts = dict(request.get("Opts") or {})
         extra = request.get("Extra") or {}
         bind_id = str(request.get("Id") or "")
@@ -1842,22 +1851,22 @@ class TunnelServer:
                     wanted, strict = None, False  # the http twin of an https bind gets its own port
             if wanted is not None and wanted in live_ports:
                 if strict:
-                    return self._bind_error(request, ERR_NGROK_334_TEXT % ("127.0.0.1:%d" % wanted))
+                    return self._bind_error(request, ERR_NGROK_334_TEXT % (f"127.0.0.1:{wanted}"))
                 wanted = None
         if stale_edge is not None:
             stale_edge.close()  # the old session still held it: the new one takes over
         listener = self._listen(wanted)
         if listener is None and strict:
-            return self._bind_error(request, ERR_NGROK_334_TEXT % ("127.0.0.1:%s" % wanted))
+            return self._bind_error(request, ERR_NGROK_334_TEXT % (f"127.0.0.1:{wanted}"))
         if listener is None:
             listener = self._listen(None)
         if listener is None:
             return self._bind_error(request, "cannot open a public listener")
         port = listener.getsockname()[1]
         if proto == "tcp":
-            opts["Addr"] = "127.0.0.1:%d" % port
+            opts["Addr"] = f"127.0.0.1:{port}"
         else:
-            opts["Hostname"] = "127.0.0.1:%d" % port
+            opts["Hostname"] = f"127.0.0.1:{port}"
         with self._cond:
             if previous is not None:
                 record = previous
@@ -1884,8 +1893,7 @@ class TunnelServer:
             record.session, record.edge = session, edge
             self._cond.notify_all()
         edge.start()
-        self._event("session %d: bound %s (%s)%s" % (session.serial, record.url, record.id,
-                                                   " auth" if record.auth else ""))
+        self._event(f"session {session.serial}: bound {record.url} ({record.id}){' auth' if record.auth else ''}")
         return {
             "Id": record.id,
             "URL": record.url,
@@ -1911,13 +1919,13 @@ class TunnelServer:
         with self._cond:
             record = self._records.get(bind_id)
             if record is None or record.session is not session:
-                return {"Error": "tunnel %s not found" % bind_id, "Extra": None}
+                return {"Error": f"tunnel {bind_id} not found", "Extra": None}
             del self._records[bind_id]
             edge, record.edge, record.session = record.edge, None, None
             self._cond.notify_all()
         if edge is not None:
             edge.close()
-        self._event("session %d: unbound %s" % (session.serial, record.url))
+        self._event(f"session {session.serial}: unbound {record.url}")
         return {"Error": "", "Extra": None}
 
 
@@ -1928,11 +1936,15 @@ class TunnelServer:
 
 def _openssl(args: List[str], cwd: str) -> None:
     result = subprocess.run(
-        ["openssl"] + args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, timeout=60,
+        ["openssl", *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=60,
     )
     if result.returncode != 0:
-        raise RuntimeError("openssl %s failed: %s" % (args[0], result.stdout.decode("utf-8", "replace")))
+        raise RuntimeError("openssl {} failed: {}".format(args[0], result.stdout.decode("utf-8", "replace")))
 
 
 def make_ca_and_cert(directory: str) -> Tuple[str, str, str]:
@@ -1946,12 +1958,26 @@ def make_ca_and_cert(directory: str) -> Tuple[str, str, str]:
     key, csr, cert, ext = "tunnel-server.key", "tunnel-server.csr", "tunnel-server.pem", "tunnel-server.ext"
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     _openssl(
-        ["req", "-x509"] + ec + ["-keyout", ca_key, "-out", ca_pem, "-days", "30", "-subj",
-                                 "/CN=pyngrok test tunnel CA", "-addext", "basicConstraints=critical,CA:TRUE",
-                                 "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        [
+            "req",
+            "-x509",
+            *ec,
+            "-keyout",
+            ca_key,
+            "-out",
+            ca_pem,
+            "-days",
+            "30",
+            "-subj",
+            "/CN=pyngrok test tunnel CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
         directory,
     )
-    _openssl(["req", "-new"] + ec + ["-keyout", key, "-out", csr, "-subj", "/CN=localhost"], directory)
+    _openssl(["req", "-new", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost"], directory)
     with open(os.path.join(directory, ext), "w") as handle:
         handle.write(
             "basicConstraints=critical,CA:FALSE\n"
@@ -1962,9 +1988,25 @@ def make_ca_and_cert(directory: str) -> Tuple[str, str, str]:
             "authorityKeyIdentifier=keyid:always\n"
         )
     _openssl(
-        ["x509", "-req", "-in", csr, "-CA", ca_pem, "-CAkey", ca_key, "-set_serial",
-         str(int.from_bytes(os.urandom(8), "big") >> 1), "-days", "30", "-sha256", "-extfile", ext,
-         "-out", cert],
+        [
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            ca_pem,
+            "-CAkey",
+            ca_key,
+            "-set_serial",
+            str(int.from_bytes(os.urandom(8), "big") >> 1),
+            "-days",
+            "30",
+            "-sha256",
+            "-extfile",
+            ext,
+            "-out",
+            cert,
+        ],
         directory,
     )
     for name in (csr, ext):
@@ -1979,8 +2021,8 @@ def agent_overlay_config(server: TunnelServer, directory: str, name: str = "tunn
     """
     path = os.path.join(os.path.abspath(str(directory)), name)
     lines = [
-        "server_addr: %s" % json.dumps(server.addr),
-        "root_cas: %s" % json.dumps(os.path.abspath(server.ca_path)),
+        f"server_addr: {json.dumps(server.addr)}",
+        f"root_cas: {json.dumps(os.path.abspath(server.ca_path))}",
         "update_check: false",
         "console_ui: false",
     ]
