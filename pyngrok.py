@@ -35,15 +35,25 @@ import errno
 import functools
 import logging
 import os
-import socket
-import queue
 import re
 import stat
 import sys
 import threading
 import time
 import types
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+# Annotations are never evaluated (``from __future__ import annotations``), so ``typing``, which costs more to
+# import than half of this module, is imported only by type checkers; they treat this name as always true.
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import IO, Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+    # (kind, value, line, column, style) of a YAML token: line and column are 0-based; style is the quote or
+    # block indicator of a scalar, None for a plain one.
+    _YamlToken = Tuple[str, Any, int, int, Optional[str]]
+    # Where a value sits in a config: its keys and list indices from the top.
+    _YamlKeyPath = Tuple[Union[str, int], ...]
 
 if TYPE_CHECKING:  # at run time these are _LazyModule stand-ins, imported on first use (see below)
     import argparse
@@ -53,6 +63,8 @@ if TYPE_CHECKING:  # at run time these are _LazyModule stand-ins, imported on fi
     import http.client
     import json
     import platform
+    import queue
+    import socket
     import ssl
     import subprocess
     import tarfile
@@ -133,6 +145,8 @@ if not TYPE_CHECKING:
     http = _LazyModule("http")
     json = _LazyModule("json")
     platform = _LazyModule("platform")
+    queue = _LazyModule("queue")
+    socket = _LazyModule("socket")
     ssl = _LazyModule("ssl")
     subprocess = _LazyModule("subprocess")
     tarfile = _LazyModule("tarfile")
@@ -433,10 +447,6 @@ _YT_ALIAS = "an alias"
 _YT_ANCHOR = "an anchor"
 _YT_TAG = "a tag"
 _YT_SCALAR = "a scalar"
-
-# (kind, value, line, column, style): line and column are 0-based; style is the quote or block indicator of a
-# scalar, None for a plain one.
-_YamlToken = Tuple[str, Any, int, int, Optional[str]]
 
 _YAML_BLANK = "\0 \t\n"
 _YAML_INDICATORS = "\0 \t\n-?:,[]{}#&*!|>'\"%@`"
@@ -1658,9 +1668,6 @@ def _yaml_load(text: str, path: str = "<string>") -> Any:
         the message names the file, the line and the column.
     """
     return _yaml_parse(text, path, None)
-
-
-_YamlKeyPath = Tuple[Union[str, int], ...]
 
 
 def _yaml_load_marked(text: str, path: str = "<string>") -> Tuple[Any, Dict[_YamlKeyPath, int]]:
@@ -3747,20 +3754,22 @@ class _EventDispatcher:
     """Calls session callbacks in order from one thread of its own, never under a lock of ours."""
 
     def __init__(self) -> None:
-        self._queue: "queue.SimpleQueue[Tuple[Callable[[NgrokSessionEvent], None], NgrokSessionEvent]]" = (
-            queue.SimpleQueue()
-        )
+        self._queue: Optional["queue.SimpleQueue[Tuple[Callable[[NgrokSessionEvent], None], NgrokSessionEvent]]"]
+        self._queue = None  # made with the thread, on the first event
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
 
     def post(self, callback: Callable[[NgrokSessionEvent], None], event: NgrokSessionEvent) -> None:
-        self._queue.put((callback, event))
         with self._lock:
+            if self._queue is None:
+                self._queue = queue.SimpleQueue()
+            self._queue.put((callback, event))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="pyngrok-events", daemon=True)
                 self._thread.start()
 
     def _run(self) -> None:
+        assert self._queue is not None
         while True:
             callback, event = self._queue.get()
             try:
@@ -4537,7 +4546,9 @@ def _dechunk(payload: bytes, url: str) -> bytes:
         try:
             size = int(size_text, 16)
         except ValueError:
-            raise PyngrokNgrokURLError(f"ngrok client exception, bad chunked answer from {url}", "bad chunking") from None
+            raise PyngrokNgrokURLError(
+                f"ngrok client exception, bad chunked answer from {url}", "bad chunking"
+            ) from None
         if size == 0:
             return b"".join(body)
         start = line_end + 2

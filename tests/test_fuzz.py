@@ -331,7 +331,18 @@ def _api_text(case: Any) -> str:
     if isinstance(raw, bytes):
         head, _, body = raw.partition(b"\r\n\r\n")
         length = re.search(rb"(?im)^content-length:\s*([0-9]+)\s*$", head)
-        if length and b"chunked" not in head.lower():
+        if b"chunked" in head.lower():
+            chunks, rest = [], body
+            while True:
+                size_line, _, rest = rest.partition(b"\r\n")
+                match = re.match(rb"\s*([0-9a-fA-F]+)", size_line)
+                if not match or int(match.group(1), 16) == 0:
+                    break
+                size = int(match.group(1), 16)
+                chunks.append(rest[:size])
+                rest = rest[size + 2:]
+            body = b"".join(chunks)
+        elif length:
             body = body[: int(length.group(1))]
         return body.decode("utf-8", "replace")
     return str(case.get("text", ""))
