@@ -383,7 +383,7 @@ class NgrokLog:
     def _read_json(self) -> None:
         try:
             record = json.loads(self.line)
-        except ValueError:
+        except (ValueError, RecursionError):
             return
         if not isinstance(record, dict):
             return
@@ -748,6 +748,8 @@ class _YamlScanner:
         self.tokens.append((_YT_DIRECTIVE, (name, value), line, column, None))
 
     def fetch_flow_start(self, kind: str, column: int) -> None:
+        if self.flow_level >= _YAML_MAX_DEPTH:
+            raise self.error(f"the document nests deeper than {_YAML_MAX_DEPTH} levels")
         self.save_simple_key(column)
         self.flow_level += 1
         self.allow_simple_key = True
@@ -1759,7 +1761,10 @@ def _yaml_scalar(value: Any, as_key: bool = False) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return int.__repr__(value)
+        try:
+            return int.__repr__(value)
+        except ValueError:  # more decimal digits than sys.get_int_max_str_digits() allows; hex has no limit
+            return hex(value)
     if isinstance(value, float):
         if math.isnan(value):
             return ".nan"
@@ -4463,9 +4468,11 @@ def api_request(
     if status == 204 or not text.strip():
         return {}
     try:
-        decoded: Dict[str, Any] = json.loads(text)
-    except ValueError:
+        decoded = json.loads(text)
+    except (ValueError, RecursionError):
         raise PyngrokNgrokError(f"ngrok API at {url} answered {status} with invalid JSON: {text[:200]!r}") from None
+    if not isinstance(decoded, dict):
+        raise PyngrokNgrokError(f"ngrok API at {url} answered {status} with JSON that is not an object: {text[:200]!r}")
     return decoded
 
 
@@ -4524,17 +4531,25 @@ def _parse_http_answer(answer: bytes, url: str) -> Tuple[int, str, str]:
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     version, _, rest = status_line.partition(" ")
     code, _, reason = rest.partition(" ")
-    if not separator or not version.startswith("HTTP/1.") or not code.isdigit():
+    if not separator or not version.startswith("HTTP/1.") or not _ascii_digits(code):
         raise PyngrokNgrokURLError(f"ngrok client exception, malformed answer from {url}", "malformed answer")
     fields = {name.strip().lower(): value.strip() for name, _, value in (h.partition(":") for h in header_lines)}
     if "chunked" in fields.get("transfer-encoding", "").lower():
         payload = _dechunk(payload, url)
-    elif fields.get("content-length", "").isdigit():
+    elif _ascii_digits(fields.get("content-length", "")):
         length = int(fields["content-length"])
         if len(payload) < length:
             raise PyngrokNgrokURLError(f"ngrok client exception, truncated answer from {url}", "truncated answer")
         payload = payload[:length]
     return int(code), reason, payload.decode("utf-8", "replace")
+
+
+def _ascii_digits(text: str) -> bool:
+    # str.isdigit() is also true for superscripts and other scripts' digits, which int() refuses
+    return text.isascii() and text.isdigit()
+
+
+_HTTP_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 def _dechunk(payload: bytes, url: str) -> bytes:
@@ -4543,12 +4558,9 @@ def _dechunk(payload: bytes, url: str) -> bytes:
     while True:
         line_end = payload.find(b"\r\n", position)
         size_text = payload[position:line_end].split(b";", 1)[0].strip() if line_end >= 0 else b""
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise PyngrokNgrokURLError(
-                f"ngrok client exception, bad chunked answer from {url}", "bad chunking"
-            ) from None
+        if not _HTTP_CHUNK_SIZE.fullmatch(size_text):
+            raise PyngrokNgrokURLError(f"ngrok client exception, bad chunked answer from {url}", "bad chunking")
+        size = int(size_text, 16)
         if size == 0:
             return b"".join(body)
         start = line_end + 2
@@ -4600,32 +4612,32 @@ class NgrokTunnel:
         self.data: Dict[str, Any] = data
         #: The URL of that agent's API.
         self.api_url: Optional[str] = api_url
+        # The agent's answer is read leniently: a field of an unexpected type counts as absent.
         #: The ID of the tunnel.
-        self.id: Optional[str] = data.get("ID", data.get("id"))
+        self.id: Optional[str] = _text_field(data, "ID", "id")
         #: The name of the tunnel.
-        self.name: Optional[str] = data.get("name")
+        self.name: Optional[str] = _text_field(data, "name")
         #: The protocol of the tunnel.
-        self.proto: Optional[str] = data.get("proto")
+        self.proto: Optional[str] = _text_field(data, "proto")
         #: The path of the tunnel in the agent's API.
-        self.uri: Optional[str] = data.get("uri") or self._default_uri()
+        self.uri: Optional[str] = _text_field(data, "uri") or self._default_uri()
         #: The public URL of the tunnel.
-        self.public_url: Optional[str] = data.get("public_url", data.get("url"))
+        self.public_url: Optional[str] = _text_field(data, "public_url", "url")
         if self.proto is None and self.public_url and "://" in self.public_url:
             self.proto = self.public_url.split("://", 1)[0]
         #: The ``config`` block of a v2 tunnel (``{"addr": ..., "inspect": ...}``); empty for endpoints.
-        self.config: Dict[str, Any] = data.get("config") or {}
+        self.config: Dict[str, Any] = _mapping_field(data, "config")
         #: Where the tunnel forwards to (``{"url": "http://localhost:8000", ...}``).
-        self.upstream: Dict[str, Any] = data.get("upstream") or (
+        self.upstream: Dict[str, Any] = _mapping_field(data, "upstream") or (
             {"url": self.config["addr"]} if self.config.get("addr") else {}
         )
         #: The tunnel's metrics, as of the last refresh.
-        self.metrics: Dict[str, Any] = data.get("metrics") or {}
+        self.metrics: Dict[str, Any] = _mapping_field(data, "metrics")
 
     def _default_uri(self) -> Optional[str]:
-        name = self.data.get("name")
-        if not name:
+        if not self.name:
             return None
-        return f"{_api_path(self.pyngrok_config)}/{urllib.parse.quote(name, safe='')}"
+        return f"{_api_path(self.pyngrok_config)}/{urllib.parse.quote(self.name, safe='')}"
 
     def _upstream_url(self) -> Optional[str]:
         return self.upstream.get("url") or self.config.get("addr")
@@ -4665,6 +4677,20 @@ class NgrokTunnel:
         self.metrics = data["metrics"]
 
 
+def _text_field(data: Dict[str, Any], *keys: str) -> Optional[str]:
+    """The first of the keys whose value is a string."""
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _mapping_field(data: Dict[str, Any], key: str) -> Dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 class NgrokApiResponse:
     """The answer of an ``ngrok api`` command.
 
@@ -4691,7 +4717,7 @@ class NgrokApiResponse:
             return NgrokApiResponse(body, None)
         try:
             data = json.loads(body[json_starts:])
-        except ValueError:
+        except (ValueError, RecursionError):
             raise PyngrokNgrokError(f"ngrok api printed invalid JSON: {body[:200]!r}") from None
         return NgrokApiResponse(body[:json_starts], data)
 
@@ -4855,7 +4881,8 @@ def _find_definition(
     """Find the config file's definition for ``name`` (or ``pyngrok-default``): ``(name, definition)``."""
     wanted = name or "pyngrok-default"
     if pyngrok_config.config_version == "3":
-        for definition in config.get("endpoints") or []:
+        endpoints = config.get("endpoints")
+        for definition in endpoints if isinstance(endpoints, list) else []:
             if isinstance(definition, dict) and definition.get("name") == wanted:
                 return wanted, definition
     tunnels = config.get("tunnels") or {}
@@ -4940,7 +4967,8 @@ def connect_all(pyngrok_config: Optional[PyngrokConfig] = None) -> List[NgrokTun
     tunnels = config.get("tunnels") or {}
     names = list(tunnels) if isinstance(tunnels, dict) else []
     if pyngrok_config.config_version == "3":
-        endpoints = config.get("endpoints") or []
+        endpoints = config.get("endpoints")
+        endpoints = endpoints if isinstance(endpoints, list) else []
         names = [item.get("name") for item in endpoints if isinstance(item, dict)] + names
     return [connect(name=name, pyngrok_config=pyngrok_config) for name in names if name and name != "pyngrok-default"]
 
@@ -5217,7 +5245,8 @@ def get_requests(
     pyngrok_config, api_url = _agent_api(pyngrok_config)
     params = {"tunnel_name": tunnel_name} if tunnel_name else None
     answer = api_request(f"{api_url}/api/requests/http", "GET", params=params, timeout=pyngrok_config.request_timeout)
-    return [CapturedRequest(item) for item in answer.get("requests") or [] if isinstance(item, dict)]
+    items = answer.get("requests")
+    return [CapturedRequest(item) for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
 
 def get_request(request_id: str, pyngrok_config: Optional[PyngrokConfig] = None) -> CapturedRequest:
