@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import signal
 import socket
 import socketserver
 import threading
@@ -17,6 +18,12 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def default_sigint() -> None:
+    """For ``preexec_fn``: a child that gets SIGINT must see Python's usual KeyboardInterrupt, even when the test
+    run itself ignores SIGINT (as a background job of a non-interactive shell does, e.g. under CI)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:

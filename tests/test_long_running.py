@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 import realagent
 import tunnel_server as ts
-from helpers import REPO_ROOT, children_of, echo_through, free_port, pid_alive, port_refuses, wait_for
+from helpers import REPO_ROOT, children_of, default_sigint, echo_through, free_port, pid_alive, port_refuses, wait_for
 
 import pyngrok
 from pyngrok import aio, ngrok  # type: ignore[attr-defined]  # facades registered by pyngrok.py at import
@@ -634,6 +634,7 @@ def test_wait_in_a_script_returns_on_sigint_without_traceback(setup: Setup, loca
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
     )
     lines: "queue.Queue[Optional[bytes]]" = queue.Queue()
     assert child.stdout is not None and child.stderr is not None

@@ -19,7 +19,7 @@ from typing import Any, List
 import pytest
 
 import pyngrok
-from helpers import REPO_ROOT, children_of, pid_alive, wait_for
+from helpers import REPO_ROOT, children_of, default_sigint, pid_alive, wait_for
 from pyngrok import ngrok, process
 from pyngrok.conf import PyngrokConfig
 
@@ -171,12 +171,17 @@ def test_wait_in_a_script_ends_on_a_signal_without_traceback(
     )
     env = dict(os.environ, PYTHONPATH=REPO_ROOT)
     child = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-c", script],
+        cwd=str(tmp_path),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
     )
     try:
         assert child.stdout is not None
         agent_pid = int(child.stdout.readline())
-        time.sleep(0.3)
+        time.sleep(1.0)  # the script is now inside pyngrok.wait(), which has its SIGTERM handler in place
         child.send_signal(signal_number)
         out, err = child.communicate(timeout=15)
     finally:
