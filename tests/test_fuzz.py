@@ -39,10 +39,10 @@ import zlib
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
-from pyngrok.conf import PyngrokConfig
-from pyngrok.exception import PyngrokError
 
 import pyngrok
+from pyngrok.conf import PyngrokConfig
+from pyngrok.exception import PyngrokError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(HERE)
@@ -92,12 +92,16 @@ class Tally:
 
     def fail(self, index: int, case: Any, problem: str) -> None:
         self.add("FAILURE")
-        kind = re.sub(r"[0-9]+", "N", problem.split(":", 1)[0] + ":" + problem.split(":", 2)[1][:60]
-                      if ":" in problem else problem)
+        kind = re.sub(
+            r"[0-9]+",
+            "N",
+            problem.split(":", 1)[0] + ":" + problem.split(":", 2)[1][:60] if ":" in problem else problem,
+        )
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
         if len(self.failures) < KEPT_FAILURES or self.kinds[kind] == 1:
-            self.failures.append({"target": self.target, "seed": SEED, "index": index, "problem": problem,
-                                  "input": case})
+            self.failures.append(
+                {"target": self.target, "seed": SEED, "index": index, "problem": problem, "input": case}
+            )
 
     def summary(self) -> str:
         shown = ", ".join(f"{name} {count}" for name, count in sorted(self.outcomes.items()))
@@ -186,8 +190,11 @@ def run_target(
                     tally.known[name] = tally.known.get(name, 0) + 1
                     tally.add(f"known:{name}")
                     continue
-                problem = f"hang: still running after {hang_seconds}s" if isinstance(error, CaseHang) else (
-                    f"{type(error).__name__}: {error}"[:500])
+                problem = (
+                    f"hang: still running after {hang_seconds}s"
+                    if isinstance(error, CaseHang)
+                    else (f"{type(error).__name__}: {error}"[:500])
+                )
                 tally.fail(index, case, problem)
                 continue
             finally:
@@ -234,13 +241,19 @@ def _write_counts() -> Iterator[None]:
         outcomes = ", ".join(f"{name} {count}" for name, count in sorted(tally.outcomes.items()) if name != "FAILURE")
         per_case = tally.seconds / max(tally.cases, 1) * 1e6
         failures = tally.outcomes.get("FAILURE", 0)
-        lines.append(f"| {tally.target} | {tally.cases} | {tally.seconds:.1f} | {per_case:.0f} | {outcomes} | "
-                     f"{failures} |")
+        lines.append(
+            f"| {tally.target} | {tally.cases} | {tally.seconds:.1f} | {per_case:.0f} | {outcomes} | {failures} |"
+        )
         known = ", ".join(f"{name}: {count}" for name, count in tally.known.items())
-        rows.append({"fault": f"fuzz: {tally.target} ({tally.cases} cases)",
-                     "outcome": f"{'no failures' if not failures else f'{failures} FAILURES'}"
-                                f"{'; known open bugs hit: ' + known if known else ''}",
-                     "seconds": round(tally.seconds, 2), "leftovers": "none"})
+        rows.append(
+            {
+                "fault": f"fuzz: {tally.target} ({tally.cases} cases)",
+                "outcome": f"{'no failures' if not failures else f'{failures} FAILURES'}"
+                f"{'; known open bugs hit: ' + known if known else ''}",
+                "seconds": round(tally.seconds, 2),
+                "leftovers": "none",
+            }
+        )
     with open(os.path.join(CACHE_DIR, "fuzz_counts.md"), "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
     _publish_rows("fuzz", rows)
@@ -340,7 +353,7 @@ def _api_text(case: Any) -> str:
                     break
                 size = int(match.group(1), 16)
                 chunks.append(rest[:size])
-                rest = rest[size + 2:]
+                rest = rest[size + 2 :]
             body = b"".join(chunks)
         elif length:
             body = body[: int(length.group(1))]
@@ -379,27 +392,48 @@ def _answer_not_an_object(case: Any) -> bool:
         return False
     if not isinstance(answer, dict):
         return True
-    return any(key in answer and not isinstance(answer[key], (list, type(None), str, dict)) for key in
-               ("requests",))
+    return any(key in answer and not isinstance(answer[key], (list, type(None), str, dict)) for key in ("requests",))
 
 
 BUG_MATCHERS: Dict[str, Callable[[Any, BaseException], bool]] = {
     "deep-json-recursion": lambda case, error: isinstance(error, RecursionError),
-    "tunnel-field-types": lambda case, error: isinstance(error, (TypeError, AttributeError))
-    and _has_bad_tunnel_field(case),
-    "api-answer-not-object": lambda case, error: isinstance(error, (TypeError, AttributeError))
-    and _answer_not_an_object(case),
+    "tunnel-field-types": lambda case, error: (
+        isinstance(error, (TypeError, AttributeError)) and _has_bad_tunnel_field(case)
+    ),
+    "api-answer-not-object": lambda case, error: (
+        isinstance(error, (TypeError, AttributeError)) and _answer_not_an_object(case)
+    ),
     "yaml-dump-huge-int": lambda case, error: isinstance(error, ValueError) and "integer string" in str(error),
-    "http-answer-parse-error": lambda case, error: isinstance(error, (OverflowError, ValueError))
-    and not isinstance(error, UnicodeError),
+    "http-answer-parse-error": lambda case, error: (
+        isinstance(error, (OverflowError, ValueError)) and not isinstance(error, UnicodeError)
+    ),
     "http-chunk-hang": lambda case, error: isinstance(error, CaseHang) and b"chunked" in case.get("raw", b""),
 }
 
 
 # --- generators ------------------------------------------------------------------------------------------
 
-UNICODE_BITS = ["é", "ü", "☃", "😀", "\u200b", "\ufeff", "\u2028", "\x85", "\x00", "\x1b", "\x7f", "\ufffd",
-                "\r", "\t", "\\", '"', "'", "\ud800", "\U0010ffff"]
+UNICODE_BITS = [
+    "é",
+    "ü",
+    "☃",
+    "😀",
+    "\u200b",
+    "\ufeff",
+    "\u2028",
+    "\x85",
+    "\x00",
+    "\x1b",
+    "\x7f",
+    "\ufffd",
+    "\r",
+    "\t",
+    "\\",
+    '"',
+    "'",
+    "\ud800",
+    "\U0010ffff",
+]
 
 
 def random_text(rng: random.Random, alphabet: str, low: int = 0, high: int = 20) -> str:
@@ -429,14 +463,49 @@ def mutate_text(rng: random.Random, text: str, alphabet: str, edits: int = 3) ->
 def random_json_value(rng: random.Random, depth: int = 0) -> Any:
     roll = rng.random()
     if depth > 3 or roll < 0.45:
-        return rng.choice([
-            None, True, False, 0, -1, 2 ** 70, 1.5, -0.0, float("inf"), "", "x", "tcp://1.tcp.ngrok.io:1",
-            "https://a.ngrok.app", "é\u0000", random_text(rng, "abc:/%\\\"{}[] ", 0, 12), "ERR_NGROK_105",
-        ])
+        return rng.choice(
+            [
+                None,
+                True,
+                False,
+                0,
+                -1,
+                2**70,
+                1.5,
+                -0.0,
+                float("inf"),
+                "",
+                "x",
+                "tcp://1.tcp.ngrok.io:1",
+                "https://a.ngrok.app",
+                "é\u0000",
+                random_text(rng, 'abc:/%\\"{}[] ', 0, 12),
+                "ERR_NGROK_105",
+            ]
+        )
     if roll < 0.7:
         return [random_json_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
-    keys = ["name", "public_url", "url", "proto", "uri", "config", "upstream", "metrics", "id", "ID", "addr",
-            "endpoints", "tunnels", "requests", "status", "msg", "error_code", "details", "x"]
+    keys = [
+        "name",
+        "public_url",
+        "url",
+        "proto",
+        "uri",
+        "config",
+        "upstream",
+        "metrics",
+        "id",
+        "ID",
+        "addr",
+        "endpoints",
+        "tunnels",
+        "requests",
+        "status",
+        "msg",
+        "error_code",
+        "details",
+        "x",
+    ]
     return {rng.choice(keys): random_json_value(rng, depth + 1) for _ in range(rng.randint(0, 5))}
 
 
@@ -454,20 +523,20 @@ LOG_CORPUS = [
     't=2026-11-28T15:31:31+0000 lvl=info msg="tunnel session started" obj=tunnels.session',
     't=2026-11-28T15:31:31+0000 lvl=info msg="client session established" obj=csess id=8f0b0ad34d06',
     't=2026-11-28T15:31:31+0000 lvl=info msg="started tunnel" obj=tunnels name=web addr=http://localhost:80 '
-    'url=https://ab12.ngrok.io',
+    "url=https://ab12.ngrok.io",
     't=2026-11-28T15:31:31+0000 lvl=eror msg="session closing" obj=tunnels.session err="authentication failed: '
     'The authtoken you specified does not look like a proper ngrok tunnel authtoken.\\r\\n\\r\\nERR_NGROK_105\\r\\n"',
     't=2026-11-28T15:31:31+0000 lvl=warn msg="can\'t bind default web address, trying alternatives" obj=web '
-    'addr=127.0.0.1:4040',
+    "addr=127.0.0.1:4040",
     't=2026-11-28T15:31:31+0000 lvl=info msg="received stop request" obj=app stopReq="{err:<nil> restart:false}"',
-    't=2026-11-28T15:31:31+0000 lvl=dbug msg=flood obj=fake n=99999',
+    "t=2026-11-28T15:31:31+0000 lvl=dbug msg=flood obj=fake n=99999",
     't=2026-11-28T15:31:31+0000 lvl=dbug msg="invalid utf-8" data=\ufffd\ufffd\ufffd(\ufffd',
-    't=2026-11-28T15:31:31+0000 lvl=info msg=end pg=/api/tunnels id=5bc2 status=201 dur=3.485605ms',
+    "t=2026-11-28T15:31:31+0000 lvl=info msg=end pg=/api/tunnels id=5bc2 status=201 dur=3.485605ms",
     't=2026-11-28T15:31:31+0000 lvl=crit msg="command failed" err="listen tcp 127.0.0.1:4040: bind: address '
     'already in use"',
     '{"lvl":"info","msg":"started tunnel","obj":"tunnels","name":"web","addr":"http://localhost:80"}',
     '{"t":"2026-11-28T15:31:31Z","lvl":"eror","msg":"session closing","err":"x","obj":{"a":[1,2]}}',
-    'ERROR:  authentication failed: Usage of ngrok requires a verified account and authtoken.',
+    "ERROR:  authentication failed: Usage of ngrok requires a verified account and authtoken.",
     'lvl=info msg="caf\\u00e9 \\x41 \\101 \\U0001F600 \\ud800 \\q" line=hijack __class__=x _read_json=y',
 ]
 LOG_ALPHABET = 'abclvmsgtr= "\\[]{}:,.-_0123456789\tx\nuU'
@@ -478,11 +547,49 @@ def gen_log_line(rng: random.Random) -> str:
     if roll < 0.45:
         return mutate_text(rng, rng.choice(LOG_CORPUS), LOG_ALPHABET, 6)
     if roll < 0.75:
-        keys = ["t", "lvl", "msg", "obj", "err", "addr", "line", "id", "pg", "stopReq", "url", "name", "1x", "a-b",
-                "é", "__dict__", "__class__", "_read_json", "lvl", ""]
-        values = ["info", "eror", "CRIT", "warn", "", '"', '""', '"a\\"b"', '"\\u00e9\\x41\\101\\U0010ffff"',
-                  '"\\ud800\\U00110000\\x"', '"unterminated', "[a b]", "[", "]", "=", "==", '"\\', "x=y",
-                  random_text(rng, LOG_ALPHABET, 0, 10)]
+        keys = [
+            "t",
+            "lvl",
+            "msg",
+            "obj",
+            "err",
+            "addr",
+            "line",
+            "id",
+            "pg",
+            "stopReq",
+            "url",
+            "name",
+            "1x",
+            "a-b",
+            "é",
+            "__dict__",
+            "__class__",
+            "_read_json",
+            "lvl",
+            "",
+        ]
+        values = [
+            "info",
+            "eror",
+            "CRIT",
+            "warn",
+            "",
+            '"',
+            '""',
+            '"a\\"b"',
+            '"\\u00e9\\x41\\101\\U0010ffff"',
+            '"\\ud800\\U00110000\\x"',
+            '"unterminated',
+            "[a b]",
+            "[",
+            "]",
+            "=",
+            "==",
+            '"\\',
+            "x=y",
+            random_text(rng, LOG_ALPHABET, 0, 10),
+        ]
         parts = []
         for _ in range(rng.randint(0, 8)):
             key = rng.choice(keys)
@@ -515,8 +622,7 @@ def check_log_line(line: str) -> str:
 
 
 def test_fuzz_log_lines() -> None:
-    tally = run_target("logfmt: NgrokLog", cases(100_000), gen_log_line, check_log_line,
-                       known("deep-json-recursion"))
+    tally = run_target("logfmt: NgrokLog", cases(100_000), gen_log_line, check_log_line, known("deep-json-recursion"))
     assert_clean(tally)
 
 
@@ -524,7 +630,7 @@ def test_fuzz_log_lines() -> None:
 
 YAML_CORPUS = [
     'version: "3"\nagent:\n  authtoken: 2abcDEF\n  web_addr: 127.0.0.1:4040\n',
-    'version: 2\nweb_addr: localhost:4040\ntunnels:\n  web:\n    proto: http\n    addr: 8080\n    bind_tls: true\n',
+    "version: 2\nweb_addr: localhost:4040\ntunnels:\n  web:\n    proto: http\n    addr: 8080\n    bind_tls: true\n",
     "endpoints:\n  - name: web\n    url: https://x.ngrok.app\n    upstream:\n      url: 8080\n",
     "a: &a {x: 1, y: [1, 2]}\nb: *a\nc:\n  <<: *a\n  z: 3\n",
     "list:\n- a\n- 'b''c'\n- \"d\\x41\\u00e9\\n\"\n- |\n  literal\n  text\n- >-\n  folded\n  text\n",
@@ -532,7 +638,7 @@ YAML_CORPUS = [
     "nums: [0x1F, 0o17, 017, 1_000, 1:30, .inf, -.Inf, .NaN, 1e3, 6.8523015e+5, +12, ~, null, Yes, off]\n",
     "# comment\nkey: value # trailing\n\n? complex\n: value\n",
     "- [a, b, {c: d}]\n- {? e, f: g}\n-\n  - nested\n",
-    "key: \"multi\n  line\n\n  folded\"\nplain: multi\n  line plain\n",
+    'key: "multi\n  line\n\n  folded"\nplain: multi\n  line plain\n',
     "tunnels:\n  a:\n    auth: 'user:pass'\n    host_header: rewrite\n    inspect: false\n    schemes: [https]\n",
     "str: !!str\nint: !!int '7'\nfloat: !!float 1\nbool: !!bool yes\nnull: !!null ''\nts: !!timestamp 2001-12-14\n",
 ]
@@ -547,20 +653,75 @@ def gen_yaml(rng: random.Random) -> str:
         lines = []
         for _ in range(rng.randint(1, 4)):
             indent = " " * rng.choice([0, 0, 1, 2, 2, 4])
-            key = rng.choice(["a", "b", "version", "agent", "tunnels", "- a", "-", "? x", "&x a", "*x", "'q'",
-                              '"d"', "!!str k", "<<", "[a", "{b", "1", "null", "", "a b"])
-            value = rng.choice(["", "1", "x", "*x", "&y v", "[1, *x]", "{a: 1}", "|", ">-", "'s''", '"\\x4"',
-                                "!!int x", "!!float y", "!!binary @@", "!!timestamp 2001-13-45", "0x" + "f" *
-                                rng.choice([1, 40, 4000]), "9" * rng.choice([1, 5000]), "1e999", "2001-02-30",
-                                "!foo x", "%TAG", "--- x", "...", "#", "\t", "\ufeff", "~"])
+            key = rng.choice(
+                [
+                    "a",
+                    "b",
+                    "version",
+                    "agent",
+                    "tunnels",
+                    "- a",
+                    "-",
+                    "? x",
+                    "&x a",
+                    "*x",
+                    "'q'",
+                    '"d"',
+                    "!!str k",
+                    "<<",
+                    "[a",
+                    "{b",
+                    "1",
+                    "null",
+                    "",
+                    "a b",
+                ]
+            )
+            value = rng.choice(
+                [
+                    "",
+                    "1",
+                    "x",
+                    "*x",
+                    "&y v",
+                    "[1, *x]",
+                    "{a: 1}",
+                    "|",
+                    ">-",
+                    "'s''",
+                    '"\\x4"',
+                    "!!int x",
+                    "!!float y",
+                    "!!binary @@",
+                    "!!timestamp 2001-13-45",
+                    "0x" + "f" * rng.choice([1, 40, 4000]),
+                    "9" * rng.choice([1, 5000]),
+                    "1e999",
+                    "2001-02-30",
+                    "!foo x",
+                    "%TAG",
+                    "--- x",
+                    "...",
+                    "#",
+                    "\t",
+                    "\ufeff",
+                    "~",
+                ]
+            )
             lines.append(f"{indent}{key}:{' ' if rng.random() < 0.9 else ''}{value}")
         return "\n".join(lines) + rng.choice(["", "\n", "\r\n", "\n...\n", "\n---\nb: 2\n"])
     if roll < 0.902:
         # Deeper than the limit, but not much: a deep flow collection costs quadratic time (a known bug, see
         # test_yaml_deep_flow_nesting_is_refused_quickly), which would dominate the run.
         depth = rng.choice([10, 150, 199, 200, 201, 250])
-        return rng.choice(["[" * depth + "]" * depth, "- " * depth + "x", "{a: " * depth + "1" + "}" * depth,
-                           "".join(" " * i + "k:\n" for i in range(depth)) + " " * depth + "v\n"])
+        return rng.choice(
+            [
+                "[" * depth + "]" * depth,
+                "- " * depth + "x",
+                "{a: " * depth + "1" + "}" * depth,
+                "".join(" " * i + "k:\n" for i in range(depth)) + " " * depth + "v\n",
+            ]
+        )
     return random_text(rng, YAML_ALPHABET + "".join(UNICODE_BITS), 0, 60)
 
 
@@ -594,8 +755,9 @@ def check_yaml(text: str) -> str:
 
 
 def test_fuzz_yaml_reader() -> None:
-    tally = run_target("yaml: _yaml_load + dump round trip", cases(30_000), gen_yaml, check_yaml,
-                       known("yaml-dump-huge-int"))
+    tally = run_target(
+        "yaml: _yaml_load + dump round trip", cases(30_000), gen_yaml, check_yaml, known("yaml-dump-huge-int")
+    )
     assert_clean(tally)
 
 
@@ -648,10 +810,47 @@ LEVEL_KEYS: Dict[str, List[str]] = {
     "any": SCHEMA_KEYS,
 }
 CONFIG_VALUES: List[Any] = [
-    None, True, False, 0, 1, -1, 3, 2.0, 2.5, float("nan"), float("inf"), 10 ** 30, "", "3", "2", "info", "debug",
-    "json", "logfmt", "term", "us", "http", "tcp", "tls", "https", "127.0.0.1:4040", "10s", "false", "iftty",
-    "é\u0000", [], {}, ["a"], [1, None], {"url": 80}, {"a": {"b": {"c": []}}}, datetime.date(2001, 2, 3),
-    datetime.datetime(2001, 2, 3, 4, 5, 6), b"bytes", ("tuple",), {1: 2, None: 3, 2.5: "x", False: "f"},
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    3,
+    2.0,
+    2.5,
+    float("nan"),
+    float("inf"),
+    10**30,
+    "",
+    "3",
+    "2",
+    "info",
+    "debug",
+    "json",
+    "logfmt",
+    "term",
+    "us",
+    "http",
+    "tcp",
+    "tls",
+    "https",
+    "127.0.0.1:4040",
+    "10s",
+    "false",
+    "iftty",
+    "é\u0000",
+    [],
+    {},
+    ["a"],
+    [1, None],
+    {"url": 80},
+    {"a": {"b": {"c": []}}},
+    datetime.date(2001, 2, 3),
+    datetime.datetime(2001, 2, 3, 4, 5, 6),
+    b"bytes",
+    ("tuple",),
+    {1: 2, None: 3, 2.5: "x", False: "f"},
 ]
 
 
@@ -743,17 +942,56 @@ def test_fuzz_config_file_validator(tmp_path: Any) -> None:
 # --- the agent's API answers, in process ------------------------------------------------------------------
 
 API_CORPUS = [
-    {"endpoints": [{"id": "ep_1", "name": "web", "url": "https://a.ngrok.app", "public_url": "https://a.ngrok.app",
-                    "proto": "https", "upstream": {"url": "http://localhost:80", "protocol": "http1"},
-                    "uri": "/api/endpoints/web", "metrics": {"conns": {"count": 0}}}], "uri": "/api/endpoints"},
-    {"tunnels": [{"ID": "1", "name": "web", "uri": "/api/tunnels/web", "public_url": "http://127.0.0.1:5",
-                  "proto": "http", "config": {"addr": "http://localhost:80", "inspect": True},
-                  "metrics": {"http": {"count": 0}}}], "uri": "/api/tunnels"},
-    {"name": "web", "uri": "/api/endpoints/web", "public_url": "tcp://1.tcp.ngrok.io:1", "proto": "tcp",
-     "upstream": {"url": "localhost:22"}},
+    {
+        "endpoints": [
+            {
+                "id": "ep_1",
+                "name": "web",
+                "url": "https://a.ngrok.app",
+                "public_url": "https://a.ngrok.app",
+                "proto": "https",
+                "upstream": {"url": "http://localhost:80", "protocol": "http1"},
+                "uri": "/api/endpoints/web",
+                "metrics": {"conns": {"count": 0}},
+            }
+        ],
+        "uri": "/api/endpoints",
+    },
+    {
+        "tunnels": [
+            {
+                "ID": "1",
+                "name": "web",
+                "uri": "/api/tunnels/web",
+                "public_url": "http://127.0.0.1:5",
+                "proto": "http",
+                "config": {"addr": "http://localhost:80", "inspect": True},
+                "metrics": {"http": {"count": 0}},
+            }
+        ],
+        "uri": "/api/tunnels",
+    },
+    {
+        "name": "web",
+        "uri": "/api/endpoints/web",
+        "public_url": "tcp://1.tcp.ngrok.io:1",
+        "proto": "tcp",
+        "upstream": {"url": "localhost:22"},
+    },
     {"status": "online", "agent_version": "3.30.0", "session": {"leg": 0}, "uri": "/api/status"},
-    {"requests": [{"id": "r1", "uri": "/api/requests/http/r1", "tunnel_name": "web", "duration": 5,
-                   "request": {"method": "GET"}, "response": {"status_code": 200}}], "uri": "/api/requests/http"},
+    {
+        "requests": [
+            {
+                "id": "r1",
+                "uri": "/api/requests/http/r1",
+                "tunnel_name": "web",
+                "duration": 5,
+                "request": {"method": "GET"},
+                "response": {"status_code": 200},
+            }
+        ],
+        "uri": "/api/requests/http",
+    },
     {"error_code": 102, "status_code": 400, "msg": "invalid tunnel configuration", "details": {"err": "x"}},
 ]
 
@@ -793,11 +1031,41 @@ def gen_api_answer(rng: random.Random) -> Dict[str, Any]:
     elif body_roll < 0.9:
         text = deep_json(rng)
     else:
-        text = rng.choice(["", " ", "\n", "null", "NaN", "Infinity", "<html>502 Bad Gateway</html>", "\ufffd\ufffd",
-                           '{"a": "\\ud800"}', "1e999999", "-" * 10, "[]", '"just a string"'])
-    return {"status": status, "reason": rng.choice(["OK", "", "Bad Gateway", "é"]), "text": text,
-            "call": rng.choice(["api_request", "get_tunnels", "get_tunnels", "get_agent_status", "get_requests",
-                                "get_request", "disconnect", "connect", "refresh_metrics"])}
+        text = rng.choice(
+            [
+                "",
+                " ",
+                "\n",
+                "null",
+                "NaN",
+                "Infinity",
+                "<html>502 Bad Gateway</html>",
+                "\ufffd\ufffd",
+                '{"a": "\\ud800"}',
+                "1e999999",
+                "-" * 10,
+                "[]",
+                '"just a string"',
+            ]
+        )
+    return {
+        "status": status,
+        "reason": rng.choice(["OK", "", "Bad Gateway", "é"]),
+        "text": text,
+        "call": rng.choice(
+            [
+                "api_request",
+                "get_tunnels",
+                "get_tunnels",
+                "get_agent_status",
+                "get_requests",
+                "get_request",
+                "disconnect",
+                "connect",
+                "refresh_metrics",
+            ]
+        ),
+    }
 
 
 class ScriptedExchange:
@@ -852,8 +1120,13 @@ def test_fuzz_api_answers_in_process(pyngrok_config: PyngrokConfig, monkeypatch:
         return "value"
 
     try:
-        tally = run_target("api: answers in process", cases(30_000), gen_api_answer, check,
-                           known("deep-json-recursion", "tunnel-field-types", "api-answer-not-object"))
+        tally = run_target(
+            "api: answers in process",
+            cases(30_000),
+            gen_api_answer,
+            check,
+            known("deep-json-recursion", "tunnel-field-types", "api-answer-not-object"),
+        )
     finally:
         monkeypatch.undo()
         with pyngrok._tunnels_lock:
@@ -877,8 +1150,9 @@ def check_tunnel_data(data: Any) -> str:
 
 
 def test_fuzz_tunnel_data() -> None:
-    tally = run_target("api: NgrokTunnel(data)", cases(50_000), gen_tunnel_data, check_tunnel_data,
-                       known("tunnel-field-types"))
+    tally = run_target(
+        "api: NgrokTunnel(data)", cases(50_000), gen_tunnel_data, check_tunnel_data, known("tunnel-field-types")
+    )
     assert_clean(tally)
 
 
@@ -900,8 +1174,13 @@ def check_api_command_output(body: str) -> str:
 
 
 def test_fuzz_api_command_output() -> None:
-    tally = run_target("api: NgrokApiResponse.from_body", cases(50_000), gen_api_command_output,
-                       check_api_command_output, known("deep-json-recursion"))
+    tally = run_target(
+        "api: NgrokApiResponse.from_body",
+        cases(50_000),
+        gen_api_command_output,
+        check_api_command_output,
+        known("deep-json-recursion"),
+    )
     assert_clean(tally)
 
 
@@ -986,24 +1265,53 @@ def gen_raw_answer(rng: random.Random) -> Dict[str, Any]:
     if rng.random() < 0.05:
         body = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 40)))
     version = "HTTP/1.1" if rng.random() < 0.85 else rng.choice(["HTTP/1.0", "HTTP/2", "HTTP/1.1x", "ICY", ""])
-    status_text = str(case["status"]) if rng.random() < 0.85 else rng.choice(
-        ["abc", "-1", "1000", "", "200 200", "2\xb200", "\xb9\xb2\xb3", "+200", " 200", "2_00", "0x1F"])
+    status_text = (
+        str(case["status"])
+        if rng.random() < 0.85
+        else rng.choice(["abc", "-1", "1000", "", "200 200", "2\xb200", "\xb9\xb2\xb3", "+200", " 200", "2_00", "0x1F"])
+    )
     headers = [f"Content-Length: {len(body)}"]
     framing = rng.random()
     if framing < 0.1:
-        lengths: List[Any] = [0, len(body) + 10, -5, "abc", "1, 2", 2 ** 70, "\xb9", "+2"]
-        headers = ["Content-Length: %s" % rng.choice(lengths)]
+        lengths: List[Any] = [0, len(body) + 10, -5, "abc", "1, 2", 2**70, "\xb9", "+2"]
+        headers = [f"Content-Length: {rng.choice(lengths)}"]
     elif framing < 0.2:
         headers = ["Transfer-Encoding: chunked"]
-        body = (f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n") if rng.random() < 0.6 else (
-            rng.choice([b"zz\r\n", b"ffffff\r\nab", b"2\r\nabc\r\n0\r\n\r\n", b"\r\n", b"0x2\r\nab\r\n0\r\n\r\n",
-                        b"2;ext=1\r\nab\r\n0\r\n\r\n", b"+2\r\nab\r\n0\r\n\r\n", b"\xb2\r\nab\r\n0\r\n\r\n"]
-                       + ([b"-10\r\n", b"2\r\nab\r\n-4\r\n"] if rng.random() < 0.03 else [])))
+        body = (
+            (f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
+            if rng.random() < 0.6
+            else (
+                rng.choice(
+                    [
+                        b"zz\r\n",
+                        b"ffffff\r\nab",
+                        b"2\r\nabc\r\n0\r\n\r\n",
+                        b"\r\n",
+                        b"0x2\r\nab\r\n0\r\n\r\n",
+                        b"2;ext=1\r\nab\r\n0\r\n\r\n",
+                        b"+2\r\nab\r\n0\r\n\r\n",
+                        b"\xb2\r\nab\r\n0\r\n\r\n",
+                    ]
+                    + ([b"-10\r\n", b"2\r\nab\r\n-4\r\n"] if rng.random() < 0.03 else [])
+                )
+            )
+        )
     elif framing < 0.25:
         headers = []  # read to the end of the connection
-    extra = rng.choice([[], [], [], [], ["Content-Type: application/json"], ["X-" + "a" * 70000 + ": 1"],
-                        [f"X-{n}: y" for n in range(120)], ["Bad Header Line"], ["Content-Type: text/html; é"],
-                        ["Connection: close"]])
+    extra = rng.choice(
+        [
+            [],
+            [],
+            [],
+            [],
+            ["Content-Type: application/json"],
+            ["X-" + "a" * 70000 + ": 1"],
+            [f"X-{n}: y" for n in range(120)],
+            ["Bad Header Line"],
+            ["Content-Type: text/html; é"],
+            ["Connection: close"],
+        ]
+    )
     head = f"{version} {status_text} {case['reason']}\r\n" + "".join(f"{h}\r\n" for h in headers + extra) + "\r\n"
     try:  # a server's bytes as they are: latin-1 where the text allows it
         raw = head.encode("latin-1") + body
@@ -1029,9 +1337,20 @@ def test_fuzz_api_answers_over_loopback(pyngrok_config: PyngrokConfig, monkeypat
 
     try:
         ngrok_process.api_url = f"http://127.0.0.1:{server.port}"
-        tally = run_target("api: raw HTTP over loopback", cases(3_000), gen_raw_answer, check,
-                           known("deep-json-recursion", "tunnel-field-types", "api-answer-not-object",
-                                 "http-answer-parse-error", "http-chunk-hang"), hang_seconds=0.5)
+        tally = run_target(
+            "api: raw HTTP over loopback",
+            cases(3_000),
+            gen_raw_answer,
+            check,
+            known(
+                "deep-json-recursion",
+                "tunnel-field-types",
+                "api-answer-not-object",
+                "http-answer-parse-error",
+                "http-chunk-hang",
+            ),
+            hang_seconds=0.5,
+        )
     finally:
         ngrok_process.api_url = real_api_url
         server.close()
@@ -1069,6 +1388,7 @@ def _replay_api(case: Dict[str, Any]) -> None:
 
 def _get_tunnels_from(text: str, config: PyngrokConfig) -> None:
     """What get_tunnels does with an answer, without an agent: api_request, then the tunnels."""
+
     class _Process:
         api_url = "http://127.0.0.1:1"
 
@@ -1134,8 +1454,11 @@ def _replay_raw_http(case: Dict[str, Any]) -> None:
     server = RawHttpServer()
     try:
         server.answer = {"raw": case["raw"].encode("latin-1")}
-        client = subprocess.Popen([sys.executable, "-c", REPLAY_CLIENT, f"http://127.0.0.1:{server.port}/api/tunnels"],
-                                  env=dict(os.environ, PYTHONPATH=REPO_ROOT), stdout=subprocess.PIPE)
+        client = subprocess.Popen(
+            [sys.executable, "-c", REPLAY_CLIENT, f"http://127.0.0.1:{server.port}/api/tunnels"],
+            env=dict(os.environ, PYTHONPATH=REPO_ROOT),
+            stdout=subprocess.PIPE,
+        )
         try:
             out, _ = client.communicate(timeout=4)
         except subprocess.TimeoutExpired:
@@ -1185,9 +1508,12 @@ def test_regression_cases_are_well_formed() -> None:
         assert case.get("bug") in BUG_MATCHERS or case.get("status") == "fixed", name
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the YAML scanner takes quadratic time in the depth of flow nesting "
-                   "(drop_stale_simple_keys walks every open level for every token) before the parser refuses "
-                   "depth > 200: a 10 KB file of '[' takes seconds")
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: the YAML scanner takes quadratic time in the depth of flow nesting "
+    "(drop_stale_simple_keys walks every open level for every token) before the parser refuses "
+    "depth > 200: a 10 KB file of '[' takes seconds",
+)
 def test_yaml_deep_flow_nesting_is_refused_quickly() -> None:
     started = time.perf_counter()
     with pytest.raises(pyngrok.PyngrokConfigError, match="nests deeper"):

@@ -33,11 +33,11 @@ import urllib.request
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
+
+import pyngrok
 import realagent
 import tunnel_server as ts
 from helpers import REPO_ROOT, children_of, default_sigint, echo_through, free_port, pid_alive, port_refuses, wait_for
-
-import pyngrok
 from pyngrok import aio, ngrok  # type: ignore[attr-defined]  # facades registered by pyngrok.py at import
 
 # ---------------------------------------------------------------------------------------------------------
