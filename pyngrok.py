@@ -748,7 +748,9 @@ class _YamlScanner:
         self.tokens.append((_YT_DIRECTIVE, (name, value), line, column, None))
 
     def fetch_flow_start(self, kind: str, column: int) -> None:
-        if self.flow_level >= _YAML_MAX_DEPTH:
+        # The parser refuses depth past _YAML_MAX_DEPTH where it finds it; this cap only keeps the scanner's
+        # per-level bookkeeping from going quadratic on a file of nothing but '['.
+        if self.flow_level >= 2 * _YAML_MAX_DEPTH:
             raise self.error(f"the document nests deeper than {_YAML_MAX_DEPTH} levels")
         self.save_simple_key(column)
         self.flow_level += 1
