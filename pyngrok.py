@@ -2395,6 +2395,8 @@ def _config_key_path_text(key_path: _YamlKeyPath) -> str:
 
 
 def _config_value_text(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return hex(value)[:57] + "..."  # decimal text of a huge int may pass the interpreter's digit limit
     try:
         text = json.dumps(value)
     except (TypeError, ValueError):
@@ -2414,9 +2416,18 @@ def _config_unknown_key_text(key: Any, parent: _YamlKeyPath, known: Dict[str, An
     return f"unknown key, did you mean {close[0]!r}?" if close else "unknown key"
 
 
+def _config_version_text(version: Any) -> Optional[str]:
+    """A config's ``version`` as text: ``"3"`` for ``3`` or ``"3"``; ``None`` for anything else's type."""
+    if isinstance(version, str):
+        return version
+    if isinstance(version, int) and not isinstance(version, bool) and -1000 < version < 1000:
+        return str(version)
+    return None
+
+
 def _pyngrok_rule_errors(data: Dict[str, Any]) -> List[Tuple[_YamlKeyPath, str]]:
     """The rules pyngrok adds to ngrok's: the agent must serve its API and log in a format pyngrok reads."""
-    prefix: _YamlKeyPath = ("agent",) if str(data.get("version")) == "3" else ()
+    prefix: _YamlKeyPath = ("agent",) if _config_version_text(data.get("version")) == "3" else ()
     values = data.get("agent") if prefix else data
     if not isinstance(values, dict):
         return []
@@ -2569,6 +2580,99 @@ def _leading_comments(text: str) -> str:
     return "\n".join(kept) + "\n\n" if kept else ""
 
 
+# --- Writing files that other processes may write too ---------------------------------------------
+
+# How long a writer waits for another process holding the lock before it goes ahead without it.
+_LOCK_WAIT_SECONDS = 600.0
+
+_LOCK_BUSY_ERRNOS = (errno.EACCES, errno.EAGAIN, errno.EWOULDBLOCK, errno.EDEADLK)
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the lock without blocking: ``False`` when another process holds it; raises when locks don't work."""
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in _LOCK_BUSY_ERRNOS:
+            return False
+        raise
+    return True
+
+
+def _unlock(fd: int) -> None:
+    if sys.platform == "win32":
+        import msvcrt
+
+        with contextlib.suppress(OSError):
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+
+@contextlib.contextmanager
+def _path_lock(path: str) -> Iterator[None]:
+    """Serialise the writers of one file across processes with an OS lock, which the OS releases if a holder
+    dies: on POSIX a lock on the file's directory (so nothing is added beside the user's files), on Windows,
+    where a directory cannot be locked, on ``.<name>.lock`` beside it.
+
+    Installers take it so that concurrent installs don't download at once or race ``os.replace`` (each
+    writes its own temp file, so the binary is whole either way); config writers take it so that a
+    read-merge-write of one process never drops another's edit.
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    if sys.platform == "win32":
+        lock_path = os.path.join(directory, f".{name}.lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    else:
+        lock_path = directory
+        fd = os.open(directory, os.O_RDONLY)
+    try:
+        locked = _wait_for_lock(fd, lock_path)
+        try:
+            yield
+        finally:
+            if locked:
+                _unlock(fd)
+    finally:
+        os.close(fd)
+
+
+def _wait_for_lock(fd: int, lock_path: str) -> bool:
+    """Wait for the lock; ``False`` when going ahead without it (atomic renames still keep the file whole)."""
+    deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+    try:
+        if _try_lock(fd):
+            return True
+        logger.info("Waiting for another process to finish writing (%s) ...", lock_path)
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            if _try_lock(fd):
+                return True
+    except OSError as e:  # e.g. no lock support on this file system
+        logger.debug("Cannot lock %s, going ahead without the lock: %s", lock_path, e)
+        return False
+    logger.warning("Still locked after %.0f s, going ahead anyway: %s", _LOCK_WAIT_SECONDS, lock_path)
+    return False
+
+
+def _remove_stale_temp_files(directory: str, name: str) -> None:
+    """Remove the temp files of writers that died before their rename: they may hold a secret.
+
+    Only called under the file's lock, when no other writer can be between its write and its rename.
+    """
+    prefix = f".{name}."
+    for entry in os.listdir(directory):
+        if entry.startswith(prefix) and entry.endswith(".tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, entry))
+
+
 def _write_config_atomically(config_path: str, text: str, secret: bool) -> None:
     """Replace a config file in one step: a temporary file in the same directory, fsync'ed, then renamed.
 
@@ -2583,6 +2687,7 @@ def _write_config_atomically(config_path: str, text: str, secret: bool) -> None:
     except FileNotFoundError:
         existing_mode = None
     mode = 0o600 if secret else (0o644 if existing_mode is None else existing_mode)
+    _remove_stale_temp_files(directory, os.path.basename(target))
     temp_path = os.path.join(directory, f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     fd = os.open(temp_path, flags, 0o600 if secret else 0o644)
@@ -2635,7 +2740,9 @@ def install_default_config(
     :raises PyngrokError: When ``ngrok_version`` is not supported.
     :raises PyngrokConfigError: When the existing file cannot be read, or the result fails validation.
     """
-    with config_file_lock:
+    # The thread lock first, then the file lock: threads of this process queue on the cheap one, and the
+    # read-merge-write below never overlaps another process's.
+    with config_file_lock, _path_lock(config_path):
         defaults = get_default_config(ngrok_version, config_version)
         data = {} if data is None else copy.deepcopy(data)
         comments = ""
@@ -2734,7 +2841,6 @@ _MAX_SIDECAR_SIZE = 1024 * 1024
 _VERSION_CHECK_TIMEOUT = 30.0
 _RETRY_BACKOFF_SECONDS = 0.5
 _RETRY_BACKOFF_MAX_SECONDS = 8.0
-_LOCK_WAIT_SECONDS = 600.0
 _CHUNK_SIZE = 256 * 1024
 _NGROK_MEMBER_NAMES = ("ngrok", "ngrok.exe")
 _TRANSIENT_HTTP_CODES = (408, 425, 429, 500, 502, 503, 504)
@@ -3537,74 +3643,6 @@ def _place_binary(source: _Source, ngrok_path: str) -> str:
                 os.unlink(temp_path)
 
 
-_LOCK_BUSY_ERRNOS = (errno.EACCES, errno.EAGAIN, errno.EWOULDBLOCK, errno.EDEADLK)
-
-
-def _try_lock(fd: int) -> bool:
-    """Take the lock without blocking: ``False`` when another process holds it; raises when locks don't work."""
-    try:
-        if sys.platform == "win32":
-            import msvcrt
-
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        if e.errno in _LOCK_BUSY_ERRNOS:
-            return False
-        raise
-    return True
-
-
-def _unlock(fd: int) -> None:
-    if sys.platform == "win32":
-        import msvcrt
-
-        with contextlib.suppress(OSError):
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-
-@contextlib.contextmanager
-def _install_lock(ngrok_path: str) -> Iterator[None]:
-    """Serialise installers of one path across processes (an OS file lock, released if a holder dies).
-
-    Correctness does not depend on it (each installer writes its own temp file and os.replace is atomic);
-    it keeps concurrent installers from downloading at once and from racing os.replace on Windows.
-    """
-    directory, name = os.path.split(ngrok_path)
-    lock_path = os.path.join(directory, f".{name}.lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        locked = _wait_for_lock(fd, lock_path)
-        try:
-            yield
-        finally:
-            if locked:
-                _unlock(fd)
-    finally:
-        os.close(fd)
-
-
-def _wait_for_lock(fd: int, lock_path: str) -> bool:
-    """Wait for the lock; ``False`` when going ahead without it (atomic renames still keep the binary whole)."""
-    deadline = time.monotonic() + _LOCK_WAIT_SECONDS
-    try:
-        if _try_lock(fd):
-            return True
-        _installer_logger.info("Waiting for another ngrok install to finish (%s) ...", lock_path)
-        while time.monotonic() < deadline:
-            time.sleep(0.05)
-            if _try_lock(fd):
-                return True
-    except OSError as e:  # e.g. no lock support on this file system
-        _installer_logger.debug("Cannot lock %s, installing without the lock: %s", lock_path, e)
-        return False
-    _installer_logger.warning("Still locked after %.0f s, installing anyway: %s", _LOCK_WAIT_SECONDS, lock_path)
-    return False
-
-
 def _install(ngrok_path: str, ngrok_version: Optional[str], options: _InstallOptions) -> _InstallResult:
     version = _checked_ngrok_version(ngrok_version)
     ngrok_path = os.path.abspath(ngrok_path)
@@ -3613,7 +3651,7 @@ def _install(ngrok_path: str, ngrok_version: Optional[str], options: _InstallOpt
     progress = _Progress(options.quiet)
     try:
         os.makedirs(os.path.dirname(ngrok_path), exist_ok=True)
-        with _install_lock(ngrok_path), _open_source(version, options, progress) as source:
+        with _path_lock(ngrok_path), _open_source(version, options, progress) as source:
             _verify_checksum(source.sha256, source.expected, source.location, options.require_checksum)
             version_output = _place_binary(source, ngrok_path)
     except OSError as e:  # the directory, the lock or a temp file could not be made
@@ -4265,9 +4303,9 @@ def _config_file_version(pyngrok_config: PyngrokConfig, config_path: str) -> str
     if pyngrok_config.ngrok_version == "2":
         return "2"
     if os.path.exists(config_path):
-        version = get_ngrok_config(config_path, use_cache=False).get("version")
+        version = _config_version_text(get_ngrok_config(config_path, use_cache=False).get("version"))
         if version is not None:
-            return str(version)
+            return version
     return pyngrok_config.config_version
 
 
@@ -4488,7 +4526,11 @@ def _http_exchange(
     ``http.client`` (with ``email`` and ``ssl``). Other hosts go through ``urllib``, so environment proxies
     and TLS apply as users expect.
     """
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port  # a port that is not a number, or out of range, raises ValueError here
+    except ValueError as error:
+        raise PyngrokNgrokURLError(f"ngrok client exception, bad URL {url}: {error}", error) from None
     try:
         if parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK_HOSTS:
             return _loopback_exchange(method, parts, body, headers, timeout)
@@ -4622,7 +4664,8 @@ class NgrokTunnel:
         #: The protocol of the tunnel.
         self.proto: Optional[str] = _text_field(data, "proto")
         #: The path of the tunnel in the agent's API.
-        self.uri: Optional[str] = _text_field(data, "uri") or self._default_uri()
+        uri = _text_field(data, "uri")
+        self.uri: Optional[str] = uri if uri and uri.startswith("/") else self._default_uri()
         #: The public URL of the tunnel.
         self.public_url: Optional[str] = _text_field(data, "public_url", "url")
         if self.proto is None and self.public_url and "://" in self.public_url:
@@ -4727,6 +4770,8 @@ class NgrokApiResponse:
 # Open tunnels by public URL, across all agents this module runs.
 _current_tunnels: Dict[str, NgrokTunnel] = {}
 _tunnels_lock = threading.RLock()
+# Counts disconnects, so that a get_tunnels() whose answer predates one does not bring its tunnel back.
+_disconnects = 0
 
 
 def _api_path(pyngrok_config: PyngrokConfig) -> str:
@@ -5008,7 +5053,9 @@ def disconnect(public_url: str, pyngrok_config: Optional[PyngrokConfig] = None) 
             if error.status_code != 404:
                 raise
             _api_logger.debug("Tunnel %s was already gone", uri)
+    global _disconnects
     with _tunnels_lock:
+        _disconnects += 1
         _current_tunnels.pop(public_url, None)
         twin_name = f"{tunnel.name} (http)"
         for url in [url for url, t in _current_tunnels.items() if t.name == twin_name and t.api_url == api_url]:
@@ -5026,6 +5073,7 @@ def get_tunnels(pyngrok_config: Optional[PyngrokConfig] = None) -> List[NgrokTun
     """
     pyngrok_config = pyngrok_config or get_default()
     api_url = get_ngrok_process(pyngrok_config).api_url
+    disconnects_before = _disconnects
     response = api_request(
         f"{api_url}{_api_path(pyngrok_config)}", method="GET", timeout=pyngrok_config.request_timeout
     )
@@ -5038,9 +5086,14 @@ def get_tunnels(pyngrok_config: Optional[PyngrokConfig] = None) -> List[NgrokTun
                 f'"public_url" was not populated for tunnel {tunnel}, but is required for pyngrok to function.'
             )
     with _tunnels_lock:
-        for public_url in [url for url, t in _current_tunnels.items() if t.api_url == api_url]:
+        known = {url for url, t in _current_tunnels.items() if t.api_url == api_url}
+        for public_url in known:
             del _current_tunnels[public_url]
-        _current_tunnels.update((str(tunnel.public_url), tunnel) for tunnel in tunnels)
+        # A tunnel closed while our request was out may still be in the answer: keep what we knew of then.
+        stale_answer = disconnects_before != _disconnects
+        _current_tunnels.update(
+            (str(tunnel.public_url), tunnel) for tunnel in tunnels if not stale_answer or tunnel.public_url in known
+        )
     return tunnels
 
 

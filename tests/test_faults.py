@@ -891,12 +891,6 @@ def test_secret_echoed_by_the_agent_is_not_re_emitted(
     assert TOKEN not in shown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: install_default_config's read-modify-write holds only a threading lock; "
-    "a write by another process between its read and its rename is lost (writes land whole, but not "
-    "every write lands)",
-)
 def test_config_edits_from_two_processes_both_land(tmp_path: Any) -> None:
     config_path = str(tmp_path / "ngrok.yml")
     with open(config_path, "w", encoding="utf-8") as handle:
@@ -925,12 +919,6 @@ def test_config_edits_from_two_processes_both_land(tmp_path: Any) -> None:
     assert final["agent"].get("authtoken") == TOKEN and final["agent"].get("region") == "eu", final
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a config write killed between writing its temp file and the rename "
-    "leaves .<name>.<uuid>.tmp (0600, holding the authtoken) beside the config for good; nothing "
-    "sweeps stale temp files",
-)
 def test_config_write_killed_mid_way_leaves_no_secret_behind(tmp_path: Any) -> None:
     config_dir = tmp_path / "conf"
     config_dir.mkdir()

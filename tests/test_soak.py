@@ -228,12 +228,6 @@ def test_32_threads_on_one_agent(pyngrok_config: PyngrokConfig, local_site: Any)
     # here; test_get_tunnels_racing_disconnect_leaves_no_stale_entry pins it down.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: get_tunnels replaces the registry entries of its agent with the list it "
-    "fetched; a tunnel disconnected between that GET and the update is put back, and stays in "
-    "_current_tunnels though closed",
-)
 def test_get_tunnels_racing_disconnect_leaves_no_stale_entry(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
     tunnel = pyngrok.connect("8000", pyngrok_config=pyngrok_config)
     fetched, resume = threading.Event(), threading.Event()
