@@ -7,7 +7,12 @@ PYTHONS ?= 3.8.18 3.9.18 3.10.13 3.11.7 3.12.1 3.13.0
 TEST_PACKAGES ?= pytest pyyaml==6.0.3 jsonschema
 PYTEST_ARGS ?=
 
-.PHONY: test test-all demo bench bench-quick gates clean
+.PHONY: test test-all fuzz-full demo bench bench-quick gates clean
+
+# The fuzz targets at 100,000 cases each (the default run, on every Python, does fewer of the slow ones).
+fuzz-full:
+	@$(PYTHON) -c "import pytest, yaml" 2>/dev/null || $(PYTHON) -m pip install -q $(TEST_PACKAGES)
+	FUZZ_FULL=1 $(PYTHON) -m pytest -p no:cacheprovider tests/test_fuzz.py
 
 # Fetches the real ngrok 2.3.41 agent from npm if missing, runs it against our tunnel server on loopback,
 # and carries a request to a local page through a tunnel that pyngrok opened.
