@@ -1916,7 +1916,8 @@ class PyngrokConfig:
         ``"2"`` with ``ngrok_version="2"``).
     :param session_callback: Called with a :class:`NgrokSessionEvent` whenever the agent's session state
         changes (``starting``, ``online``, ``reconnecting``, ``stopped``), from a thread of its own.
-    :param supervise: Restart an agent that dies without :func:`kill_process`, and re-open its tunnels.
+    :param supervise: Restart an agent that dies without :func:`kill_process`, and re-open its tunnels (also
+        when the agent restarts itself in place, as it does on a Restart from ngrok's service).
     :param max_restarts: How many restarts supervision tries in a row before it gives up.
     :param restart_backoff: Seconds before the first restart; doubled for each further try.
     """
@@ -3861,6 +3862,7 @@ class NgrokProcess:
         self._changed = threading.Condition()
         self._readers: List[threading.Thread] = []
         self._stderr_lines: List[str] = []
+        self._restarted_in_place = False
         self._monitor_thread: Optional[threading.Thread] = None
         self._overlay_dir: Optional[str] = None
         # The tunnels connect() opened on this agent, by name: what supervision re-opens after a restart.
@@ -3947,9 +3949,14 @@ class NgrokProcess:
         elif log.msg == "client session established":
             self._client_connected = True
             self._set_session_state(SESSION_ONLINE)
+            if self._restarted_in_place and self.pyngrok_config.supervise:
+                threading.Thread(target=_reopen_after_restart, args=(self,), name="pyngrok-reopen", daemon=True).start()
+            self._restarted_in_place = False
         elif log.msg in _RECONNECTING_MESSAGES:
             self._set_session_state(SESSION_RECONNECTING, log.err)
         elif log.msg == "received stop request" and "restart:true" in str(getattr(log, "stopReq", "")):
+            # The agent re-executes itself under the same PID and comes back with no tunnels.
+            self._restarted_in_place = True
             self._set_session_state(SESSION_RECONNECTING, "the agent is restarting")
 
     def _set_session_state(self, state: str, reason: Optional[str] = None) -> None:
@@ -4888,6 +4895,23 @@ def _open_tunnel(
         _current_tunnels[tunnel.public_url] = tunnel
         ngrok_process._opened[str(options.get("name"))] = (api_path, dict(options), tunnel)
     return tunnel
+
+
+def _reopen_after_restart(ngrok_process: NgrokProcess) -> None:
+    """Re-open the tunnels of an agent that restarted itself in place (a server's Restart), with supervision on."""
+    with _tunnels_lock:
+        opened = list(ngrok_process._opened.values())
+        ngrok_process._opened.clear()
+        for _, _, tunnel in opened:
+            _current_tunnels.pop(str(tunnel.public_url), None)
+    for api_path, options, tunnel in opened:
+        try:
+            _open_tunnel(ngrok_process, api_path, options, tunnel)
+        except PyngrokError as error:
+            _process_logger.warning(
+                "Could not re-open tunnel %s after the agent restarted: %s", options.get("name"), error
+            )
+    _process_logger.info("ngrok restarted in place; %s tunnels re-opened", len(ngrok_process._opened))
 
 
 def _reopen_tunnels(dead: NgrokProcess, fresh: NgrokProcess) -> None:

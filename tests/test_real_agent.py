@@ -569,6 +569,22 @@ def test_real_agent_server_restart_keeps_the_agent(
     assert fetch(tunnel.public_url + "/", server.ca_path) == (200, PAGE.encode())
 
 
+def test_real_agent_restart_in_place_reopens_tunnels_with_supervision(
+    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite
+) -> None:
+    """A server Restart re-executes the agent under the same PID with no tunnels; supervision re-opens them."""
+    config.supervise = True
+    tunnel = ngrok.connect(site.port, name="kept", bind_tls=True, pyngrok_config=config)
+    ngrok_process = ngrok.get_ngrok_process(config)
+    first = server.wait_for_session(5)
+    assert server.send_restart() == [{"Error": ""}]
+    server.wait_for_session(10, newer_than=first.serial)
+    assert wait_for(lambda: any(bind.url == tunnel.public_url for bind in server.binds) and tunnel.public_url, 10)
+    assert wait_for(lambda: [t.name for t in ngrok.get_tunnels(config)] == ["kept"], 10)
+    assert fetch(str(tunnel.public_url) + "/", server.ca_path) == (200, PAGE.encode())
+    assert ngrok_process.proc.poll() is None and ngrok.get_ngrok_process(config) is ngrok_process
+
+
 def test_real_agent_server_stop_ends_the_agent_and_the_library_notices(
     config: PyngrokConfig, server: ts.TunnelServer
 ) -> None:
