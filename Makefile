@@ -62,4 +62,4 @@ test-all:
 	done
 
 clean:
-	rm -rf .venv-* .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	rm -rf .venv-* .bench .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
