@@ -411,7 +411,7 @@ def _python_level(ngrok_level: str) -> str:
 # YAML: reader and writer for ngrok config files
 # ======================================================================================================
 
-# OWNED BY THE YAML/CONFIG WORK (issue 3). Contract used by the rest of the file:
+# What the rest of the file uses:
 #   _yaml_load(text: str, path: str = "<string>") -> Any      raises PyngrokConfigError(path, line, column)
 #   _yaml_dump(data: Any) -> str                               block style, keys in insertion order
 #
@@ -2012,8 +2012,8 @@ def get_config_path(pyngrok_config: PyngrokConfig) -> str:
     return pyngrok_config.config_path if pyngrok_config.config_path is not None else DEFAULT_NGROK_CONFIG_PATH
 
 
-# --- The ngrok config file (OWNED BY THE YAML/CONFIG WORK, issue 3) -----------------------------------
-# Contract used by the rest of the file (upstream installer semantics):
+# --- The ngrok config file -----------------------------------------------------------------------------
+# What the rest of the file uses (with upstream's installer semantics):
 #   config_file_lock: threading.RLock
 #   get_ngrok_config(config_path, use_cache=True, ngrok_version="3", config_version="3") -> dict
 #   get_default_config(ngrok_version, config_version) -> dict
@@ -2786,7 +2786,7 @@ def _validate_config_file(config_path: str) -> List[str]:
 # Installer: platform table, download, verify, extract
 # ======================================================================================================
 
-# OWNED BY THE INSTALLER WORK (issue 4). Contract used by the rest of the file:
+# What the rest of the file uses:
 #   get_system(), get_arch(), get_ngrok_bin(), get_ngrok_cdn_url(ngrok_version)
 #   _install_ngrok_binary(ngrok_path, ngrok_version="3", **kwargs)   (the installer facade's install_ngrok)
 #   _installer_cli(argv: List[str]) -> int                           (`python -m pyngrok install ...`)
@@ -2795,7 +2795,7 @@ def _validate_config_file(config_path: str) -> List[str]:
 # mkstemp file and hashed as it streams; the hash is checked against a pinned SHA-256 or a mirror's
 # sidecar. Exactly one regular ``ngrok``/``ngrok.exe`` member is read out of the archive (no extractall)
 # into a temp file beside the target, which must answer ``version`` before it is os.replace'd into
-# place, so a failed install never touches a working binary. A lock file serialises installers.
+# place, so a failed install never touches a working binary. An OS lock (_path_lock) serialises installers.
 
 _installer_logger = logging.getLogger("pyngrok.installer")
 
