@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import signal
 import socket
 import socketserver
+import sys
 import threading
 import time
-from typing import Callable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -150,3 +152,26 @@ def read_cmdline(pid: int) -> Optional[str]:
             return cmdline.read().replace(b"\0", b" ").decode("utf-8", "replace")
     except OSError:
         return None
+
+
+def publish_fault_rows(section: str, rows: List[Dict[str, Any]]) -> None:
+    """Store a module's rows and rebuild .cache/fault_table.md from every module's rows."""
+    directory = os.path.join(REPO_ROOT, ".cache", "fault_rows")
+    os.makedirs(directory, exist_ok=True)
+    python = ".".join(map(str, sys.version_info[:3]))
+    with open(os.path.join(directory, f"{section}.json"), "w", encoding="utf-8") as handle:
+        json.dump({"python": python, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, handle, indent=1)
+    lines = ["| fault | outcome | seconds | leftovers |", "| --- | --- | ---: | --- |"]
+    notes = []
+    for name in ("faults", "soak", "fuzz"):
+        path = os.path.join(directory, f"{name}.json")
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8") as handle:
+            stored = json.load(handle)
+        notes.append(f"{name}: Python {stored['python']}, {stored['when']}")
+        for row in stored["rows"]:
+            outcome = str(row["outcome"]).replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {row['fault']} | {outcome} | {row['seconds']} | {row['leftovers']} |")
+    with open(os.path.join(REPO_ROOT, ".cache", "fault_table.md"), "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n\nRuns: " + "; ".join(notes) + "\n")

@@ -31,13 +31,12 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import pytest
 
 import pyngrok
-from helpers import REPO_ROOT, children_of, free_port, pid_alive, read_cmdline, wait_for
+from helpers import REPO_ROOT, children_of, free_port, pid_alive, publish_fault_rows, read_cmdline, wait_for
 from pyngrok.conf import PyngrokConfig
 from pyngrok.exception import PyngrokError, PyngrokNgrokError, PyngrokNgrokHTTPError, PyngrokNgrokURLError
 
 TOKEN = "2faultTOKEN_abcdefghijklmnop0123456789"
 API_KEY = "apikeyFAULT_zyxwvutsrqponm9876543210"
-CACHE_DIR = os.path.join(REPO_ROOT, ".cache")
 
 ROWS: List[Dict[str, Any]] = []
 
@@ -158,30 +157,7 @@ def scene(pyngrok_config: PyngrokConfig) -> Iterator[Callable[..., Scene]]:
 def _write_fault_table() -> Iterator[None]:
     yield
     if ROWS:
-        publish_rows("faults", ROWS)
-
-
-def publish_rows(section: str, rows: List[Dict[str, Any]]) -> None:
-    """Store a module's rows and rebuild .cache/fault_table.md from every module's rows."""
-    directory = os.path.join(CACHE_DIR, "fault_rows")
-    os.makedirs(directory, exist_ok=True)
-    python = ".".join(map(str, sys.version_info[:3]))
-    with open(os.path.join(directory, f"{section}.json"), "w", encoding="utf-8") as handle:
-        json.dump({"python": python, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, handle, indent=1)
-    lines = ["| fault | outcome | seconds | leftovers |", "| --- | --- | ---: | --- |"]
-    notes = []
-    for name in ("faults", "soak", "fuzz"):
-        path = os.path.join(directory, f"{name}.json")
-        if not os.path.exists(path):
-            continue
-        with open(path, encoding="utf-8") as handle:
-            stored = json.load(handle)
-        notes.append(f"{name}: Python {stored['python']}, {stored['when']}")
-        for row in stored["rows"]:
-            outcome = str(row["outcome"]).replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| {row['fault']} | {outcome} | {row['seconds']} | {row['leftovers']} |")
-    with open(os.path.join(CACHE_DIR, "fault_table.md"), "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n\nRuns: " + "; ".join(notes) + "\n")
+        publish_fault_rows("faults", ROWS)
 
 
 WRAPPER = '''\

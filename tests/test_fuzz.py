@@ -42,6 +42,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 
 import pyngrok
+from helpers import publish_fault_rows
 from pyngrok.conf import PyngrokConfig
 from pyngrok.exception import PyngrokError
 
@@ -261,30 +262,7 @@ def _write_counts() -> Iterator[None]:
     ) as handle:
         handle.write("\n".join(lines) + "\n")
     if not FULL:
-        _publish_rows("fuzz", rows)
-
-
-def _publish_rows(section: str, rows: List[Dict[str, Any]]) -> None:
-    """Store this module's rows and rebuild .cache/fault_table.md from every module's rows."""
-    directory = os.path.join(CACHE_DIR, "fault_rows")
-    os.makedirs(directory, exist_ok=True)
-    python = ".".join(map(str, sys.version_info[:3]))
-    with open(os.path.join(directory, f"{section}.json"), "w", encoding="utf-8") as handle:
-        json.dump({"python": python, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, handle, indent=1)
-    lines = ["| fault | outcome | seconds | leftovers |", "| --- | --- | ---: | --- |"]
-    notes = []
-    for name in ("faults", "soak", "fuzz"):
-        path = os.path.join(directory, f"{name}.json")
-        if not os.path.exists(path):
-            continue
-        with open(path, encoding="utf-8") as handle:
-            stored = json.load(handle)
-        notes.append(f"{name}: Python {stored['python']}, {stored['when']}")
-        for row in stored["rows"]:
-            outcome = str(row["outcome"]).replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| {row['fault']} | {outcome} | {row['seconds']} | {row['leftovers']} |")
-    with open(os.path.join(CACHE_DIR, "fault_table.md"), "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n\nRuns: " + "; ".join(notes) + "\n")
+        publish_fault_rows("fuzz", rows)
 
 
 @pytest.fixture(autouse=True)

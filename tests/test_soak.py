@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import os
 import re
 import stat
@@ -24,10 +23,9 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 import pyngrok
-from helpers import REPO_ROOT, children_of, wait_for
+from helpers import REPO_ROOT, children_of, publish_fault_rows, wait_for
 from pyngrok.conf import PyngrokConfig
 
-CACHE_DIR = os.path.join(REPO_ROOT, ".cache")
 CYCLES = int(os.environ.get("SOAK_CYCLES") or "2000")
 # Sequential by default; SOAK_WORKERS=N runs the cycles in N concurrent streams (a heavier variant).
 WORKERS = int(os.environ.get("SOAK_WORKERS") or "1")
@@ -83,34 +81,11 @@ def leftovers(config: PyngrokConfig) -> List[str]:
     return found
 
 
-def publish_rows(section: str, rows: List[Dict[str, Any]]) -> None:
-    """Store a module's rows and rebuild .cache/fault_table.md from every module's rows."""
-    directory = os.path.join(CACHE_DIR, "fault_rows")
-    os.makedirs(directory, exist_ok=True)
-    python = ".".join(map(str, sys.version_info[:3]))
-    with open(os.path.join(directory, f"{section}.json"), "w", encoding="utf-8") as handle:
-        json.dump({"python": python, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, handle, indent=1)
-    lines = ["| fault | outcome | seconds | leftovers |", "| --- | --- | ---: | --- |"]
-    notes = []
-    for name in ("faults", "soak", "fuzz"):
-        path = os.path.join(directory, f"{name}.json")
-        if not os.path.exists(path):
-            continue
-        with open(path, encoding="utf-8") as handle:
-            stored = json.load(handle)
-        notes.append(f"{name}: Python {stored['python']}, {stored['when']}")
-        for row in stored["rows"]:
-            outcome = str(row["outcome"]).replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| {row['fault']} | {outcome} | {row['seconds']} | {row['leftovers']} |")
-    with open(os.path.join(CACHE_DIR, "fault_table.md"), "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n\nRuns: " + "; ".join(notes) + "\n")
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _write_rows() -> Iterator[None]:
     yield
     if ROWS:
-        publish_rows("soak", ROWS)
+        publish_fault_rows("soak", ROWS)
 
 
 # --- soak ------------------------------------------------------------------------------------------------------
