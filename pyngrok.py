@@ -3891,13 +3891,23 @@ class NgrokProcess:
             reader.start()
 
     def _read_pipe(self, pipe: Any, handle_line: Callable[[str], None]) -> None:
-        continuing_long_line = False
+        # The pipes are unbuffered (raw) files, read a chunk at a time: a buffered reader holds a lock while
+        # it waits for the agent, and a child forked meanwhile would inherit that lock held for ever.
+        pending = b""
+        dropping = False  # in the rest of a line longer than _MAX_LOG_LINE_BYTES
         try:
-            for chunk in iter(functools.partial(pipe.readline, _MAX_LOG_LINE_BYTES), b""):
-                complete = chunk.endswith(b"\n")
-                if not continuing_long_line:
-                    handle_line(chunk.decode("utf-8", "replace").rstrip("\r\n"))
-                continuing_long_line = not complete
+            for chunk in iter(functools.partial(pipe.read, _MAX_LOG_LINE_BYTES), b""):
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    if not dropping:
+                        handle_line(line[:_MAX_LOG_LINE_BYTES].decode("utf-8", "replace").rstrip("\r"))
+                    dropping = False
+                if len(pending) >= _MAX_LOG_LINE_BYTES:
+                    if not dropping:
+                        handle_line(pending[:_MAX_LOG_LINE_BYTES].decode("utf-8", "replace"))
+                    pending, dropping = b"", True
+            if pending and not dropping:
+                handle_line(pending.decode("utf-8", "replace").rstrip("\r"))
         except (OSError, ValueError):
             pass  # the pipe was closed under us: the agent is gone
         finally:
@@ -4050,6 +4060,16 @@ class NgrokProcess:
                 pipe.close()
         self._remove_overlay()
 
+    def _disown(self) -> None:
+        """Let go of an agent that belongs to the parent of this forked process, without touching it."""
+        self._stopping = True
+        self._monitoring = False
+        self._overlay_dir = None  # the parent removes it
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
     def _remove_overlay(self) -> None:
         if self._overlay_dir is not None:
             _remove_tree(self._overlay_dir)
@@ -4152,6 +4172,30 @@ def _kill_all_processes() -> None:
         paths = list(_current_processes)
     for ngrok_path in paths:
         kill_process(ngrok_path)
+
+
+def _forget_the_parents_agents() -> None:
+    """In a child made by ``fork()``: the agents, tunnels and threads are the parent's, not the child's.
+
+    The child drops them all (so ``kill()`` and its exit leave the parent's agents alone) and gets fresh locks:
+    one held by another of the parent's threads at the fork would stay held for ever. Nothing here logs or
+    waits, as this also runs in the child that ``subprocess`` forks before it starts a program.
+    """
+    global _current_processes_lock, _supervisors_lock, _tunnels_lock, config_file_lock, _event_dispatcher
+    for ngrok_process in list(_current_processes.values()):
+        ngrok_process._disown()
+    _current_processes.clear()
+    _supervisors.clear()
+    _current_tunnels.clear()
+    _current_processes_lock = threading.RLock()
+    _supervisors_lock = threading.Lock()
+    _tunnels_lock = threading.RLock()
+    config_file_lock = threading.RLock()
+    _event_dispatcher = _EventDispatcher()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_the_parents_agents)
 
 
 # --- supervision: restarting an agent that died, with its tunnels ------------------------------------
@@ -4399,7 +4443,7 @@ def _spawn_agent(
     _process_logger.info("Starting ngrok: %s", " ".join(args))
     try:
         proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen_kwargs
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, **popen_kwargs
         )
     except OSError as error:
         raise PyngrokNgrokError(f"The ngrok binary at {pyngrok_config.ngrok_path} could not be run: {error}") from None
