@@ -420,9 +420,10 @@ def _python_level(ngrok_level: str) -> str:
 # ``yaml.safe_load``. Tokens are found with regular expressions over the whole text rather than one character at
 # a time, and values are built straight from the tokens, without events or nodes in between.
 #
-# Not supported, each reported as a PyngrokConfigError at its position: more than one document, complex keys
-# (``?`` and collections as keys), ``%TAG`` directives, tags other than the standard scalar and collection ones,
-# recursive aliases, and the line breaks U+0085, U+2028 and U+2029.
+# What PyYAML refuses, this reader refuses too (more than one document, collections as keys, unknown tags), each as
+# a PyngrokConfigError at its position. It also refuses, although PyYAML reads them, what no config needs (the
+# README lists them): ``%TAG`` directives, recursive aliases, nesting deeper than _YAML_MAX_DEPTH, the line breaks
+# U+2028 and U+2029, and a byte order mark after the start.
 
 _YAML_MAX_DEPTH = 200
 _YAML_MAX_KEY_LENGTH = 1024
@@ -465,7 +466,7 @@ _YAML_TAG_HANDLE = re.compile(r"![0-9A-Za-z_-]*!?")
 _YAML_VERSION = re.compile(r" +([0-9]+)\.([0-9]+)")
 _YAML_REST_OF_LINE = re.compile(r"[^\n\0]*")
 # What a YAML reader must refuse (PyYAML's "unacceptable character"), and what this one does not support: the
-# line breaks U+0085, U+2028, U+2029 and a byte order mark after the start.
+# line breaks U+2028 and U+2029 and a byte order mark after the start (U+0085 is read as a line break).
 # What a file may hold: for ASCII text (nearly every config) the cheap pattern; the full one, whose Unicode
 # ranges take milliseconds to compile, only when a file has other characters.
 _YAML_NOT_ACCEPTED_ASCII = re.compile("[^\t\n\r -~]")
@@ -636,7 +637,7 @@ class _YamlScanner:
             elif ch == "-" and text[self.pos + 1] in _YAML_BLANK:
                 self.fetch_block_entry(column)
             elif ch == "?" and (self.flow_level or text[self.pos + 1] in _YAML_BLANK):
-                raise self.error("complex keys ('?') are not supported")
+                self.fetch_key(column)
             elif ch == "*" or ch == "&":
                 self.save_simple_key(column)
                 self.allow_simple_key = False
@@ -776,6 +777,18 @@ class _YamlScanner:
         self.allow_simple_key = True
         self.remove_simple_key()
         self.tokens.append((_YT_BLOCK_ENTRY, None, self.line, column, None))
+        self.pos += 1
+
+    def fetch_key(self, column: int) -> None:
+        """An explicit key: ``?`` then the key, which may span lines (PyYAML writes long keys this way)."""
+        if not self.flow_level:
+            if not self.allow_simple_key:
+                raise self.error("a mapping key ('?') is not allowed here")
+            if self.add_indent(column):
+                self.tokens.append((_YT_BLOCK_MAPPING_START, None, self.line, column, None))
+        self.allow_simple_key = not self.flow_level
+        self.remove_simple_key()
+        self.tokens.append((_YT_KEY, None, self.line, column, None))
         self.pos += 1
 
     def fetch_value(self, column: int) -> None:
@@ -1467,7 +1480,7 @@ class _YamlParser:
 
     def check_key(self, key: Any, token: _YamlToken) -> None:
         if isinstance(key, (dict, list)):
-            raise self.error("complex keys (a mapping or a sequence as a key) are not supported", token)
+            raise self.error("a mapping or a sequence cannot be a key", token)
 
     def line_marks(self, container: Any) -> Optional[Dict[Any, int]]:
         if self.key_lines is None:
@@ -1640,6 +1653,9 @@ def _yaml_check_text(text: str, path: str) -> str:
     """Normalize line breaks; refuse what a YAML reader must refuse and what this one does not support."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\x85" in text:
+        # NEL is a line break to YAML 1.1, and always reads as "\n" (unlike U+2028 and U+2029, which are kept).
+        text = text.replace("\x85", "\n")
     not_accepted = _YAML_NOT_ACCEPTED_ASCII if text.isascii() else re.compile(_YAML_NOT_ACCEPTED_SOURCE)
     match = not_accepted.search(text, 1 if text.startswith("\ufeff") else 0)
     if match:
@@ -1777,11 +1793,7 @@ def _yaml_scalar(value: Any, as_key: bool = False) -> str:
         return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
     if isinstance(value, str):
         text = str.__str__(value)
-        text = text if _yaml_plain_ok(text) else _yaml_quote(text)
-        if as_key and len(text) > _YAML_MAX_KEY_LENGTH - 2:
-            # A longer key would need the '?' form, which readers of ngrok configs need not support.
-            raise PyngrokConfigError(f"cannot write a key longer than {_YAML_MAX_KEY_LENGTH - 2} characters")
-        return text
+        return text if _yaml_plain_ok(text) else _yaml_quote(text)
     if isinstance(value, datetime.datetime):
         return value.isoformat(" ")
     if isinstance(value, datetime.date):
@@ -1817,7 +1829,12 @@ def _yaml_emit(value: Any, prefix: str, indent: int, lines: List[str], active: L
         first = len(lines)
         if isinstance(value, dict):
             for key, item in value.items():
-                _yaml_emit(item, " " * indent + _yaml_scalar(key, as_key=True) + ":", indent + 2, lines, active)
+                key_text = _yaml_scalar(key, as_key=True)
+                if len(key_text) > _YAML_MAX_KEY_LENGTH - 2:
+                    # Too long for a simple key (readers look no further than this for the ':'): an explicit key.
+                    lines.append(" " * indent + "? " + key_text)
+                    key_text = ""
+                _yaml_emit(item, " " * indent + key_text + ":", indent + 2, lines, active)
         else:
             for item in value:
                 _yaml_emit(item, " " * indent + "-", indent + 2, lines, active)
@@ -2570,15 +2587,16 @@ def _config_holds_secret(config: Dict[str, Any]) -> bool:
 
 def _leading_comments(text: str) -> str:
     """The comment block at the top of a config file (with the blank lines in it), to keep it on rewrite."""
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
     kept: List[str] = []
-    for line in text.splitlines():
+    for line in text[len(bom) :].splitlines():
         stripped = line.strip()
         if stripped and not stripped.startswith("#"):
             break
         kept.append(line.rstrip())
     while kept and not kept[-1]:
         kept.pop()
-    return "\n".join(kept) + "\n\n" if kept else ""
+    return bom + "\n".join(kept) + "\n\n" if kept else bom
 
 
 # --- Writing files that other processes may write too ---------------------------------------------
@@ -2751,9 +2769,9 @@ def install_default_config(
         if os.path.exists(config_path):
             config, _, text = _load_config_file(config_path)
             comments = _leading_comments(text)
-        if config is None:
-            config = defaults
-        config = _require_mapping(config, config_path)
+        # A file without a version gets the default one, as upstream writes it (the v3 agent refuses a file
+        # without one); an existing version is kept.
+        config = {**defaults, **_require_mapping({} if config is None else config, config_path)}
         _merge_config(config, data)
         validate_config(config)
         logger.debug(f"Installing default ngrok config to {config_path} ...")

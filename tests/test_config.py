@@ -177,14 +177,32 @@ x-other: *x
     }
 
 
-def test_install_does_not_change_the_version_of_an_existing_file(tmp_path):
+@pytest.mark.parametrize("config_version", ["2", "3"])
+def test_install_writes_the_default_version_into_a_file_without_one(tmp_path, config_version):
     path = write(tmp_path / "ngrok.yml", "authtoken: abc\ntunnels:\n  web: {proto: http, addr: 80}\n")
-    pyngrok.install_default_config(path, {"region": "eu"}, ngrok_version="3", config_version="3")
+    pyngrok.install_default_config(path, {"region": "eu"}, ngrok_version="3", config_version=config_version)
     assert pyngrok.get_ngrok_config(path, use_cache=False) == {
+        "version": config_version,
         "authtoken": "abc",
         "tunnels": {"web": {"proto": "http", "addr": 80}},
         "region": "eu",
     }
+
+
+def test_install_keeps_the_version_of_an_existing_file(tmp_path):
+    path = write(tmp_path / "ngrok.yml", "version: 2\nauthtoken: abc\n")
+    pyngrok.install_default_config(path, {"region": "eu"}, ngrok_version="3", config_version="3")
+    assert pyngrok.get_ngrok_config(path, use_cache=False) == {"version": 2, "authtoken": "abc", "region": "eu"}
+
+
+def test_install_keeps_a_byte_order_mark_and_the_comments_after_it(tmp_path):
+    path = tmp_path / "ngrok.yml"
+    path.write_bytes("\ufeff# my config\r\n# second line\r\nversion: '3'\r\n".encode())
+    pyngrok.install_default_config(str(path), {"agent": {"authtoken": "tok"}})
+    text = path.read_bytes().decode("utf-8")
+    assert text.startswith("\ufeff# my config")
+    assert "# second line" in text
+    assert pyngrok.get_ngrok_config(str(path), use_cache=False) == {"version": "3", "agent": {"authtoken": "tok"}}
 
 
 def test_install_refreshes_cache(tmp_path):

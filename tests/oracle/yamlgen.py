@@ -456,3 +456,96 @@ def mutate(rng: random.Random, text: str) -> str:
         else:
             text = text[:index] + rng.choice(MUTATIONS) + text[index + 1 :]
     return text
+
+
+# --- Documents written by PyYAML's own dumper -----------------------------------------------------------------
+
+POOL_KEYS = ["a", "b", "c", "addr", "proto", "url", "inspect", "name"]
+
+
+def long_key(rng: random.Random) -> str:
+    """A key PyYAML writes as an explicit '?' key: longer than 128 characters, or holding a line break."""
+    words = [rng.choice(WORDS) for _ in range(rng.randint(2, 60))]
+    text = " ".join(words)
+    if rng.random() < 0.5 or len(text) <= 128:
+        text = text[: rng.randint(0, len(text))] + rng.choice(["\n", "\n\n", " \n ", "\t\n"]) + text
+    return text
+
+
+def dumped_value(rng: random.Random, shared: list[Any], depth: int = 0) -> Any:
+    """Config-like data with long and multi-line keys, and objects shared between places (anchors)."""
+    roll = rng.random()
+    if shared and roll < 0.08:
+        return rng.choice(shared)
+    if depth < 4 and roll < 0.35:
+        mapping: dict[Any, Any] = {}
+        for _ in range(rng.randint(0, 4)):
+            key = long_key(rng) if rng.random() < 0.3 else scalar_key(rng)
+            mapping[key] = dumped_value(rng, shared, depth + 1)
+        if rng.random() < 0.2:
+            shared.append(mapping)
+        return mapping
+    if depth < 4 and roll < 0.5:
+        items = [dumped_value(rng, shared, depth + 1) for _ in range(rng.randint(0, 4))]
+        if rng.random() < 0.2:
+            shared.append(items)
+        return items
+    return value(rng, 4)
+
+
+def dump_options(rng: random.Random) -> dict[str, Any]:
+    return {
+        "default_flow_style": rng.choice([False, False, None, True]),
+        "sort_keys": False,
+        "allow_unicode": rng.random() < 0.5,
+        "width": rng.choice([20, 80, 80, 4096]),
+        "indent": rng.choice([2, 2, 4]),
+        "explicit_start": rng.random() < 0.1,
+    }
+
+
+def pyyaml_dumped(rng: random.Random, yaml: Any) -> str:
+    """A document PyYAML's ``safe_dump`` wrote, in one of its styles, sometimes with merge keys added.
+
+    ``yaml`` is the PyYAML module (passed in so that this module does not need it).
+    """
+    if rng.random() < 0.35:
+        return merged_document(rng, yaml)
+    data = {scalar_key(rng) if rng.random() < 0.7 else long_key(rng): dumped_value(rng, []) for _ in range(4)}
+    options = dump_options(rng)
+    text = str(yaml.safe_dump(data, **options))
+    if "\u2028" in text or "\u2029" in text:
+        # Written raw, these are line breaks that a reader must keep in the value: escape them instead.
+        text = str(yaml.safe_dump(data, **{**options, "allow_unicode": False}))
+    return text
+
+
+def merged_document(rng: random.Random, yaml: Any) -> str:
+    """Mappings dumped by PyYAML, anchored, and merged with '<<' into others that have keys of their own."""
+    lines: list[str] = []
+    names: list[str] = []
+    for number in range(rng.randint(1, 4)):
+        base = {rng.choice(POOL_KEYS): dumped_value(rng, [], 3) for _ in range(rng.randint(0, 4))}
+        if names and rng.random() < 0.3:
+            base_text = yaml.safe_dump(base, default_flow_style=False, sort_keys=False) if base else ""
+            own = "".join("  " + line + "\n" for line in base_text.splitlines())
+            lines.append(f"base{number}: &b{number}\n  <<: *{rng.choice(names)}\n{own}")
+        else:
+            flow = yaml.safe_dump(base, default_flow_style=True, sort_keys=False, width=4096).rstrip("\n")
+            lines.append(f"base{number}: &b{number} {flow}\n")
+        names.append(f"b{number}")
+    for number in range(rng.randint(1, 3)):
+        chosen = rng.sample(names, rng.randint(1, len(names)))
+        merge = (
+            "*" + chosen[0]
+            if len(chosen) == 1 and rng.random() < 0.5
+            else "[" + ", ".join("*" + n for n in chosen) + "]"
+        )
+        own = {rng.choice(POOL_KEYS): dumped_value(rng, [], 3) for _ in range(rng.randint(0, 3))}
+        if rng.random() < 0.2:
+            own[long_key(rng)] = 1
+        own_lines = yaml.safe_dump(own, default_flow_style=False, sort_keys=False).splitlines() if own else []
+        own_lines = ["  " + line for line in own_lines]
+        own_lines.insert(len(own_lines) if rng.random() < 0.3 else 0, f"  <<: {merge}")
+        lines.append(f"derived{number}:\n" + "\n".join(own_lines) + "\n")
+    return "".join(lines)
