@@ -46,8 +46,8 @@ gates:
 	gate "ruff format --check" $$bin/ruff format --check $(LINT_PATHS); \
 	gate "mypy --strict pyngrok.py" $$bin/mypy --strict pyngrok.py; \
 	gate "vermin: nothing newer than Python 3.8" $$bin/vermin --no-tips --violations -t=3.8- pyngrok.py; \
-	gate "ecosystem tests with packaging (wheel, sdist, console scripts)" \
-	  env PYNGROK_PACKAGING_TESTS=1 $$bin/python -m pytest -p no:cacheprovider tests/test_ecosystem.py; \
+	gate "ecosystem tests with packaging (wheel, sdist, console scripts; mypy and pyright on the typed forms)" \
+	  env PYNGROK_PACKAGING_TESTS=1 $$bin/python -m pytest -p no:cacheprovider tests/test_ecosystem.py tests/test_typing.py; \
 	[ $$status -eq 0 ] && echo "=== all gates passed" || echo "=== some gates failed"; exit $$status
 
 # One virtual environment per Python under .venv-<version>; a missing Python fails the target.

@@ -47,7 +47,7 @@ import types
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from typing import IO, Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+    from typing import IO, Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
     # (kind, value, line, column, style) of a YAML token: line and column are 0-based; style is the quote or
     # block indicator of a scalar, None for a plain one.
@@ -5656,8 +5656,9 @@ def main() -> None:
     """Run ``ngrok`` with the command line's arguments and exit with its exit code.
 
     Besides ngrok's own commands: ``install`` installs the agent (for air-gapped sites: ``--archive FILE``,
-    ``--url URL``, ``--sha256 HEX``), ``schema`` prints the JSON Schema of the ngrok config file, and
-    ``version`` and ``help`` also print this library's version.
+    ``--url URL``, ``--sha256 HEX``), ``schema`` prints the JSON Schema of the ngrok config file, ``vendor DIR``
+    writes this file as a typed package into ``DIR/pyngrok``, and ``version`` and ``help`` also print this
+    library's version.
     """
     sys.exit(_cli(sys.argv[1:]))
 
@@ -5669,6 +5670,8 @@ def _cli(args: List[str]) -> int:
     if args and args[0] == "schema":
         sys.stdout.write(_config_schema_json())
         return 0
+    if args and args[0] == "vendor":
+        return _vendor_cli(args[1:])
     try:
         exit_code = run(args)
     except PyngrokError as error:
@@ -5679,6 +5682,242 @@ def _cli(args: List[str]) -> int:
     elif len(args) == 1 and command in ("v", "version"):
         print(f"pyngrok version {__version__}")
     return exit_code
+
+
+# --- ``python -m pyngrok vendor DIR``: the typed package form ------------------------------------------
+# Type checkers read a module's names from its source, and the submodules exist only at run time, so the
+# wheel (setup.py's build hook) and the ``vendor`` command install this file as ``pyngrok/__init__.py``
+# beside ``py.typed`` and one stub per upstream submodule. Each stub re-exports the submodule's names from
+# ``__init__.py``, under the name this file gives the same object (``process.set_auth_token`` is
+# ``_process_set_auth_token`` here); a function that only exists at run time (the ``aio`` ones) gets a
+# signature read from the function itself.
+
+_PACKAGE_FORM_SUBMODULES = ("agent", "aio", "conf", "exception", "installer", "log", "ngrok", "process")
+
+_PACKAGE_FORM_MAIN = '"""``python -m pyngrok``: runs ``__init__.py``\'s CLI."""\n\nfrom . import main\n\nmain()\n'
+
+
+def _vendor_cli(args: List[str]) -> int:
+    """Run ``python -m pyngrok vendor DIR``: write the typed package form into ``DIR/pyngrok``.
+
+    :param args: The arguments after ``vendor``.
+    :return: The exit code: 0 when written, 1 when it could not be written, 2 on a usage error.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m pyngrok vendor",
+        description="Write this file as a typed package DIR/pyngrok (__init__.py, py.typed, a .pyi stub per "
+        "submodule), so mypy and pyright see pyngrok.ngrok, pyngrok.conf, ... with their types.",
+    )
+    parser.add_argument("directory", metavar="DIR", help="the directory to write the pyngrok package into")
+    try:
+        namespace = parser.parse_args(args)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 2
+    try:
+        package = _write_package_form(namespace.directory)
+    except PyngrokError as e:
+        sys.stderr.write(f"pyngrok vendor: error: {e}\n")
+        return 1
+    print(f"Wrote pyngrok {__version__} as a typed package: {package}")
+    return 0
+
+
+def _write_package_form(directory: str) -> str:
+    """Write this module as the typed package ``directory/pyngrok``, replacing one written before in one step.
+
+    :param directory: The directory to write the package into; created if missing.
+    :return: The package's path.
+    :raises PyngrokError: When a file cannot be read or written, or ``directory/pyngrok`` is something else.
+    """
+    files = _package_form_files()
+    package = os.path.join(directory, "pyngrok")
+    if os.path.lexists(package) and not os.path.isfile(os.path.join(package, "py.typed")):
+        raise PyngrokError(f"Not replacing {package}: it is not a package written by 'pyngrok vendor'")
+    staging = os.path.join(directory, f".pyngrok.{uuid.uuid4().hex}.tmp")
+    retired = f"{staging}.old"
+    try:
+        os.makedirs(staging)
+        for name, text in files.items():
+            with open(os.path.join(staging, name), "w", encoding="utf-8", newline="\n") as file:
+                file.write(text)
+        if os.path.lexists(package):
+            os.replace(package, retired)
+        os.replace(staging, package)
+    except OSError as e:
+        raise PyngrokError(f"Could not write the package form to {package}: {e}") from e
+    finally:
+        import shutil
+
+        for leftover in (staging, retired):
+            shutil.rmtree(leftover, ignore_errors=True)
+    return package
+
+
+def _package_form_files() -> Dict[str, str]:
+    """The package form's files by name: this file's source, the marker, ``__main__`` and the stubs."""
+    module = sys.modules[__name__]
+    source_path = getattr(module, "__file__", None)
+    if not source_path:
+        raise PyngrokError(f"{__name__} has no source file to write as a package")
+    try:
+        with open(source_path, encoding="utf-8") as source_file:
+            source = source_file.read()
+    except OSError as e:
+        raise PyngrokError(f"Could not read {source_path}: {e}") from e
+    defined, imports = _names_type_checkers_see(source)
+    files = {"__init__.py": source, "py.typed": "", "__main__.py": _PACKAGE_FORM_MAIN}
+    for short_name in _PACKAGE_FORM_SUBMODULES:
+        submodule = getattr(module, short_name)
+        files[f"{short_name}.pyi"] = _submodule_stub(module, submodule, defined, imports)
+    return files
+
+
+def _names_type_checkers_see(source: str) -> Tuple[Set[str], Dict[str, str]]:
+    """The top-level names of a module's source as a type checker sees them (``TYPE_CHECKING`` true).
+
+    :param source: The module's source.
+    :return: The names the module defines, and the names it imports, each with the statement that imports it.
+    """
+    import ast
+
+    defined: Set[str] = set()
+    imports: Dict[str, str] = {}
+
+    def is_type_checking(test: ast.expr) -> bool:
+        return isinstance(test, ast.Name) and test.id == "TYPE_CHECKING"
+
+    def visit(statements: List[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                defined.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                defined.update(target.id for target in targets if isinstance(target, ast.Name))
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    name = alias.asname or alias.name.split(".")[0]
+                    imports[name] = f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                for alias in node.names:
+                    as_clause = f" as {alias.asname}" if alias.asname else ""
+                    imports[alias.asname or alias.name] = f"from {node.module} import {alias.name}{as_clause}"
+            elif isinstance(node, ast.If):
+                negated = isinstance(node.test, ast.UnaryOp) and isinstance(node.test.op, ast.Not)
+                if not (negated and is_type_checking(getattr(node.test, "operand", node.test))):
+                    visit(node.body)
+                if not is_type_checking(node.test):
+                    visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                for block in (node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)):
+                    visit(block)
+
+    visit(ast.parse(source).body)
+    return defined - set(imports), imports
+
+
+def _submodule_stub(
+    module: types.ModuleType, submodule: types.ModuleType, defined: Set[str], imports: Dict[str, str]
+) -> str:
+    """The ``.pyi`` stub of one submodule: each of its names typed by what this module's source says of it.
+
+    :param module: This module.
+    :param submodule: The submodule (``pyngrok.conf``).
+    :param defined: The names this module's source defines, as type checkers see them.
+    :param imports: The names it imports, with the statement that imports each.
+    :return: The stub's text.
+    """
+    import inspect
+
+    names = set(getattr(submodule, "__all__", ())) | {n for n in dir(submodule) if not n.startswith("__")}
+    own = vars(module)
+    by_identity = {id(value): name for name, value in sorted(own.items(), reverse=True) if name in defined}
+    header: Set[str] = set()
+    lines: List[str] = []
+    for name in sorted(names):
+        value = getattr(submodule, name)
+        origin = getattr(value, "__module__", None)
+        if own.get(name, lines) is value and name in defined:
+            lines.append(f"from . import {name} as {name}")
+        elif id(value) in by_identity and not isinstance(value, (int, float, str, bytes, type(None))):
+            # Only ``import X as X`` re-exports, so a name that differs is bound by assignment.
+            header.add(f"from . import {by_identity[id(value)]}")
+            lines.append(f"{name} = {by_identity[id(value)]}")
+        elif isinstance(value, types.ModuleType):
+            in_package = value.__name__.startswith(f"{module.__name__}.")
+            sibling = value.__name__[len(module.__name__) + 1 :]
+            lines.append(f"from . import {sibling} as {name}" if in_package else f"import {value.__name__} as {name}")
+        elif inspect.isfunction(value) and origin == module.__name__:
+            lines.append(_stub_signature(name, value, header, defined, imports))
+        elif isinstance(origin, str) and getattr(sys.modules.get(origin), name, None) is value:
+            lines.append(f"from {origin} import {name} as {name}")
+        elif not name.startswith("_"):
+            lines.append(f"{name}: {_stub_type_of(value, header)}")
+    short_name = submodule.__name__.rsplit(".", 1)[-1]
+    title = f'"""Types of ``pyngrok.{short_name}``: its names, as ``__init__.py`` defines them."""'
+    generated = f"# Generated from pyngrok {__version__} by `python -m pyngrok vendor`; edits are overwritten."
+    return "\n".join([title, "", generated, "", *sorted(header), "", *lines, ""])
+
+
+def _stub_type_of(value: Any, header: Set[str]) -> str:
+    """The type a stub declares for a value it cannot trace to a definition: its class, ``Any`` if generic."""
+    kind = type(value)
+    if hasattr(kind, "__class_getitem__"):
+        header.add("from typing import Any")
+        return "Any"
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    header.add(f"import {kind.__module__}")
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+class _SourceText:
+    """Text that ``inspect`` prints as is: an annotation's source, or ``...`` for a default."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _stub_signature(
+    name: str, function: Callable[..., Any], header: Set[str], defined: Set[str], imports: Dict[str, str]
+) -> str:
+    """A stub's ``def`` for a function that exists only at run time, with the imports its annotations need.
+
+    :param name: The name the stub gives it.
+    :param function: The function (for an ``aio`` one, its ``__wrapped__`` blocking twin has the annotations).
+    :param header: The stub's imports; those the annotations need are added.
+    :param defined: The names this module's source defines.
+    :param imports: The names it imports, with the statement that imports each.
+    :return: The ``def`` line.
+    """
+    import ast
+    import inspect
+
+    def source_of(annotation: Any) -> _SourceText:
+        text = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+        for node in ast.walk(ast.parse(text, mode="eval")):
+            if isinstance(node, ast.Name) and node.id in defined:
+                header.add(f"from . import {node.id}")
+            elif isinstance(node, ast.Name) and node.id in imports:
+                header.add(imports[node.id])
+        return _SourceText(text)
+
+    signature = inspect.signature(function)
+    parameters = [
+        parameter.replace(
+            annotation=parameter.empty if parameter.annotation is parameter.empty else source_of(parameter.annotation),
+            default=parameter.empty if parameter.default is parameter.empty else _SourceText("..."),
+        )
+        for parameter in signature.parameters.values()
+    ]
+    returns = signature.return_annotation
+    stub = signature.replace(
+        parameters=parameters, return_annotation=returns if returns is signature.empty else source_of(returns)
+    )
+    keyword = "async def" if inspect.iscoroutinefunction(function) else "def"
+    return f"{keyword} {name}{stub}: ..."
 
 
 if __name__ == "__main__":

@@ -151,7 +151,7 @@ def test_wheel_and_sdist_build_and_install_offline(tmp_path: Any, fake_ngrok_pat
     wheel = glob.glob(str(dist / "pyngrok-*.whl"))[0]
     with zipfile.ZipFile(wheel) as archive:
         modules = [name for name in archive.namelist() if name.endswith(".py")]
-    assert modules == ["pyngrok.py"]
+    assert modules == ["pyngrok/__init__.py", "pyngrok/__main__.py"]  # the typed package form (tests/test_typing.py)
 
     sdist_build = subprocess.run(
         [sys.executable, "setup.py", "-q", "sdist", "-d", str(dist)],
