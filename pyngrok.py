@@ -197,9 +197,47 @@ class PyngrokConfigError(PyngrokError):
 
 _NGROK_ERROR_CODE = re.compile(r"ERR_NGROK_\d+")
 
+_AUTHTOKEN_ADVICE = (
+    "Set a valid authtoken from https://dashboard.ngrok.com/get-started/your-authtoken: "
+    "ngrok.set_auth_token(token), the NGROK_AUTHTOKEN environment variable, or PyngrokConfig(auth_token=token)."
+)
+_OUTDATED_AGENT_ADVICE = (
+    "This ngrok agent is too old for ngrok's service: update it with ngrok.update() (`ngrok update`), "
+    "or delete it and reinstall with `python -m pyngrok install` (use --archive/--url on air-gapped hosts)."
+)
+# Advice on the agent errors users hit most, by ERR_NGROK code; appended to the exception's message.
+_NGROK_ERROR_ADVICE = {
+    "ERR_NGROK_4018": _AUTHTOKEN_ADVICE,
+    "ERR_NGROK_105": _AUTHTOKEN_ADVICE,
+    "ERR_NGROK_107": _AUTHTOKEN_ADVICE,
+    "ERR_NGROK_108": (
+        "Another ngrok agent runs on this account already, often a second copy of this program: Django's "
+        "autoreloader, for one, runs the program twice, so open tunnels only in the reloaded child "
+        '(os.environ.get("RUN_MAIN") == "true") or only where DEBUG is off; or stop the other agent.'
+    ),
+    "ERR_NGROK_120": _OUTDATED_AGENT_ADVICE,
+    "ERR_NGROK_121": _OUTDATED_AGENT_ADVICE,
+    "ERR_NGROK_334": (
+        "This endpoint URL is already online, served by another agent or an earlier tunnel: disconnect that one "
+        "first, or open both with pooling_enabled=True to balance traffic between them."
+    ),
+}
+_OLD_AGENT_ENDPOINTS_ADVICE = (
+    "The ngrok agent is older than 3.30, which added /api/endpoints: update it with ngrok.update(), "
+    'or use tunnels with PyngrokConfig(config_version="2").'
+)
+
+
+def _with_advice(message: str, ngrok_error_code: Optional[str]) -> str:
+    advice = _NGROK_ERROR_ADVICE.get(ngrok_error_code or "")
+    return f"{message} {advice}" if advice and advice not in message else message
+
 
 class PyngrokNgrokError(PyngrokError):
     """Raised when an error occurs interacting directly with the ``ngrok`` binary.
+
+    When the agent's error holds an ``ERR_NGROK_<n>`` code that users often hit, advice on what to do is added
+    to the message.
 
     :param error: A description of the error.
     :param ngrok_logs: The ``ngrok`` logs, which may be useful for debugging the error.
@@ -212,13 +250,14 @@ class PyngrokNgrokError(PyngrokError):
         ngrok_logs: Optional[List[NgrokLog]] = None,
         ngrok_error: Optional[str] = None,
     ) -> None:
-        super().__init__(error)
+        code = self._parse_ngrok_error_code(ngrok_error)
+        super().__init__(_with_advice(str(error), code) if code else error)
         #: The ``ngrok`` logs, which may be useful for debugging the error.
         self.ngrok_logs: List[NgrokLog] = ngrok_logs if ngrok_logs else []
         #: The error that caused the ``ngrok`` process to fail.
         self.ngrok_error: Optional[str] = ngrok_error
         #: The ``ERR_NGROK_<n>`` code found in ``ngrok_error``, if any.
-        self.ngrok_error_code: Optional[str] = self._parse_ngrok_error_code(ngrok_error)
+        self.ngrok_error_code: Optional[str] = code
 
     @staticmethod
     def _parse_ngrok_error_code(ngrok_error: Optional[str]) -> Optional[str]:
@@ -228,6 +267,9 @@ class PyngrokNgrokError(PyngrokError):
 
 class PyngrokNgrokHTTPError(PyngrokNgrokError):
     """Raised when a request to the ``ngrok`` agent's API returns an error status.
+
+    The agent's JSON error (``{"error_code", "msg", "details": {"err"}}``) is read into ``ngrok_error`` (the
+    agent's words), ``ngrok_error_code`` (its ``ERR_NGROK_<n>``, if any) and ``api_error_code``.
 
     :param error: A description of the error.
     :param url: The request URL that failed.
@@ -246,7 +288,13 @@ class PyngrokNgrokHTTPError(PyngrokNgrokError):
         headers: Any,
         body: str,
     ) -> None:
-        super().__init__(error)
+        api_error_code, ngrok_error = _agent_api_error(body)
+        description = str(error)
+        if status_code == 404 and urllib.parse.urlsplit(url).path.startswith("/api/endpoints"):
+            description = f"{description} {_OLD_AGENT_ENDPOINTS_ADVICE}"
+        elif status_code == 404 and url.endswith("/api/status"):
+            description = f"{description} (/api/status needs an ngrok agent 3.9.0 or newer)"
+        super().__init__(description, ngrok_error=ngrok_error)
         #: The request URL that failed.
         self.url: str = url
         #: The response status code from ``ngrok``.
@@ -257,14 +305,24 @@ class PyngrokNgrokHTTPError(PyngrokNgrokError):
         self.headers: Any = headers
         #: The response body from ``ngrok``.
         self.body: str = body
+        #: The agent API's own ``error_code`` (104: not ready yet, 102: invalid configuration, ...), if any.
+        self.api_error_code: Optional[int] = api_error_code
 
-    def __str__(self) -> str:
-        base = super().__str__()
-        if self.status_code == 404 and "/api/endpoints" in self.url:
-            return f"{base} (the ngrok binary may be too old to support /api/endpoints; call ngrok.update())"
-        if self.status_code == 404 and self.url.endswith("/api/status"):
-            return f"{base} (/api/status needs an ngrok agent 3.9.0 or newer)"
-        return base
+
+def _agent_api_error(body: str) -> Tuple[Optional[int], Optional[str]]:
+    """The ``error_code`` and the agent's words (``details.err``, else ``msg``) of an agent API error body."""
+    try:
+        decoded = json.loads(body)
+    except (ValueError, RecursionError):
+        return None, None
+    if not isinstance(decoded, dict):
+        return None, None
+    code = decoded.get("error_code")
+    details = decoded.get("details")
+    words = details.get("err") if isinstance(details, dict) else None
+    if not isinstance(words, str) or not words:
+        words = decoded.get("msg") if isinstance(decoded.get("msg"), str) else None
+    return (code if isinstance(code, int) and not isinstance(code, bool) else None), words
 
 
 class PyngrokNgrokURLError(PyngrokNgrokError):
@@ -2969,17 +3027,14 @@ def _checked_ngrok_version(ngrok_version: Optional[str]) -> str:
 
 
 def _outdated_agent_advice(ngrok_error: Optional[str]) -> Optional[str]:
-    """Advice for an agent that ngrok's service rejects as too old, for the process code's error messages.
+    """Advice for an agent that ngrok's service rejects as too old.
 
     :param ngrok_error: The agent's error text (may hold an ``ERR_NGROK_<n>`` code).
     :return: A sentence saying how to update or reinstall, or ``None`` when the error is something else.
     """
     if not ngrok_error or not any(code in ngrok_error for code in _OUTDATED_AGENT_ERRORS):
         return None
-    return (
-        "This ngrok agent is too old for ngrok's service: update it with ngrok.update() (`ngrok update`), "
-        "or delete it and reinstall with `python -m pyngrok install` (use --archive/--url on air-gapped hosts)."
-    )
+    return _OUTDATED_AGENT_ADVICE
 
 
 # --- Options ------------------------------------------------------------------------------------------
@@ -3881,6 +3936,7 @@ class NgrokProcess:
         self._readers: List[threading.Thread] = []
         self._stderr_lines: List[str] = []
         self._restarted_in_place = False
+        self._last_transient_error: Optional[str] = None
         self._monitor_thread: Optional[threading.Thread] = None
         self._overlay_dir: Optional[str] = None
         # The tunnels connect() opened on this agent, by name: what supervision re-opens after a restart.
@@ -3969,7 +4025,11 @@ class NgrokProcess:
 
     def _update_state(self, log: NgrokLog) -> None:
         if self._starting and log.lvl in ("ERROR", "CRITICAL"):
-            self.startup_error = log.err or log.msg or log.line
+            error = log.err or log.msg or log.line
+            if _startup_error_is_final(log, error):
+                self.startup_error = error
+            else:
+                self._last_transient_error = error  # the agent retries by itself: keep waiting
         elif log.msg == "starting web service" and log.addr:
             self.api_url = f"http://{log.addr}"
         elif log.msg == "tunnel session started":
@@ -3982,7 +4042,7 @@ class NgrokProcess:
             self._restarted_in_place = False
         elif log.msg in _RECONNECTING_MESSAGES:
             self._set_session_state(SESSION_RECONNECTING, log.err)
-        elif log.msg == "received stop request" and "restart:true" in str(getattr(log, "stopReq", "")):
+        elif _is_restart_in_place(log):
             # The agent re-executes itself under the same PID and comes back with no tunnels.
             self._restarted_in_place = True
             self._set_session_state(SESSION_RECONNECTING, "the agent is restarting")
@@ -4092,6 +4152,28 @@ class NgrokProcess:
         if self._overlay_dir is not None:
             _remove_tree(self._overlay_dir)
             self._overlay_dir = None
+
+
+def _startup_error_is_final(log: NgrokLog, error: str) -> bool:
+    """Whether an error the agent logs while starting ends the start.
+
+    A session error without an ``ERR_NGROK_<n>`` code (a refused or dropped connection, a DNS failure) is
+    transient: the agent retries by itself, with back-off, and may yet come up within ``startup_timeout``. A
+    coded error (a bad authtoken, an account limit, an agent too old) or a critical one is not recovered from.
+    """
+    return log.lvl == "CRITICAL" or _NGROK_ERROR_CODE.search(error) is not None
+
+
+def _is_restart_in_place(log: NgrokLog) -> bool:
+    """The agent's line for a Restart from ngrok's service, in its v3 and v2 forms.
+
+    v3: ``msg="INFO received stop request obj=app stopReq=\\"{... restart:true}\\""``;
+    v2: ``msg="received stop request" obj=app stopReq="{... restart:true}"``.
+    """
+    message = str(log.msg or "")
+    if message == "received stop request":
+        return "restart:true" in str(getattr(log, "stopReq", ""))
+    return message.startswith("INFO received stop request ") and "restart:true" in message
 
 
 def _terminate_gracefully(proc: "subprocess.Popen[bytes]") -> None:
@@ -4511,11 +4593,12 @@ def _raise_startup_failure(ngrok_process: NgrokProcess, reason: str) -> None:
     error = ngrok_process.startup_error or "\n".join(ngrok_process._stderr_lines[-20:]) or None
     if error is None and ngrok_process.proc.poll() is not None:
         error = f"ngrok exited with code {ngrok_process.proc.returncode}"
+    if error is not None:
+        message = f"The ngrok process errored on start: {error}."
+    else:  # still running and retrying: report the timeout with the last error it retried on
+        error = ngrok_process._last_transient_error
+        message = f"{reason} Its last error: {error}." if error else reason
     ngrok_process.startup_error = error
-    message = f"The ngrok process errored on start: {error}." if error else reason
-    advice = _outdated_agent_advice(error)
-    if advice:
-        message = f"{message} {advice}"
     secrets = (ngrok_process.pyngrok_config.auth_token, ngrok_process.pyngrok_config.api_key)
     raise PyngrokNgrokError(
         _redact(message, secrets), list(ngrok_process.logs), _redact(error, secrets) if error else None
@@ -4528,10 +4611,14 @@ def _raise_startup_failure(ngrok_process: NgrokProcess, reason: str) -> None:
 
 _api_logger = logging.getLogger("pyngrok.ngrok")
 
-# Statuses the agent answers while its session is still coming up ("tunnel session not ready yet", "a
-# successful ngrok tunnel session has not yet been established"): worth a retry when creating a tunnel.
-_TRANSIENT_STATUSES = frozenset({502, 503})
-_CREATE_RETRY_DELAYS = (0.25, 0.5, 1.0)
+# The one answer worth a retry when creating a tunnel: 503 with the agent's error_code 104, "ngrok is not yet
+# ready to start tunnels" (its session is still coming up). Everything else is final: a 502 (error_code 103,
+# "failed to start tunnel") keeps its name on agents 3.29+, so a retry would only turn the real error into
+# 'tunnel "<name>" already exists'.
+_NOT_READY_STATUS = 503
+_NOT_READY_ERROR_CODE = 104
+_CREATE_RETRY_FIRST_DELAY = 0.25
+_CREATE_RETRY_MAX_DELAY = 2.0
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -4988,15 +5075,23 @@ def _reopen_tunnels(dead: NgrokProcess, fresh: NgrokProcess) -> None:
 
 
 def _create_tunnel(url: str, options: Dict[str, Any], pyngrok_config: PyngrokConfig) -> Dict[str, Any]:
-    for delay in (*_CREATE_RETRY_DELAYS, None):
+    """POST the tunnel; retry only while the agent says it is not ready yet, for ``startup_timeout`` at most."""
+    deadline = time.monotonic() + pyngrok_config.startup_timeout
+    delay = _CREATE_RETRY_FIRST_DELAY
+    while True:
+        timeout = max(min(float(pyngrok_config.request_timeout), deadline - time.monotonic()), 0.1)
         try:
-            return api_request(url, method="POST", data=options, timeout=pyngrok_config.request_timeout)
+            return api_request(url, method="POST", data=options, timeout=timeout)
         except PyngrokNgrokHTTPError as error:
-            if error.status_code not in _TRANSIENT_STATUSES or delay is None:
+            if not _agent_not_ready(error) or time.monotonic() + delay >= deadline:
                 raise
-            _api_logger.info("The agent is not ready for tunnels yet (%s); retrying", error.status_code)
-            time.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
+            _api_logger.info("The agent is not ready for tunnels yet (%s); retrying", error.ngrok_error)
+        time.sleep(delay)
+        delay = min(delay * 2, _CREATE_RETRY_MAX_DELAY)
+
+
+def _agent_not_ready(error: PyngrokNgrokHTTPError) -> bool:
+    return error.status_code == _NOT_READY_STATUS and error.api_error_code == _NOT_READY_ERROR_CODE
 
 
 def _read_config_for(pyngrok_config: PyngrokConfig) -> Dict[str, Any]:

@@ -228,9 +228,13 @@ def test_agent_starts_healthy_and_is_killed_cleanly(pyngrok_config: PyngrokConfi
     assert not any(reader.is_alive() for reader in ngrok_process._readers)
 
 
-def test_agent_follows_web_addr_that_moved(pyngrok_config: PyngrokConfig, web_port: int) -> None:
+def test_agent_follows_the_default_web_addr_that_moved(
+    pyngrok_config: PyngrokConfig, web_port: int, monkeypatch: Any
+) -> None:
     import socket
 
+    write_config(str(pyngrok_config.config_path), 'version: "3"\n')  # no web_addr: the agent's default
+    monkeypatch.setenv("FAKE_NGROK_DEFAULT_WEB_ADDR", f"127.0.0.1:{web_port}")  # stands in for 4040
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", web_port))
         squatter.listen()
@@ -239,12 +243,25 @@ def test_agent_follows_web_addr_that_moved(pyngrok_config: PyngrokConfig, web_po
         assert ngrok.get_tunnels(pyngrok_config) == []
 
 
+def test_a_busy_explicit_web_addr_fails_at_once(pyngrok_config: PyngrokConfig, web_port: int) -> None:
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", web_port))
+        squatter.listen()
+        with pytest.raises(PyngrokNgrokError) as raised:
+            ngrok.get_ngrok_process(pyngrok_config)
+    assert raised.value.ngrok_error == f"listen tcp 127.0.0.1:{web_port}: bind: address already in use"
+    assert not process.is_process_running(pyngrok_config.ngrok_path)
+
+
 @pytest.mark.parametrize(
     "fault, error_fragment, error_code",
     [
-        ("error", "ERR_NGROK_105", "ERR_NGROK_105"),
+        ("error", "NGROK_AUTHTOKEN", "ERR_NGROK_105"),
         ("stderr_error", "mapping values are not allowed", None),
         ("too_old", "update it with ngrok.update()", "ERR_NGROK_121"),
+        ("limit", "autoreloader", "ERR_NGROK_108"),
     ],
 )
 def test_startup_error_is_raised_with_the_agents_words(
@@ -272,11 +289,30 @@ def test_startup_timeout_is_honoured_when_the_agent_never_gets_ready(
     elapsed = time.monotonic() - started
     # Bounded by the timeout plus the SIGTERM grace, not by the agent: no hang.
     assert elapsed < pyngrok_config.startup_timeout + 5
-    if fault == "reconnect_fail":
-        assert "no such host" in (raised.value.ngrok_error or "")
-    else:
-        assert "unable to start" in str(raised.value)
+    assert "unable to start" in str(raised.value)
+    if fault == "reconnect_fail":  # the agent was retrying: the error says what it retried on
+        assert "no such host" in (raised.value.ngrok_error or "") and "no such host" in str(raised.value)
     assert list(children_of(os.getpid())) == []
+
+
+def test_startup_waits_while_the_agent_retries_its_session(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
+    monkeypatch.setenv("FAKE_NGROK_STARTUP", "reconnect:2")  # two failed connects, then online
+    ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+    assert [entry.msg for entry in ngrok_process.logs].count("failed to reconnect session") == 2
+    assert ngrok_process.healthy() and ngrok.connect("8000", pyngrok_config=pyngrok_config).public_url
+
+
+def test_a_missing_authtoken_fails_at_once_with_advice(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
+    monkeypatch.setenv("FAKE_NGROK_REQUIRE_AUTHTOKEN", "needed")
+    monkeypatch.delenv("NGROK_AUTHTOKEN", raising=False)
+    pyngrok_config.startup_timeout = 30
+    started = time.monotonic()
+    with pytest.raises(PyngrokNgrokError) as raised:
+        ngrok.get_ngrok_process(pyngrok_config)
+    assert time.monotonic() - started < 15  # the agent's exit ends the wait, not the timeout
+    assert raised.value.ngrok_error_code == "ERR_NGROK_4018"
+    for way in ("set_auth_token", "NGROK_AUTHTOKEN", "PyngrokConfig(auth_token="):
+        assert way in str(raised.value)
 
 
 def test_secrets_never_reach_the_command_line(pyngrok_config: PyngrokConfig, monkeypatch: Any, tmp_path: Any) -> None:
@@ -448,7 +484,7 @@ def test_tunnel_as_context_manager_disconnects(pyngrok_config: PyngrokConfig, lo
 
 def test_v2_config_uses_tunnels_and_translates(pyngrok_config: PyngrokConfig, local_site: Any) -> None:
     pyngrok_config.config_version = "2"
-    write_config(str(pyngrok_config.config_path), f"web_addr: 127.0.0.1:{free_port()}\n")
+    write_config(str(pyngrok_config.config_path), f'version: "2"\nweb_addr: 127.0.0.1:{free_port()}\n')
     with pytest.raises(PyngrokError, match="config_version"):
         ngrok.connect("80", pyngrok_config=pyngrok_config, upstream={"url": "80"})
     tunnel = ngrok.connect(str(local_site.port), name="web", pyngrok_config=pyngrok_config, bind_tls="both")
@@ -468,8 +504,63 @@ def test_duplicate_name_is_refused_with_the_agents_error(pyngrok_config: Pyngrok
     assert json.loads(raised.value.body)["error_code"] == 102
 
 
-def test_transient_api_errors_are_retried(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
-    monkeypatch.setenv("FAKE_NGROK_API_FAIL", "503:2")
+def test_only_not_ready_is_retried(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
+    monkeypatch.setenv("FAKE_NGROK_API_FAIL", "503:2")  # 503, error_code 104: the session is coming up
+    assert ngrok.connect("8000", name="retried", pyngrok_config=pyngrok_config).public_url
+    ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+    assert wait_for(lambda: api_statuses(ngrok_process) == ["200", "503", "503", "201"], 5)
+
+
+def api_statuses(ngrok_process: Any) -> List[str]:
+    """The statuses of the agent's answers on /api/endpoints, from its log."""
+    return [
+        str(getattr(entry, "status", ""))
+        for entry in ngrok_process.logs
+        if entry.msg == "end" and getattr(entry, "pg", None) == "/api/endpoints"
+    ]
+
+
+@pytest.mark.parametrize(
+    "fault, code, advice",
+    [
+        ("ERR_NGROK_334", "ERR_NGROK_334", "already online"),
+        ("ERR_NGROK_302", "ERR_NGROK_302", None),
+        ("502", None, None),
+    ],
+)
+def test_a_failed_start_is_final_with_the_agents_words(
+    pyngrok_config: PyngrokConfig, monkeypatch: Any, fault: str, code: Optional[str], advice: Optional[str]
+) -> None:
+    monkeypatch.setenv("FAKE_NGROK_API_FAIL", f"{fault}:1")
+    with pytest.raises(PyngrokNgrokHTTPError) as raised:
+        ngrok.connect("8000", name="web", pyngrok_config=pyngrok_config)
+    error = raised.value
+    # One POST, and its own error: a retry would have met 'tunnel "web" already exists' (agents 3.29+).
+    assert (error.status_code, error.api_error_code, error.ngrok_error_code) == (502, 103, code)
+    assert error.ngrok_error == json.loads(error.body)["details"]["err"] and "already exists" not in str(error)
+    assert (advice or "") in str(error)
+    ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+    # The health probe's GET, then the one POST (the agent logs a call's end just after answering it).
+    assert wait_for(lambda: api_statuses(ngrok_process) == ["200", "502"], 5), api_statuses(ngrok_process)
+
+
+def test_not_ready_is_retried_within_a_budget(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
+    monkeypatch.setenv("FAKE_NGROK_API_FAIL", "503:1000")
+    ngrok.get_ngrok_process(pyngrok_config)
+    pyngrok_config.startup_timeout = 1
+    with pytest.raises(PyngrokNgrokHTTPError) as raised:
+        ngrok.connect("8000", pyngrok_config=pyngrok_config)
+    assert (raised.value.status_code, raised.value.api_error_code) == (503, 104)
+    assert raised.value.ngrok_error == "a successful ngrok tunnel session has not yet been established"
+
+
+def test_agents_before_3_30_get_advice_on_endpoints(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
+    monkeypatch.setenv("V3_AGENT_VERSION", "3.29.0")
+    with pytest.raises(PyngrokNgrokHTTPError) as raised:
+        ngrok.connect("8000", pyngrok_config=pyngrok_config)
+    assert raised.value.status_code == 404
+    assert "older than 3.30" in str(raised.value) and 'config_version="2"' in str(raised.value)
+    pyngrok_config.config_version = "2"  # the advice works: tunnels on the same agent
     assert ngrok.connect("8000", pyngrok_config=pyngrok_config).public_url
 
 
@@ -632,11 +723,12 @@ def test_real_agent_reads_the_authtoken_we_save(real_ngrok_path: str, tmp_path: 
 
 
 def test_real_agent_startup_failure_is_reported_within_the_timeout(real_ngrok_path: str, tmp_path: Any) -> None:
-    config = real_config(real_ngrok_path, tmp_path, auth_token=SECRET_TOKEN)
+    config = real_config(real_ngrok_path, tmp_path, auth_token=SECRET_TOKEN, startup_timeout=2)
     started = time.monotonic()
     with pytest.raises(PyngrokNgrokError) as raised:
-        ngrok.get_ngrok_process(config)
-    assert time.monotonic() - started < config.startup_timeout + 5
+        ngrok.get_ngrok_process(config)  # nothing listens at server_addr: the agent retries until we give up
+    assert config.startup_timeout <= time.monotonic() - started < config.startup_timeout + 5
+    assert "connection refused" in str(raised.value)
     assert any(entry.msg == "failed to reconnect session" for entry in raised.value.ngrok_logs)
     assert any(entry.msg == "starting web service" for entry in raised.value.ngrok_logs)
     assert SECRET_TOKEN not in str(raised.value)

@@ -7,7 +7,15 @@ log lines, serves the same local JSON API, and gives every tunnel a real
 listener on 127.0.0.1 that forwards traffic to the tunnel's local address.
 Nothing here talks to ngrok's cloud.
 
-Behaviour that tests can switch on is read from ``FAKE_NGROK_*`` environment
+The fake is as strict as the real v3 agent by default: every strict behaviour
+rests on a documented fact, listed with its source in ``tests/FAKE_AGENT_FACTS.md``
+and marked ``# fact:`` where it is coded.  A test that needs the fake's old
+leniency names it in ``FAKE_NGROK_LENIENT`` (see ``LENIENT_BEHAVIOURS``).
+
+Which agent the fake plays: ``V3_AGENT_VERSION`` (a 3.x version, default
+3.30.0; 3.20-3.29 have no /api/endpoints) or ``FAKE_NGROK_VERSION`` (any
+version, e.g. 2.3.41 for a v2 agent, which was lenient about everything).
+Faults that tests can switch on are read from ``FAKE_NGROK_*`` environment
 variables when the agent starts; see ``FaultPlan`` below.
 
 Stdlib only; runs on CPython 3.8 and later.
@@ -55,6 +63,11 @@ AUTH_ERROR_121 = (
     'authentication failed: Your ngrok-agent version "2.3.41" is too old. The minimum supported agent version '
     'for your account is "3.2.0". Please update to a newer version with `ngrok update`.\r\n\r\nERR_NGROK_121\r\n'
 )
+AUTH_ERROR_108 = (
+    "authentication failed: Your account is limited to 1 simultaneous ngrok agent sessions.\r\n"
+    "You can run multiple simultaneous tunnels from a single agent session by defining the tunnels in your "
+    "agent configuration file and starting them with the command `ngrok start --all`.\r\n\r\nERR_NGROK_108\r\n"
+)
 RECONNECT_ERROR = "dial tcp: lookup connect.ngrok-agent.com: no such host"
 SESSION_NOT_READY = "a successful ngrok tunnel session has not yet been established"
 
@@ -85,14 +98,37 @@ class CommandError(Exception):
 
 
 def agent_version() -> str:
-    return os.environ.get("FAKE_NGROK_VERSION") or DEFAULT_VERSION
+    return os.environ.get("FAKE_NGROK_VERSION") or os.environ.get("V3_AGENT_VERSION") or DEFAULT_VERSION
+
+
+def version_at_least(*wanted: int) -> bool:
+    parts = []
+    for part in agent_version().split(".")[:3]:
+        digits = re.match(r"\d*", part).group(0)
+        parts.append(int(digits or 0))
+    return tuple(parts) >= wanted
 
 
 def agent_major() -> int:
-    try:
-        return int(agent_version().split(".")[0])
-    except ValueError:
-        return 3
+    return 3 if version_at_least(3) else 2
+
+
+# Leniencies a test may ask for by name (FAKE_NGROK_LENIENT=a,b); everything else is strict.
+LENIENT_BEHAVIOURS = {
+    "busy-web-addr": "an explicit busy web_addr moves to the next port, as only the default does",
+    "config": "config files need no version and may hold unknown keys",
+    "names": "config-defined names and names of failed POSTs are free to use",
+}
+
+
+def lenient(behaviour: str) -> bool:
+    return behaviour in os.environ.get("FAKE_NGROK_LENIENT", "").replace(" ", "").split(",")
+
+
+def strict_agent() -> bool:
+    """The v3 agent refuses what it does not know; v2 ignored unknown parameters silently."""
+    # fact: ngrok docs guides/upgrade-v2-v3 ("Unrecognized configuration parameters")
+    return agent_major() >= 3
 
 
 def random_hex(nbytes: int) -> str:
@@ -316,6 +352,14 @@ def parse_scalar(text: str, lineno: int):
     return text
 
 
+class Mapping(dict):
+    """A block mapping that remembers the line of each key (for the agent's "line N: field X" errors)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines = {}
+
+
 class YamlReader:
     """Recursive-descent reader for block mappings, block sequences and scalars."""
 
@@ -355,7 +399,7 @@ class YamlReader:
         return None
 
     def parse_mapping(self, indent: int) -> dict:
-        result = {}
+        result = Mapping()
         while not self.at_end():
             line = self.current
             if line.indent < indent:
@@ -377,6 +421,7 @@ class YamlReader:
             else:
                 value = parse_scalar(rest, line.lineno)
             result[str(key)] = value
+            result.lines[str(key)] = line.lineno
         return result
 
     def parse_sequence(self, indent: int) -> list:
@@ -438,9 +483,93 @@ def read_config_file(path: str) -> dict:
     except OSError as exc:
         raise CommandError(f"open {path}: {exc.strerror or exc}") from exc
     try:
-        return parse_yaml(source)
+        config = parse_yaml(source)
     except YamlError as exc:
         raise CommandError(f"Error reading configuration file '{path}': {exc}") from exc
+    if strict_agent() and not lenient("config"):
+        problem = config_problem(config)
+        if problem:
+            raise CommandError(f"Error reading configuration file '{path}': {problem}")
+    return config
+
+
+# What the v3 agent accepts in a config file.  fact: docs agent/config/v2.mdx and v3.mdx (the keys),
+# changelog (crl_url 3.39.7, local_storage 3.32.0); an unknown key is fatal: facts table "unknown config key".
+AGENT_KEYS = {
+    "api_key", "authtoken", "connect_interface", "connect_timeout", "console_ui", "console_ui_color",
+    "crl_noverify", "dns_resolver_ips", "heartbeat_interval", "heartbeat_tolerance", "inspect_db_size",
+    "log_level", "log_format", "log", "metadata", "proxy_url", "region", "remote_management",
+    "update_channel", "update_check", "web_addr", "web_allow_hosts",
+}  # fmt: skip
+V3_AGENT_KEYS = AGENT_KEYS | {"connect_url", "connect_cas"}
+NEWER_AGENT_KEYS = {"local_storage": (3, 32, 0), "crl_url": (3, 39, 7)}
+V2_TOP_KEYS = AGENT_KEYS | {"version", "tunnels", "server_addr", "root_cas"}
+V3_TOP_KEYS = {"version", "agent", "endpoints", "tunnels"}
+ENDPOINT_KEYS = {
+    "name", "url", "upstream", "bindings", "metadata", "description", "traffic_policy",
+    "agent_tls_termination", "pooling_enabled",
+}  # fmt: skip
+UPSTREAM_KEYS = {"url", "protocol", "proxy_protocol"}
+# fact: facts table "POST /api/endpoints fields"
+ENDPOINT_POST_KEYS = {
+    "name", "url", "upstream", "pooling_enabled", "inspect", "traffic_policy", "bindings", "metadata", "description",
+}  # fmt: skip
+# A tunnel definition (v2 file, v3 "tunnels:", POST /api/tunnels): no auth, bind_tls, hostname, labels, policy.
+TUNNEL_KEYS = {
+    "name", "addr", "proto", "metadata", "inspect", "basic_auth", "circuit_breaker", "compression",
+    "host_header", "domain", "schemes", "subdomain", "oauth", "oidc", "ip_restriction", "request_header",
+    "response_header", "mutual_tls_cas", "proxy_proto", "user_agent_filter", "verify_webhook",
+    "websocket_tcp_converter", "traffic_policy", "remote_addr", "crt", "key",
+}  # fmt: skip
+# The Go types the agent names in its errors.  fact: config.v3yamlConfig (facts table), config.HTTPv2Tunnel
+# (an agent 3.23.1 error in abhishekkrthakur/colabcode#120); the other names are the fake's own.
+TUNNEL_TYPES = {"http": "config.HTTPv2Tunnel", "tcp": "config.TCPv2Tunnel", "tls": "config.TLSv2Tunnel"}
+
+
+def unknown_field(mapping: dict, known: set, type_name: str):
+    """The agent's strict-decoding error for the first key of ``mapping`` it does not know, or None."""
+    for key in mapping:
+        if key not in known:
+            line = getattr(mapping, "lines", {}).get(key, 1)
+            return f"yaml: unmarshal errors:\n  line {line}: field {key} not found in type {type_name}"
+    return None
+
+
+def config_problem(config: dict):
+    """Why the v3 agent refuses this (single) config file, or None."""
+    if config.get("version") is None:
+        return "`version` property is required"  # fact: facts table "config without version"
+    v3 = str(config.get("version")) == "3"
+    checks = [(config, V3_TOP_KEYS if v3 else V2_TOP_KEYS, "config.v3yamlConfig" if v3 else "config.v2yamlConfig")]
+    if v3 and isinstance(config.get("agent"), dict):
+        newer = {key for key, since in NEWER_AGENT_KEYS.items() if version_at_least(*since)}
+        checks.append((config["agent"], V3_AGENT_KEYS | newer, "config.v3yamlAgent"))
+    endpoints = config.get("endpoints") if v3 else None
+    for endpoint in endpoints if isinstance(endpoints, list) else []:
+        if isinstance(endpoint, dict):
+            checks.append((endpoint, ENDPOINT_KEYS, "config.v3yamlEndpoint"))
+            if isinstance(endpoint.get("upstream"), dict):
+                checks.append((endpoint["upstream"], UPSTREAM_KEYS, "config.v3yamlUpstream"))
+    tunnels = config.get("tunnels")
+    for tunnel in tunnels.values() if isinstance(tunnels, dict) else []:
+        if isinstance(tunnel, dict):
+            checks.append((tunnel, TUNNEL_KEYS, TUNNEL_TYPES.get(str(tunnel.get("proto") or "http"), "config.tunnel")))
+    for mapping, known, type_name in checks:
+        problem = unknown_field(mapping, known, type_name)
+        if problem:
+            return problem
+    return None
+
+
+def config_names(config: dict) -> set:
+    """Names defined in the config file: ``tunnels:`` keys and ``endpoints:`` names."""
+    tunnels = config.get("tunnels")
+    names = set(tunnels) if isinstance(tunnels, dict) else set()
+    endpoints = config.get("endpoints")
+    for endpoint in endpoints if isinstance(endpoints, list) else []:
+        if isinstance(endpoint, dict) and endpoint.get("name"):
+            names.add(str(endpoint["name"]))
+    return names
 
 
 def merge_maps(base: dict, overlay: dict) -> dict:
@@ -583,7 +712,7 @@ LEVEL_ALIASES = {"error": "eror", "debug": "dbug", "warning": "warn", "critical"
 
 def logfmt_value(value) -> str:
     if value is None:
-        return "nil"
+        return "<nil>" if agent_major() >= 3 else "nil"  # fact: facts table "startup line order" (err=<nil>)
     if isinstance(value, bool):
         return "true" if value else "false"
     text = str(value)
@@ -965,6 +1094,9 @@ class HttpProxyHandler(BaseHTTPRequestHandler):
             response = unauthorized_response()
         else:
             tunnel.agent.log_join(tunnel.target, self.client_address)
+            host = policy_host_header(tunnel.options)
+            if host is not None:
+                header_items = [(k, v) for k, v in header_items if k.lower() != "host"] + [("Host", host)]
             try:
                 response = forward_http(tunnel.target, self.command, self.path, header_items, body)
             except OSError:
@@ -1164,28 +1296,60 @@ class Tunnel:
             "metrics": self.metrics.to_json(),
         }
 
-    def endpoint_json(self) -> dict:
+    def endpoint_json(self, detail: bool) -> dict:
+        """fact: facts table "endpoint object": no id/public_url/proto; metrics only on the detail call."""
         policy = self.options.get("traffic_policy")
         if policy is not None and not isinstance(policy, str):
             policy = json.dumps(policy)
         upstream_url = self.target.as_http() if self.proto in ("http", "https") else "tcp://" + self.target.hostport
         upstream_protocol = (self.options.get("upstream") or {}).get("protocol") or "http1"
-        return {
-            "id": "ep_" + self.id[:27],
+        result = {
             "name": self.name,
             "uri": "/api/endpoints/" + quote(self.name, safe=""),
             "url": self.public_url,
-            "public_url": self.public_url,
             "upstream": {"url": upstream_url, "protocol": upstream_protocol},
             "inspect": self.inspect,
             "traffic_policy": policy or "",
             "pooling_enabled": as_bool(self.options.get("pooling_enabled"), False),
-            "metrics": self.metrics.to_json(),
         }
+        if detail:
+            result["metrics"] = self.metrics.to_json()
+        return result
+
+
+def request_actions(options: dict) -> list:
+    """The ``on_http_request`` actions of an endpoint's traffic policy (a mapping, JSON or YAML text)."""
+    policy = options.get("traffic_policy")
+    if isinstance(policy, str):
+        try:
+            policy = json.loads(policy) if policy.strip().startswith("{") else parse_yaml(policy)
+        except (ValueError, YamlError):
+            policy = None
+    rules = policy.get("on_http_request") if isinstance(policy, dict) else None
+    actions = []
+    for rule in rules if isinstance(rules, list) else []:
+        listed = rule.get("actions") if isinstance(rule, dict) else None
+        actions.extend(action for action in listed or [] if isinstance(action, dict))
+    return actions
+
+
+def action_config(options: dict, action_type: str) -> list:
+    return [a.get("config") or {} for a in request_actions(options) if a.get("type") == action_type]
+
+
+def policy_host_header(options: dict):
+    """fact: ngrok docs traffic-policy/actions/add-headers (a "host" header replaces the Host header)."""
+    for config in action_config(options, "add-headers"):
+        headers = config.get("headers") if isinstance(config.get("headers"), dict) else {}
+        for name, value in headers.items():
+            if str(name).lower() == "host":
+                return str(value)
+    return None
 
 
 def basic_auth_credentials(options: dict) -> list:
-    values = []
+    # fact: ngrok docs traffic-policy/actions/basic-auth (config.credentials: "user:password" strings)
+    values = [str(c) for config in action_config(options, "basic-auth") for c in config.get("credentials") or []]
     for key in ("auth", "basic_auth"):
         value = options.get(key)
         if isinstance(value, str) and value:
@@ -1208,21 +1372,47 @@ class ApiError(Exception):
 
 
 def invalid_config(err: str) -> ApiError:
+    # fact: facts table "POST /api/endpoints fields" (pyngrok#77, bubenshchykov#331)
     return ApiError(400, 102, "invalid tunnel configuration", {"err": err})
+
+
+def name_taken(name: str) -> ApiError:
+    return invalid_config(f'tunnel "{name}" already exists')  # fact: facts table "name reuse"
+
+
+def not_ready() -> ApiError:
+    # fact: facts table "transient vs permanent" (the one transient answer)
+    return ApiError(503, 104, "ngrok is not yet ready to start tunnels", {"err": SESSION_NOT_READY})
+
+
+def failed_to_start(err: str) -> ApiError:
+    # fact: facts table "transient vs permanent" (502/103 is permanent; bubenshchykov#61)
+    return ApiError(502, 103, "failed to start tunnel", {"err": err})
 
 
 def not_found(kind: str, name: str) -> ApiError:
     return ApiError(404, 100, f"{kind} not found", {"name": name})
 
 
-def injected_failure(status: int) -> ApiError:
-    if status == 503:
-        return ApiError(503, 104, "tunnel session not ready yet")
-    if status == 500:
-        return ApiError(500, 0, "panic: runtime error")
-    if status == 502:
-        return ApiError(502, 103, "failed to start tunnel", {"err": "session closed"})
-    return ApiError(status, 0, "injected failure")
+ENDPOINT_ONLINE = (
+    "failed to start tunnel: The endpoint '{url}' is already online. Either stop the other agent serving it, "
+    "or start both with pooling enabled to balance traffic between them.\r\n\r\nERR_NGROK_334\r\n"
+)
+
+
+def injected_failure(kind: str) -> ApiError:
+    """FAKE_NGROK_API_FAIL kinds: 503 (not ready), 502 (session closed), ERR_NGROK_<n> (502/103), 500."""
+    if kind == "503":
+        return not_ready()
+    if kind == "502":
+        return failed_to_start("session closed")
+    if kind == "ERR_NGROK_334":
+        return failed_to_start(ENDPOINT_ONLINE.format(url="https://fake.ngrok.app"))
+    if kind.startswith("ERR_NGROK_"):
+        return failed_to_start(f"failed to start tunnel\r\n\r\n{kind}\r\n")
+    if kind == "500":
+        return ApiError(500, 0, "panic: runtime error")  # fact: facts section 4 (500 body containing "panic")
+    return ApiError(int(kind) if kind.isdigit() else 500, 0, "injected failure")
 
 
 class ApiHandler(BaseHTTPRequestHandler):
@@ -1301,18 +1491,20 @@ class Api:
         self.lock = threading.RLock()
         self.tunnels = {}  # name -> Tunnel (insertion ordered)
         self.endpoints = {}
+        self.failed_names = set()
         self.failures_left = agent.faults.api_fail_count
 
     # -- routing ----------------------------------------------------------
 
     def route(self, method: str, path: str, query: dict, body):
         path = path.rstrip("/") or "/"
+        if path.startswith("/api/endpoints") and not version_at_least(3, 30):
+            raise ApiError(404, 100, "not found", {"path": path})  # fact: facts table "/api/endpoints" (3.30.0)
         if path in ("/api/tunnels", "/api/endpoints"):
             kind = path.rsplit("/", 1)[1]
             if method == "GET":
                 return self.list_all(kind)
             if method == "POST":
-                self.check_can_create()
                 return 201, self.create(kind, require_object(body), None)
             raise method_not_allowed(method, path)
         for kind in ("tunnels", "endpoints"):
@@ -1329,7 +1521,7 @@ class Api:
 
     def one(self, kind: str, method: str, name: str, body):
         if method == "GET":
-            return 200, self.render(kind, self.find(kind, name))
+            return 200, self.render(kind, self.find(kind, name), detail=True)
         if method == "DELETE":
             self.delete(kind, name)
             return 204, None
@@ -1339,19 +1531,44 @@ class Api:
 
     # -- tunnels and endpoints --------------------------------------------
 
-    def check_can_create(self) -> None:
+    def check_fields(self, kind: str, body: dict) -> None:
+        """The v3 agent decodes a body strictly: an unknown field is a 400."""
+        if not strict_agent():
+            return
+        if kind == "endpoints":
+            problem = unknown_field(body, ENDPOINT_POST_KEYS, "config.EndpointConfig")
+            if problem is None and isinstance(body.get("upstream"), dict):
+                problem = unknown_field(body["upstream"], {"url", "protocol"}, "config.EndpointUpstream")
+        else:
+            type_name = TUNNEL_TYPES.get(str(body.get("proto") or "http").lower(), "config.HTTPv2Tunnel")
+            problem = unknown_field(body, TUNNEL_KEYS, type_name)
+        if problem:
+            raise invalid_config(problem)
+
+    def check_name_free(self, kind: str, name: str) -> None:
+        if name in self.table(kind):
+            raise name_taken(name)
+        # fact: changelog 3.29.0 "Blocked creating tunnels with duplicate names via the agent HTTP API";
+        # facts table "name reuse" (config-defined names, and names of failed POSTs)
+        reserved = config_names(self.agent.config) | self.failed_names
+        if name in reserved and version_at_least(3, 29) and not lenient("names"):
+            raise name_taken(name)
+
+    def check_can_start(self, name: str) -> None:
         if not self.agent.session_ready.is_set():
-            raise ApiError(503, 104, SESSION_NOT_READY)
-        with self.lock:
-            if self.failures_left > 0:
-                self.failures_left -= 1
-                raise injected_failure(self.agent.faults.api_fail_status)
+            raise not_ready()
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            failure = injected_failure(self.agent.faults.api_fail_kind)
+            if failure.status == 502:
+                self.failed_names.add(name)  # a failed start keeps its name (3.29+)
+            raise failure
 
     def table(self, kind: str) -> dict:
         return self.tunnels if kind == "tunnels" else self.endpoints
 
-    def render(self, kind: str, tunnel: Tunnel) -> dict:
-        return tunnel.tunnel_json() if kind == "tunnels" else tunnel.endpoint_json()
+    def render(self, kind: str, tunnel: Tunnel, detail: bool = False) -> dict:
+        return tunnel.tunnel_json() if kind == "tunnels" else tunnel.endpoint_json(detail)
 
     def list_all(self, kind: str):
         if self.agent.faults.api_badjson:
@@ -1368,11 +1585,11 @@ class Api:
         return tunnel
 
     def create(self, kind: str, body: dict, forced_name):
+        self.check_fields(kind, body)
         name = forced_name or str(body.get("name") or random_hex(8))
         with self.lock:
-            if name in self.table(kind):
-                noun = "a tunnel" if kind == "tunnels" else "an endpoint"
-                raise invalid_config(f'{noun} with the name "{name}" already exists')
+            self.check_name_free(kind, name)
+            self.check_can_start(name)
             if kind == "tunnels":
                 created = self.create_tunnels(name, body)
             else:
@@ -1435,6 +1652,7 @@ class Api:
     def put_endpoint(self, name: str, body: dict):
         if body.get("name") not in (None, name):
             raise invalid_config("the endpoint name in the body does not match the URL")
+        self.check_fields("endpoints", body)
         with self.lock:
             existing = self.endpoints.get(name)
             if existing is None:
@@ -1447,11 +1665,14 @@ class Api:
             existing.options = body
             existing.inspect = as_bool(body.get("inspect"), existing.inspect)
             existing.credentials = basic_auth_credentials(body)
-            return 200, existing.endpoint_json()
+            return 200, existing.endpoint_json(detail=False)
 
-    def stop_all(self) -> None:
+    def stop_all(self, forget: bool = False) -> None:
         with self.lock:
             everything = list(self.tunnels.values()) + list(self.endpoints.values())
+            if forget:
+                self.tunnels.clear()
+                self.endpoints.clear()
         for tunnel in everything:
             tunnel.stop(wait=False)
 
@@ -1569,8 +1790,9 @@ class FaultPlan:
         self.startup = (environ.get("FAKE_NGROK_STARTUP") or "ok").strip().lower()
         self.require_authtoken = environ.get("FAKE_NGROK_REQUIRE_AUTHTOKEN")
         self.crash_after = env_float("FAKE_NGROK_CRASH_AFTER", 0.0)
+        self.restart_after = env_float("FAKE_NGROK_RESTART_AFTER", 0.0)
         self.api_delay = env_float("FAKE_NGROK_API_DELAY", 0.0)
-        self.api_fail_status, self.api_fail_count = parse_api_fail(environ.get("FAKE_NGROK_API_FAIL") or "")
+        self.api_fail_kind, self.api_fail_count = parse_api_fail(environ.get("FAKE_NGROK_API_FAIL") or "")
         self.api_badjson = as_bool(environ.get("FAKE_NGROK_API_BADJSON"), False)
         self.flood = env_int("FAKE_NGROK_FLOOD", 0)
         self.bad_bytes = as_bool(environ.get("FAKE_NGROK_BAD_BYTES"), False)
@@ -1578,11 +1800,12 @@ class FaultPlan:
 
 
 def parse_api_fail(text: str):
-    status, _, count = text.partition(":")
+    """``<kind>:<count>``: the next <count> tunnel creations fail (kinds: see ``injected_failure``)."""
+    kind, _, count = text.partition(":")
     try:
-        return int(status), int(count or 1)
+        return kind, int(count or 1) if kind else 0
     except ValueError:
-        return 0, 0
+        return kind, 0
 
 
 # ---------------------------------------------------------------------------
@@ -1623,14 +1846,16 @@ class Agent:
         self.setup_logger()
         self.log_config_files()
         self.write_state_file()
-        auth_error = self.authentication_error()
-        if auth_error:
-            return self.fail_session(auth_error)
         self.api = Api(self)
         if not self.start_web_service():
             return 1
+        auth_error = self.authentication_error()
+        if auth_error:
+            return self.fail_session(auth_error)
         if self.faults.startup == "reconnect_fail":
             background(self.reconnect_loop)
+        elif self.faults.startup.startswith("reconnect:"):
+            background(lambda: self.reconnect_loop(int(self.faults.startup.split(":")[1])))
         elif self.faults.startup != "hang_after_web":
             self.establish_session()
         return self.wait_for_stop()
@@ -1691,6 +1916,8 @@ class Agent:
             return AUTH_ERROR_105
         if self.faults.startup == "too_old":
             return AUTH_ERROR_121
+        if self.faults.startup == "limit":
+            return AUTH_ERROR_108
         required = self.faults.require_authtoken
         if required is None:
             return None
@@ -1700,7 +1927,10 @@ class Agent:
         return AUTH_ERROR_4018 if not token else AUTH_ERROR_105
 
     def fail_session(self, err: str) -> int:
+        """fact: facts table "auth failure" (the lines, stderr, exit 1)."""
+        self.logger.log("eror", "failed to reconnect session", ("obj", "csess"), ("id", self.session_id), ("err", err))
         self.logger.log("eror", "session closing", ("obj", "tunnels.session"), ("err", err))
+        self.logger.log("eror", "terminating with error", ("obj", "app"), ("err", err))
         self.logger.log("crit", "command failed", ("err", err))
         print_error(err)
         return 1
@@ -1709,12 +1939,17 @@ class Agent:
         configured = config_value(self.config, "web_addr")
         if configured is False or str(configured).lower() == "false":
             return True
-        host, port = split_web_addr(str(configured or DEFAULT_WEB_ADDR))
-        for attempt in range(WEB_PORT_ATTEMPTS + 1):
+        default = os.environ.get("FAKE_NGROK_DEFAULT_WEB_ADDR") or DEFAULT_WEB_ADDR  # stands in for 4040 in tests
+        host, port = split_web_addr(str(configured or default))
+        # fact: facts table "busy web address": only the default address moves on.
+        attempts = WEB_PORT_ATTEMPTS + 1 if not configured or lenient("busy-web-addr") else 1
+        for attempt in range(attempts):
             try:
                 server = ThreadedHttpServer((host, port + attempt), ApiHandler)
                 break
             except OSError:
+                if attempts == 1:
+                    continue
                 self.logger.log(
                     "warn",
                     "can't bind default web address, trying alternatives",
@@ -1734,11 +1969,23 @@ class Agent:
         return True
 
     def establish_session(self) -> None:
-        self.logger.log("info", "tunnel session started", ("obj", "tunnels.session"))
+        if agent_major() >= 3:  # fact: facts table "startup line order"
+            self.logger.log(
+                "info",
+                "client session established",
+                ("obj", "tunnels.session"),
+                ("obj", "csess"),
+                ("id", self.session_id),
+            )
+            self.logger.log("info", "tunnel session started", ("obj", "tunnels.session"))
+        else:
+            self.logger.log("info", "tunnel session started", ("obj", "tunnels.session"))
+            self.logger.log("info", "client session established", ("obj", "csess"), ("id", self.session_id))
         self.session_ready.set()
-        self.logger.log("info", "client session established", ("obj", "csess"), ("id", self.session_id))
         if self.faults.crash_after > 0:
             background(self.crash_later)
+        if self.faults.restart_after > 0:
+            background(self.restart_in_place_later)
         if self.faults.flood > 0:
             background(self.flood_logs)
         if self.faults.bad_bytes:
@@ -1746,8 +1993,13 @@ class Agent:
 
     # -- background behaviours ------------------------------------------
 
-    def reconnect_loop(self) -> None:
-        while not self.stop_requested.is_set():
+    def reconnect_loop(self, failures: int = -1) -> None:
+        """Fail to reach the service ``failures`` times (for ever if negative), then come online.
+
+        fact: facts table "network trouble" (the agent keeps running; back-off 0.5 s doubling to 30 s).
+        """
+        backoff = 0.5
+        while failures != 0 and not self.stop_requested.is_set():
             self.logger.log(
                 "eror",
                 "failed to reconnect session",
@@ -1755,7 +2007,26 @@ class Agent:
                 ("id", self.session_id),
                 ("err", RECONNECT_ERROR),
             )
-            self.stop_requested.wait(0.3)
+            failures -= 1
+            if self.stop_requested.wait(backoff):
+                return
+            backoff = min(backoff * 2, 30.0)
+        if not self.stop_requested.is_set():
+            self.establish_session()
+
+    def restart_in_place_later(self) -> None:
+        """A Restart from ngrok's dashboard: same process, tunnels gone, session re-established."""
+        if self.stop_requested.wait(self.faults.restart_after):
+            return
+        self.faults.restart_after = 0  # once
+        self.session_ready.clear()
+        self.api.stop_all(forget=True)  # before the line, so a test that saw the line sees no tunnels
+        request = "{err:<nil> restart:true}"
+        if agent_major() >= 3:  # fact: facts table "restart from the dashboard" (both forms)
+            self.logger.log("info", f'INFO received stop request obj=app stopReq="{request}"')
+        else:
+            self.logger.log("info", "received stop request", ("obj", "app"), ("stopReq", request))
+        self.establish_session()
 
     def crash_later(self) -> None:
         if self.stop_requested.wait(self.faults.crash_after):
@@ -1934,6 +2205,11 @@ def main(argv: list) -> int:
         return command_help([])
     command = COMMANDS.get(argv[0])
     try:
+        unknown = set(filter(None, os.environ.get("FAKE_NGROK_LENIENT", "").replace(" ", "").split(","))) - set(
+            LENIENT_BEHAVIOURS
+        )
+        if unknown:
+            raise CommandError(f"FAKE_NGROK_LENIENT: unknown behaviours {sorted(unknown)}")
         if command is None:
             raise CommandError(f'unknown command "{argv[0]}" for "ngrok"')
         return command(argv[1:])

@@ -133,21 +133,24 @@ def exe(tmp_path):
     return install_fake_agent(tmp_path / "bin")
 
 
-@pytest.fixture
-def config(tmp_path):
-    path = tmp_path / "ngrok.yml"
-    path.write_text(f'version: "3"\nagent:\n    web_addr: 127.0.0.1:{free_port()}\n    authtoken: "tok-123"\n')
+def write_agent_config(path, extra: str = "") -> str:
+    path.write_text(f'version: "3"\nagent:\n    web_addr: 127.0.0.1:{free_port()}\n    authtoken: "tok-123"\n' + extra)
     return str(path)
 
 
 @pytest.fixture
-def start(exe, config):
+def config(tmp_path):
+    return write_agent_config(tmp_path / "ngrok.yml")
+
+
+@pytest.fixture
+def start(exe, config, tmp_path):
     running = []
 
     def launch(env=None, extra_args=(), cfg=None, ready=True):
-        agent = FakeAgent(
-            exe, ["start", "--none", "--log", "stdout", "--config", cfg or config, *list(extra_args)], env=env
-        )
+        # Each further agent gets a config of its own: two agents cannot share an explicit web_addr.
+        cfg = cfg or (config if not running else write_agent_config(tmp_path / f"ngrok-{len(running)}.yml"))
+        agent = FakeAgent(exe, ["start", "--none", "--log", "stdout", "--config", cfg, *list(extra_args)], env=env)
         running.append(agent)
         if ready:
             agent.wait_ready()
@@ -227,7 +230,7 @@ def test_config_check_and_yaml_errors(exe, tmp_path):
     good.write_text(
         "# c\nversion: \"2\"\nauthtoken: 'a''b'  # note\nweb_addr: \"127.0.0.1:1\"\n"
         'tunnels:\n  web:\n    addr: 80\n    schemes: [http, https]\n    basic_auth:\n      - "u:p"\n'
-        "    policy: |\n      weird: ::: stuff\n"
+        "    traffic_policy: |\n      weird: ::: stuff\n"
     )
     assert run_cli(exe, "config", "check", "--config", str(good)).stdout == f"Valid configuration file at {good}\n"
 
@@ -235,7 +238,7 @@ def test_config_check_and_yaml_errors(exe, tmp_path):
     result = run_cli(exe, "config", "check", "--config", str(missing))
     assert result.returncode == 1 and result.stderr == f"ERROR:  open {missing}: no such file or directory\n"
 
-    for text, line in ((":::\n", 1), ("a: 1\nb: 2\n   c: 3\n", 3), ("agent:\n    x: 1\n  y: 2\n", 3)):
+    for text, line in ((":::\n", 1), ("a: 1\nb: 2\n   c: 3\n", 3), ("version: 3\nagent:\n    x: 1\n  y: 2\n", 4)):
         bad = tmp_path / "bad.yml"
         bad.write_text(text)
         result = run_cli(exe, "start", "--none", "--log", "stdout", "--config", str(bad))
@@ -243,9 +246,43 @@ def test_config_check_and_yaml_errors(exe, tmp_path):
         assert result.stderr.startswith(f"ERROR:  Error reading configuration file '{bad}': yaml: line {line}: ")
 
 
+def test_config_is_checked_as_strictly_as_the_v3_agent_does(exe, tmp_path):
+    cfg = tmp_path / "ngrok.yml"
+
+    def check(text, env=None):
+        cfg.write_text(text)
+        return run_cli(exe, "config", "check", "--config", str(cfg), env=env)
+
+    prefix = f"ERROR:  Error reading configuration file '{cfg}': "
+    for text in ("", "# only a comment\n", "agent:\n  authtoken: t\n"):
+        refused = check(text)
+        assert refused.returncode == 1 and refused.stderr == prefix + "`version` property is required\n"
+    unknown = check('version: "3"\nagent:\n  region: eu\nauthtoken: t\n')
+    assert unknown.returncode == 1
+    assert (
+        unknown.stderr
+        == prefix + "yaml: unmarshal errors:\nERROR:    line 4: field authtoken not found in type config.v3yamlConfig\n"
+    )
+    legacy = check('version: "3"\ntunnels:\n  web:\n    addr: 80\n    bind_tls: true\n')
+    assert "line 5: field bind_tls not found in type config.HTTPv2Tunnel" in legacy.stderr
+    endpoint = check('version: "3"\nendpoints:\n  - name: a\n    upstream:\n      url: 80\n      addr: 80\n')
+    assert "line 6: field addr not found" in endpoint.stderr
+    # A key is known from the agent version that introduced it.
+    newer = 'version: "3"\nagent:\n  local_storage: false\n'
+    assert "field local_storage not found" in check(newer).stderr
+    assert check(newer, env={"V3_AGENT_VERSION": "3.32.0"}).returncode == 0
+    # The same files start a v2 agent (which ignored what it did not know), or a lenient fake.
+    assert check("authtoken: t\nfuture: 1\n", env={"FAKE_NGROK_VERSION": "2.3.41"}).returncode == 0
+    assert check("authtoken: t\n", env={"FAKE_NGROK_LENIENT": "config"}).returncode == 0
+    assert "unknown behaviours" in check("version: 3\n", env={"FAKE_NGROK_LENIENT": "everything"}).stderr
+    cfg.write_text("web_addr: 127.0.0.1:0\n")
+    started = run_cli(exe, "start", "--none", "--log", "stdout", "--config", str(cfg))
+    assert started.returncode == 1 and started.stdout == "" and "ERROR:  " in started.stderr
+
+
 def test_api_command(exe, tmp_path):
     cfg = tmp_path / "c.yml"
-    cfg.write_text("agent:\n  authtoken: t\n")
+    cfg.write_text("version: 3\nagent:\n  authtoken: t\n")
     env = {"NGROK_API_KEY": ""}
     missing = run_cli(exe, "api", "endpoints", "list", "--config", str(cfg), env=env)
     assert missing.returncode == 1 and missing.stderr.startswith("ERROR:  ") and "api key" in missing.stderr
@@ -254,7 +291,7 @@ def test_api_command(exe, tmp_path):
     first, rest = ok.stdout.split("\n", 1)
     assert first == "HTTP/2 200 OK"
     assert json.loads(rest) == {"args": ["endpoints", "list", "--limit", "5"], "uri": "/fake"}
-    cfg.write_text("agent:\n  api_key: from-config\n")
+    cfg.write_text("version: 3\nagent:\n  api_key: from-config\n")
     assert run_cli(exe, "api", "x", "--config", str(cfg), env=env).returncode == 0
     assert run_cli(exe, "api", "x", env={"NGROK_API_KEY": "env-key"}).returncode == 0
 
@@ -266,14 +303,21 @@ def test_api_command(exe, tmp_path):
 
 def test_startup_log_lines(start, config):
     agent = start()
+    agent.wait_for("tunnel session started")
     lines = agent.text_lines()
-    assert f'lvl=info msg="open config file" path={config} err=nil' in lines[0]
+    assert f'lvl=info msg="open config file" path={config} err=<nil>' in lines[0]
     assert "obj=web addr=" in lines[1] and lines[1].rstrip().endswith("allow_hosts=[]")
-    assert 'msg="tunnel session started" obj=tunnels.session' in lines[2]
-    id_part = lines[3].split("obj=csess id=")[1].strip()
+    assert 'msg="client session established" obj=tunnels.session obj=csess id=' in lines[2]
+    id_part = lines[2].split("obj=csess id=")[1].strip()
     assert len(id_part) == 12 and int(id_part, 16) >= 0
+    assert 'msg="tunnel session started" obj=tunnels.session' in lines[3]
     status, body = agent.api("GET", "/api/status")
     assert status == 200 and body["status"] == "online" and body["agent_version"] == "3.30.0"
+
+    old = start(env={"FAKE_NGROK_VERSION": "2.3.41"})
+    old.wait_for("client session established")
+    lines = old.text_lines()
+    assert "err=nil" in lines[0] and "tunnel session started" in lines[2] and "client session established" in lines[3]
 
 
 def test_http_tunnel_end_to_end(start, site):
@@ -321,7 +365,7 @@ def test_http_tunnel_end_to_end(start, site):
 def test_basic_auth_and_bad_gateway(start, site):
     agent = start()
     port = site.server_address[1]
-    tunnel = agent.api("POST", "/api/tunnels", {"name": "a", "addr": f"localhost:{port}", "auth": "u:p"})[1]
+    tunnel = agent.api("POST", "/api/tunnels", {"name": "a", "addr": f"localhost:{port}", "basic_auth": ["u:p"]})[1]
     code, headers, _ = http_call(tunnel["public_url"] + "/hello.txt")
     assert code == 401 and headers["WWW-Authenticate"] == 'Basic realm="ngrok"' and site.handler.hits == 0
     good = {"Authorization": "Basic dTpw"}  # u:p
@@ -335,6 +379,24 @@ def test_basic_auth_and_bad_gateway(start, site):
     assert code == 502 and b"<html>" in body
     last = agent.api("GET", "/api/requests/http?tunnel_name=dead")[1]["requests"][0]
     assert last["response"]["status"] == "502 Bad Gateway"
+
+
+def test_endpoint_traffic_policy_basic_auth_and_host_header(start, site):
+    agent = start()
+    policy = {
+        "on_http_request": [
+            {"actions": [{"type": "basic-auth", "config": {"credentials": ["user:password1"]}}]},
+            {"actions": [{"type": "add-headers", "config": {"headers": {"host": "rewritten.example"}}}]},
+        ]
+    }
+    body = {"name": "p", "upstream": {"url": str(site.server_address[1])}, "traffic_policy": json.dumps(policy)}
+    status, endpoint = agent.api("POST", "/api/endpoints", body)
+    assert status == 201, endpoint
+    assert http_call(endpoint["url"] + "/hello.txt")[0] == 401 and site.handler.hits == 0
+    code, _, _ = http_call(endpoint["url"] + "/hello.txt", headers={"Authorization": "Basic dXNlcjpwYXNzd29yZDE="})
+    assert code == 200 and site.handler.hits == 1
+    captured = agent.api("GET", "/api/requests/http?tunnel_name=p")[1]["requests"][0]
+    assert captured["request"]["headers"]["Host"] == ["rewritten.example"]
 
 
 def test_v2_bind_tls_both_makes_two_tunnels(start):
@@ -408,12 +470,15 @@ def test_endpoints_api(start, site):
     port = site.server_address[1]
     status, ep = agent.api("POST", "/api/endpoints", {"name": "e1", "upstream": {"url": str(port)}})
     assert status == 201 and ep["uri"] == "/api/endpoints/e1" and ep["upstream"]["url"] == f"http://localhost:{port}"
-    assert ep["url"] == ep["public_url"] and ep["pooling_enabled"] is False and "metrics" in ep
+    assert set(ep) == {"name", "uri", "url", "upstream", "inspect", "traffic_policy", "pooling_enabled"}
+    assert ep["pooling_enabled"] is False and ep["url"].startswith("http://127.0.0.1:")
+    assert set(agent.api("GET", "/api/endpoints/e1")[1]) == set(ep) | {"metrics"}
     assert http_call(ep["url"] + "/hello.txt")[0] == 200
     tcp = agent.api("POST", "/api/endpoints", {"name": "e2", "url": "tcp://", "upstream": {"url": "localhost:22"}})[1]
     assert tcp["url"].startswith("tcp://127.0.0.1:")
     listing = agent.api("GET", "/api/endpoints")[1]
     assert [e["name"] for e in listing["endpoints"]] == ["e1", "e2"] and listing["uri"] == "/api/endpoints"
+    assert all("metrics" not in e for e in listing["endpoints"])
     assert agent.api("PUT", "/api/endpoints/e3", {"upstream": {"url": "9000"}})[0] == 201
     assert agent.api("PUT", "/api/endpoints/e3", {"upstream": {"url": "9001"}})[1]["upstream"]["url"].endswith(":9001")
     assert agent.api("POST", "/api/endpoints", {"name": "e1", "upstream": {"url": "1"}})[0] == 400
@@ -432,9 +497,26 @@ def test_api_error_shapes(start):
             "error_code": 102,
             "status_code": 400,
             "msg": "invalid tunnel configuration",
-            "details": {"err": 'a tunnel with the name "dup" already exists'},
+            "details": {"err": 'tunnel "dup" already exists'},
         },
     )
+    assert agent.api("POST", "/api/endpoints", {"name": "e", "upstream": {"url": "80"}, "domain": "x.io"}) == (
+        400,
+        {
+            "error_code": 102,
+            "status_code": 400,
+            "msg": "invalid tunnel configuration",
+            "details": {
+                "err": "yaml: unmarshal errors:\n  line 1: field domain not found in type config.EndpointConfig"
+            },
+        },
+    )
+    status, body = agent.api("POST", "/api/endpoints", {"name": "e", "upstream": {"url": "80", "addr": "80"}})
+    assert status == 400 and "field addr not found" in body["details"]["err"]
+    status, body = agent.api("POST", "/api/tunnels", {"name": "t", "addr": "80", "auth": "u:p"})
+    assert status == 400 and "field auth not found in type config.HTTPv2Tunnel" in body["details"]["err"]
+    status, body = agent.api("POST", "/api/tunnels", {"name": "t", "addr": "80", "proto": "tcp", "bind_tls": True})
+    assert status == 400 and "field bind_tls not found in type config.TCPv2Tunnel" in body["details"]["err"]
     assert agent.api("GET", "/api/tunnels/ghost") == (
         404,
         {"error_code": 100, "status_code": 404, "msg": "tunnel not found", "details": {"name": "ghost"}},
@@ -451,20 +533,34 @@ def test_api_error_shapes(start):
     assert agent.api("GET", "/api/nothing")[0] == 404
 
 
-def test_web_addr_busy_moves_to_next_port(start, tmp_path):
+def test_only_the_default_web_addr_moves_when_busy(start, tmp_path):
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen(1)
     busy = blocker.getsockname()[1]
-    cfg = tmp_path / "busy.yml"
-    cfg.write_text(f"web_addr: 127.0.0.1:{busy}\n")
+    explicit = tmp_path / "busy.yml"
+    explicit.write_text(f'version: "2"\nweb_addr: 127.0.0.1:{busy}\n')
+    default = tmp_path / "default.yml"
+    default.write_text('version: "2"\n')
+    # FAKE_NGROK_DEFAULT_WEB_ADDR stands in for the agent's built-in 127.0.0.1:4040.
+    moving = {"FAKE_NGROK_DEFAULT_WEB_ADDR": f"127.0.0.1:{busy}"}
     try:
-        agent = start(cfg=str(cfg))
+        refused = start(cfg=str(explicit), ready=False)
+        assert refused.proc.wait(timeout=5) == 1
+        assert (
+            refused.proc.stderr.read().decode()
+            == f"ERROR:  listen tcp 127.0.0.1:{busy}: bind: address already in use\n"
+        )
+
+        agent = start(cfg=str(default), env=moving)
         agent.wait_for(
             f'lvl=warn msg="can\'t bind default web address, trying alternatives" obj=web addr=127.0.0.1:{busy}'
         )
         assert port_of(agent.web) != busy
         assert agent.api("GET", "/api/tunnels")[0] == 200
+
+        old_behaviour = start(cfg=str(explicit), env={"FAKE_NGROK_LENIENT": "busy-web-addr"})
+        assert port_of(old_behaviour.web) != busy
     finally:
         blocker.close()
 
@@ -495,12 +591,20 @@ def test_json_log_format(start):
 def test_startup_error(start):
     agent = start(env={"FAKE_NGROK_STARTUP": "error"}, ready=False)
     assert agent.proc.wait(timeout=5) == 1
+    messages = [line.split(" msg=")[1].split(" obj=")[0] for line in agent.text_lines()]
+    assert messages[1:] == [
+        '"starting web service"',
+        '"failed to reconnect session"',
+        '"session closing"',
+        '"terminating with error"',
+        '"command failed" err="authentication failed: The authtoken you specified does not look like a proper '
+        'ngrok tunnel authtoken.\\r\\n\\r\\nERR_NGROK_105\\r\\n"\n',
+    ]
     text = "".join(agent.text_lines())
     assert 'lvl=eror msg="session closing" obj=tunnels.session err="authentication failed:' in text
-    assert '\\r\\n\\r\\nERR_NGROK_105\\r\\n"' in text and 'lvl=crit msg="command failed"' in text
+    assert 'lvl=crit msg="command failed"' in text
     stderr = agent.proc.stderr.read().decode()
     assert stderr.startswith("ERROR:  authentication failed:") and "ERR_NGROK_105" in stderr
-    assert "starting web service" not in text
 
 
 def test_startup_stderr_error_and_silent(start, tmp_path):
@@ -529,17 +633,62 @@ def test_hang_after_web_and_reconnect_fail(start):
     failing = start(env={"FAKE_NGROK_STARTUP": "reconnect_fail"}, ready=False)
     failing.web = "http://" + failing.wait_for("starting web service").split("addr=")[1].split()[0]
     failing.wait_for('lvl=eror msg="failed to reconnect session" obj=csess id=')
-    time.sleep(0.7)
-    assert "".join(failing.text_lines()).count("failed to reconnect session") >= 2
     assert failing.api("POST", "/api/tunnels", {"name": "t", "addr": "80"}) == (
         503,
         {
             "error_code": 104,
             "status_code": 503,
-            "msg": "a successful ngrok tunnel session has not yet been established",
-            "details": {},
+            "msg": "ngrok is not yet ready to start tunnels",
+            "details": {"err": "a successful ngrok tunnel session has not yet been established"},
         },
     )
+    # A refused (not ready) POST keeps no name: the same name works once the session is up.
+    recovering = start(env={"FAKE_NGROK_STARTUP": "reconnect:2"}, ready=False)
+    recovering.web = "http://" + recovering.wait_for("starting web service").split("addr=")[1].split()[0]
+    assert recovering.api("POST", "/api/tunnels", {"name": "t", "addr": "80"})[0] == 503
+    recovering.wait_for("tunnel session started")
+    assert "".join(recovering.text_lines()).count("failed to reconnect session") == 2
+    assert recovering.api("POST", "/api/tunnels", {"name": "t", "addr": "80"})[0] == 201
+
+
+def test_names_are_reserved_as_the_agent_reserves_them(start, tmp_path):
+    defined = write_agent_config(
+        tmp_path / "defined.yml",
+        "endpoints:\n  - name: from-config\n    upstream:\n      url: 80\ntunnels:\n  t1:\n    addr: 81\n",
+    )
+    agent = start(cfg=defined, env={"FAKE_NGROK_API_FAIL": "ERR_NGROK_334:1"})
+    status, body = agent.api("POST", "/api/endpoints", {"name": "failed", "upstream": {"url": "80"}})
+    assert status == 502 and body["error_code"] == 103 and body["msg"] == "failed to start tunnel"
+    assert body["details"]["err"].endswith("ERR_NGROK_334\r\n")
+    for name in ("failed", "from-config", "t1"):
+        status, body = agent.api("POST", "/api/endpoints", {"name": name, "upstream": {"url": "80"}})
+        assert (status, body["details"]["err"]) == (400, f'tunnel "{name}" already exists')
+    assert agent.api("POST", "/api/endpoints", {"name": "free", "upstream": {"url": "80"}})[0] == 201
+
+    # Before 3.29 only running names were taken; a lenient fake frees them too.
+    for env in ({"V3_AGENT_VERSION": "3.28.0"}, {"FAKE_NGROK_LENIENT": "names"}):
+        older = start(cfg=write_agent_config(tmp_path / "older.yml", "tunnels:\n  t1:\n    addr: 81\n"), env=env)
+        assert older.api("POST", "/api/tunnels", {"name": "t1", "addr": "80"})[0] == 201
+
+
+def test_agents_before_3_30_have_no_endpoints_api(start):
+    agent = start(env={"V3_AGENT_VERSION": "3.29.1"})
+    assert agent.api("GET", "/api/endpoints")[0] == 404
+    assert agent.api("POST", "/api/endpoints", {"name": "e", "upstream": {"url": "80"}})[0] == 404
+    assert agent.api("GET", "/api/status")[1]["agent_version"] == "3.29.1"
+    assert agent.api("POST", "/api/tunnels", {"name": "t", "addr": "80"})[0] == 201
+
+
+def test_restart_in_place_and_session_limit(start):
+    agent = start(env={"FAKE_NGROK_RESTART_AFTER": "0.2"})
+    assert agent.api("POST", "/api/endpoints", {"name": "e", "upstream": {"url": "80"}})[0] == 201
+    line = agent.wait_for("received stop request")
+    assert 'lvl=info msg="INFO received stop request obj=app stopReq=\\"{err:<nil> restart:true}\\""' in line
+    assert agent.proc.poll() is None and agent.api("GET", "/api/endpoints")[1]["endpoints"] == []
+
+    limited = start(env={"FAKE_NGROK_STARTUP": "limit"}, ready=False)
+    assert limited.proc.wait(timeout=5) == 1
+    assert "ERR_NGROK_108" in limited.proc.stderr.read().decode()
 
 
 def test_require_authtoken_and_state_file(start, exe, tmp_path, config):
@@ -580,7 +729,7 @@ def test_api_delay_fail_and_badjson(start):
     began = time.monotonic()
     status, body = agent.api("POST", "/api/tunnels", {"name": "t", "addr": "80"})
     assert time.monotonic() - began >= 0.2
-    assert status == 503 and body["error_code"] == 104 and body["msg"] == "tunnel session not ready yet"
+    assert status == 503 and body["error_code"] == 104 and body["msg"] == "ngrok is not yet ready to start tunnels"
     assert agent.api("POST", "/api/endpoints", {"name": "e", "upstream": {"url": "80"}})[0] == 503
     assert agent.api("POST", "/api/tunnels", {"name": "t", "addr": "80"})[0] == 201
     status, _, data = http_call(agent.web + "/api/tunnels")

@@ -460,8 +460,14 @@ def test_pathological_json_log_line_mid_session(
 
 
 @pytest.mark.parametrize(
-    "fail, succeeds, limit",
-    [("502:2", True, 3), ("503:3", True, 4), ("503:4", False, 4), ("500:1", False, 1)],
+    "fail, status, succeeds, limit",
+    [
+        ("503:3", 503, True, 4),
+        ("503:1000", 503, False, 4),
+        ("502:1", 502, False, 1),
+        ("ERR_NGROK_334:1", 502, False, 1),
+        ("500:1", 500, False, 1),
+    ],
 )
 def test_api_server_errors_on_create(
     pyngrok_config: PyngrokConfig,
@@ -469,12 +475,14 @@ def test_api_server_errors_on_create(
     monkeypatch: Any,
     local_site: Any,
     fail: str,
+    status: int,
     succeeds: bool,
     limit: float,
 ) -> None:
-    """502 and 503 (what the agent answers while its session comes up) are retried 3 times; others fail at once."""
+    """Only 503 with error_code 104 (the agent's session is coming up) is retried, for startup_timeout at most."""
     monkeypatch.setenv("FAKE_NGROK_API_FAIL", fail)
     pyngrok.get_ngrok_process(pyngrok_config)
+    pyngrok_config.startup_timeout = 2  # the retry budget
     current = scene()
     if succeeds:
         tunnel = pyngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config)
@@ -485,9 +493,9 @@ def test_api_server_errors_on_create(
         with pytest.raises(PyngrokNgrokHTTPError) as raised:
             pyngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config)
         current.mark()
-        assert raised.value.status_code == int(fail.split(":")[0])
-        outcome = f"PyngrokNgrokHTTPError {raised.value.status_code}" + (
-            " after 3 retries" if fail.startswith("503") else ", not retried"
+        assert raised.value.status_code == status
+        outcome = f"PyngrokNgrokHTTPError {raised.value.status_code} {raised.value.ngrok_error_code or ''}" + (
+            " after retrying for startup_timeout" if status == 503 else ", not retried"
         )
     current.finish(f"API answers {fail.replace(':', ' x')} on create", outcome, limit=limit)
 
@@ -539,7 +547,13 @@ def test_api_answers_invalid_json(pyngrok_config: PyngrokConfig, scene: Any, mon
 # --- ports, side-by-side agents, parents that exit --------------------------------------------------------------
 
 
-def test_web_addr_ports_in_use(pyngrok_config: PyngrokConfig, scene: Any, web_port: int, local_site: Any) -> None:
+def test_web_addr_ports_in_use(
+    pyngrok_config: PyngrokConfig, scene: Any, web_port: int, local_site: Any, monkeypatch: Any
+) -> None:
+    """The agent's default web address is taken: it moves on (an explicit one would fail), and we follow."""
+    with open(str(pyngrok_config.config_path), "w", encoding="utf-8") as config:
+        config.write('version: "3"\n')
+    monkeypatch.setenv("FAKE_NGROK_DEFAULT_WEB_ADDR", f"127.0.0.1:{web_port}")  # stands in for 4040
     squatters = []
     for offset in range(3):
         squatter = socket.socket()

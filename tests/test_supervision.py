@@ -114,6 +114,29 @@ def test_supervision_restarts_the_agent_and_reopens_its_tunnels(pyngrok_config: 
     assert starting and starting[0].reason == "restart 1 of 5"
 
 
+@pytest.mark.parametrize("agent_version", ["3.30.0", "2.3.41"])
+def test_a_restart_in_place_reopens_the_tunnels(
+    pyngrok_config: PyngrokConfig, local_site: Any, monkeypatch: Any, agent_version: str
+) -> None:
+    """A Restart from ngrok's dashboard: the agent logs it (v3 and v2 forms), keeps its PID, loses its tunnels."""
+    monkeypatch.setenv("FAKE_NGROK_VERSION", agent_version)
+    monkeypatch.setenv("FAKE_NGROK_RESTART_AFTER", "0.5")
+    pyngrok_config.supervise = True
+    if agent_version.startswith("2"):
+        pyngrok_config.config_version = "2"
+    recorder = Recorder()
+    pyngrok_config.session_callback = recorder
+    tunnel = ngrok.connect(str(local_site.port), name="kept", pyngrok_config=pyngrok_config)
+    ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+    restart_line = "INFO received stop request" if agent_version.startswith("3") else "received stop request"
+    assert wait_for(lambda: any(entry.msg.startswith(restart_line) for entry in ngrok_process.logs), 10)
+    assert wait_for(lambda: "kept" in [t.name for t in ngrok.get_tunnels(pyngrok_config)], 10)
+    reopened = next(t for t in ngrok.get_tunnels(pyngrok_config) if t.name == "kept")
+    assert fetch(str(reopened.public_url)) == local_site.page
+    assert tunnel.public_url == reopened.public_url  # the user's tunnel object was reloaded in place
+    assert "reconnecting" in recorder.states() and ngrok.get_ngrok_process(pyngrok_config) is ngrok_process
+
+
 def test_supervision_gives_up_after_its_limit(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
     recorder = Recorder()
     pyngrok_config.session_callback = recorder
