@@ -1114,7 +1114,8 @@ def test_fuzz_api_answers_in_process(pyngrok_config: PyngrokConfig, monkeypatch:
     pyngrok.get_ngrok_process(pyngrok_config)  # a real agent: its registration is what the calls look up
     exchange = ScriptedExchange()
     monkeypatch.setattr(pyngrok, "_http_exchange", exchange)
-    monkeypatch.setattr(pyngrok, "_CREATE_RETRY_DELAYS", (0.0, 0.0, 0.0))
+    monkeypatch.setattr(pyngrok, "_CREATE_RETRY_FIRST_DELAY", 0.001)
+    pyngrok_config.startup_timeout = 0.05  # the budget for retrying a "not ready yet" answer
 
     def check(case: Dict[str, Any]) -> str:
         exchange.answer = case
@@ -1330,7 +1331,8 @@ def test_fuzz_api_answers_over_loopback(pyngrok_config: PyngrokConfig, monkeypat
     ngrok_process = pyngrok.get_ngrok_process(pyngrok_config)
     real_api_url = ngrok_process.api_url
     pyngrok_config.request_timeout = 0.3
-    monkeypatch.setattr(pyngrok, "_CREATE_RETRY_DELAYS", (0.0, 0.0, 0.0))
+    monkeypatch.setattr(pyngrok, "_CREATE_RETRY_FIRST_DELAY", 0.001)
+    pyngrok_config.startup_timeout = 0.05  # the budget for retrying a "not ready yet" answer
 
     def check(case: Dict[str, Any]) -> str:
         server.answer = case

@@ -186,10 +186,15 @@ def test_wait_in_a_script_ends_on_a_signal_without_traceback(
     fake_ngrok_path: str, config_file: str, tmp_path: Any, signal_number: int
 ) -> None:
     script = (
-        "import pyngrok\n"
+        "import pyngrok, signal, threading, time\n"
         f"config = pyngrok.PyngrokConfig(ngrok_path={fake_ngrok_path!r}, config_path={config_file!r})\n"
         "tunnel = pyngrok.connect('8000', pyngrok_config=config)\n"
         "print(pyngrok.get_ngrok_process(config).proc.pid, flush=True)\n"
+        "def announce():\n"  # says when wait() has put its SIGTERM handler in place
+        "    while signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:\n"
+        "        time.sleep(0.01)\n"
+        "    print('waiting', flush=True)\n"
+        "threading.Thread(target=announce, daemon=True).start()\n"
         "print('exit code', pyngrok.wait(config), flush=True)\n"
     )
     env = dict(os.environ, PYTHONPATH=REPO_ROOT)
@@ -204,7 +209,7 @@ def test_wait_in_a_script_ends_on_a_signal_without_traceback(
     try:
         assert child.stdout is not None
         agent_pid = int(child.stdout.readline())
-        time.sleep(1.0)  # the script is now inside pyngrok.wait(), which has its SIGTERM handler in place
+        assert child.stdout.readline() == b"waiting\n"  # the script is inside pyngrok.wait()
         child.send_signal(signal_number)
         out, err = child.communicate(timeout=15)
     finally:
