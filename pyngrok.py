@@ -5789,7 +5789,7 @@ def _cli(args: List[str]) -> int:
 
 _PACKAGE_FORM_SUBMODULES = ("agent", "aio", "conf", "exception", "installer", "log", "ngrok", "process")
 
-_PACKAGE_FORM_MAIN = '"""``python -m pyngrok``: runs ``__init__.py``\'s CLI."""\n\nfrom . import main\n\nmain()\n'
+_PACKAGE_FORM_MAIN = '"""``python -m pyngrok``: the CLI."""\n\nimport sys\n\nfrom . import main\n\nsys.exit(main())\n'
 
 
 def _vendor_cli(args: List[str]) -> int:
@@ -5850,8 +5850,7 @@ def _write_package_form(directory: str) -> str:
 
 def _package_form_files() -> Dict[str, str]:
     """The package form's files by name: this file's source, the marker, ``__main__`` and the stubs."""
-    module = sys.modules[__name__]
-    source_path = getattr(module, "__file__", None)
+    source_path = globals().get("__file__")
     if not source_path:
         raise PyngrokError(f"{__name__} has no source file to write as a package")
     try:
@@ -5859,6 +5858,15 @@ def _package_form_files() -> Dict[str, str]:
             source = source_file.read()
     except OSError as e:
         raise PyngrokError(f"Could not read {source_path}: {e}") from e
+    module = sys.modules[__name__]
+    if __name__ == "__main__":  # run as a script: the submodules exist only in a copy imported under a name
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("_pyngrok_vendor_source", source_path)
+        if spec is None or spec.loader is None:
+            raise PyngrokError(f"Could not import {source_path}")
+        module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     defined, imports = _names_type_checkers_see(source)
     files = {"__init__.py": source, "py.typed": "", "__main__.py": _PACKAGE_FORM_MAIN}
     for short_name in _PACKAGE_FORM_SUBMODULES:
@@ -5915,6 +5923,10 @@ def _submodule_stub(
 ) -> str:
     """The ``.pyi`` stub of one submodule: each of its names typed by what this module's source says of it.
 
+    Its public API (``__all__``) and the private names that are this module's objects are re-exported; the
+    sibling submodules it holds are imported, not re-exported, as upstream's module imports them. The
+    standard-library modules and names that upstream's module imports are left out.
+
     :param module: This module.
     :param submodule: The submodule (``pyngrok.conf``).
     :param defined: The names this module's source defines, as type checkers see them.
@@ -5923,34 +5935,37 @@ def _submodule_stub(
     """
     import inspect
 
-    names = set(getattr(submodule, "__all__", ())) | {n for n in dir(submodule) if not n.startswith("__")}
+    public = set(getattr(submodule, "__all__", ()))
     own = vars(module)
     by_identity = {id(value): name for name, value in sorted(own.items(), reverse=True) if name in defined}
     header: Set[str] = set()
     lines: List[str] = []
-    for name in sorted(names):
+    for name in sorted(public | {name for name in dir(submodule) if not name.startswith("__")}):
         value = getattr(submodule, name)
-        origin = getattr(value, "__module__", None)
-        if own.get(name, lines) is value and name in defined:
+        if isinstance(value, types.ModuleType):
+            if value.__name__.startswith(f"{module.__name__}."):
+                header.add(f"from . import {value.__name__.rpartition('.')[2]}")
+            continue
+        if name not in public and not name.startswith("_"):
+            continue
+        source_name = name if own.get(name, lines) is value and name in defined else None
+        if source_name is None and not isinstance(value, (int, float, str, bytes, type(None))):
+            source_name = by_identity.get(id(value))
+        if source_name == name:
             lines.append(f"from . import {name} as {name}")
-        elif id(value) in by_identity and not isinstance(value, (int, float, str, bytes, type(None))):
-            # Only ``import X as X`` re-exports, so a name that differs is bound by assignment.
-            header.add(f"from . import {by_identity[id(value)]}")
-            lines.append(f"{name} = {by_identity[id(value)]}")
-        elif isinstance(value, types.ModuleType):
-            in_package = value.__name__.startswith(f"{module.__name__}.")
-            sibling = value.__name__[len(module.__name__) + 1 :]
-            lines.append(f"from . import {sibling} as {name}" if in_package else f"import {value.__name__} as {name}")
-        elif inspect.isfunction(value) and origin == module.__name__:
+        elif source_name is not None:  # only ``import X as X`` re-exports, so another name is bound by assignment
+            header.add(f"from . import {source_name}")
+            lines.append(f"{name} = {source_name}")
+        elif inspect.isfunction(value) and value.__module__ == module.__name__:
             lines.append(_stub_signature(name, value, header, defined, imports))
-        elif isinstance(origin, str) and getattr(sys.modules.get(origin), name, None) is value:
-            lines.append(f"from {origin} import {name} as {name}")
         elif not name.startswith("_"):
             lines.append(f"{name}: {_stub_type_of(value, header)}")
     short_name = submodule.__name__.rsplit(".", 1)[-1]
     title = f'"""Types of ``pyngrok.{short_name}``: its names, as ``__init__.py`` defines them."""'
     generated = f"# Generated from pyngrok {__version__} by `python -m pyngrok vendor`; edits are overwritten."
-    return "\n".join([title, "", generated, "", *sorted(header), "", *lines, ""])
+    header -= {line.rpartition(" as ")[0] for line in lines if line.startswith("from . import ")}  # bound already
+    imports_block = [*sorted(header), ""] if header else []
+    return "\n".join([title, "", generated, "", *imports_block, *lines, ""])
 
 
 def _stub_type_of(value: Any, header: Set[str]) -> str:

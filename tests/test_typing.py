@@ -191,6 +191,10 @@ USER_PROGRAM = textwrap.dedent(
 )
 
 
+# Misspelled names must be errors, not Any: the checkers see the real namespaces, nothing that answers every name.
+MISSPELLED_PROGRAM = "from pyngrok import conect\nfrom pyngrok import ngrok\n\nngrok.conect('80')\n"
+
+
 def expected_reveals() -> Dict[int, str]:
     return {
         number: line.rsplit("# ", 1)[1]
@@ -236,6 +240,10 @@ def check_with_mypy(tools: Dict[str, str], project: str, env: Dict[str, str], py
         for match in re.finditer(r'^program\.py:(\d+): note: Revealed type is "(.*)"$', result.stdout, re.MULTILINE)
     }
     assert revealed == expected_reveals()
+    misspelled = run_tool(
+        [tools["mypy"], "--strict", "--no-incremental", "--python-executable", python, "misspelled.py"], project, env
+    )
+    assert re.findall(r"^misspelled\.py:(\d+): error", misspelled.stdout, re.MULTILINE) == ["1", "4"], misspelled.stdout
 
 
 def check_with_pyright(tools: Dict[str, str], project: str, env: Dict[str, str], python: str) -> None:
@@ -250,12 +258,20 @@ def check_with_pyright(tools: Dict[str, str], project: str, env: Dict[str, str],
         if d["severity"] == "information" and d["message"].startswith("Type of")
     }
     assert revealed == expected_reveals()
+    misspelled = run_tool([tools["pyright"], "--outputjson", "--pythonpath", python, "misspelled.py"], project, env)
+    lines = [
+        d["range"]["start"]["line"] + 1
+        for d in json.loads(misspelled.stdout)["generalDiagnostics"]
+        if d["severity"] == "error"
+    ]
+    assert lines == [1, 4], misspelled.stdout
 
 
 def write_program(project: str) -> None:
     os.makedirs(project, exist_ok=True)
-    with open(os.path.join(project, "program.py"), "w", encoding="utf-8") as program:
-        program.write(USER_PROGRAM)
+    for name, text in (("program.py", USER_PROGRAM), ("misspelled.py", MISSPELLED_PROGRAM)):
+        with open(os.path.join(project, name), "w", encoding="utf-8") as program:
+            program.write(text)
 
 
 @slow
