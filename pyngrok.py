@@ -30,6 +30,7 @@ API client, tunnels, agent inspection, async, module facades, CLI.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import errno
 import functools
@@ -49,9 +50,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
-    # (kind, value, line, column, style) of a YAML token: line and column are 0-based; style is the quote or
-    # block indicator of a scalar, None for a plain one.
-    _YamlToken = Tuple[str, Any, int, int, Optional[str]]
     # Where a value sits in a config: its keys and list indices from the top.
     _YamlKeyPath = Tuple[Union[str, int], ...]
 
@@ -501,6 +499,7 @@ _YT_FLOW_MAPPING_END = "'}'"
 _YT_BLOCK_ENTRY = "'-'"
 _YT_FLOW_ENTRY = "','"
 _YT_KEY = "a key"
+_YT_PLAIN_KEY = "a plain key and its ':'"  # what KEY, a plain SCALAR and VALUE are in the common case
 _YT_VALUE = "':'"
 _YT_ALIAS = "an alias"
 _YT_ANCHOR = "an anchor"
@@ -560,6 +559,23 @@ _YAML_STANDARD_TAGS = ("str", "int", "float", "bool", "null", "binary", "timesta
 _YAML_SCALAR_TAGS = frozenset(_YAML_TAG_PREFIX + name for name in _YAML_STANDARD_TAGS[:-2])
 
 
+if TYPE_CHECKING:
+    from typing import NamedTuple
+
+    class _YamlToken(NamedTuple):
+        """A token: its kind (one of the _YT_ names), its value if it has one, where it starts and ends in the
+        text (offsets), and for a scalar its style: the quote or block indicator, None for a plain one."""
+
+        kind: str
+        value: Any
+        start: int
+        end: int
+        style: Optional[str]
+
+else:
+    _YamlToken = collections.namedtuple("_YamlToken", "kind value start end style")
+
+
 class _YamlMerge:
     """The ``<<`` merge key of a mapping: a marker, never part of a loaded value."""
 
@@ -605,9 +621,22 @@ def _yaml_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
     return match.end() if match else pos
 
 
+def _yaml_position(text: str, pos: int) -> Tuple[int, int]:
+    """The 0-based line and column of an offset into a YAML text (a byte order mark at the start takes no column)."""
+    line_start = text.rfind("\n", 0, pos) + 1
+    if line_start == 0 and pos and text[0] == "\ufeff":
+        line_start = 1
+    return text.count("\n", 0, pos), pos - line_start
+
+
 def _yaml_error(path: str, what: str, line: int, column: int) -> PyngrokConfigError:
     """Make the error for a problem at a 0-based line and column of a YAML text."""
     return PyngrokConfigError(f"{path}:{line + 1}:{column + 1}: {what}", path=path, line=line + 1, column=column + 1)
+
+
+def _yaml_error_at(path: str, text: str, pos: int, what: str) -> PyngrokConfigError:
+    """Make the error for a problem at an offset into a YAML text."""
+    return _yaml_error(path, what, *_yaml_position(text, pos))
 
 
 def _yaml_describe(ch: str) -> str:
@@ -638,14 +667,12 @@ class _YamlScanner:
         self.indent = -1
         self.indents: List[int] = []
         self.allow_simple_key = True
-        # Flow level -> (token index, required, position, line, column) of a token that may turn out to be a key.
-        self.simple_keys: Dict[int, Tuple[int, bool, int, int, int]] = {}
+        # Flow level -> (token index, required, position, line) of a token that may turn out to be a key.
+        self.simple_keys: Dict[int, Tuple[int, bool, int, int]] = {}
         self.tokens: List[_YamlToken] = []
 
-    def error(self, what: str, line: Optional[int] = None, column: Optional[int] = None) -> PyngrokConfigError:
-        if line is None or column is None:
-            line, column = self.line, self.pos - self.line_start
-        return _yaml_error(self.path, what, line, column)
+    def error(self, what: str, pos: Optional[int] = None) -> PyngrokConfigError:
+        return _yaml_error_at(self.path, self.text, self.pos if pos is None else pos, what)
 
     def scan(self) -> List[_YamlToken]:
         text = self.text
@@ -667,7 +694,7 @@ class _YamlScanner:
             elif ch == "\0":
                 self.unwind_indent(-1)
                 self.remove_simple_key()
-                self.tokens.append((_YT_STREAM_END, None, self.line, column, None))
+                self.tokens.append(_YamlToken(_YT_STREAM_END, None, self.pos, self.pos, None))
                 return self.tokens
             elif column == 0 and ch == "%":
                 self.fetch_directive()
@@ -681,16 +708,16 @@ class _YamlScanner:
                 self.remove_simple_key()
                 self.allow_simple_key = False
                 kind = _YT_DOCUMENT_START if ch == "-" else _YT_DOCUMENT_END
-                self.tokens.append((kind, None, self.line, column, None))
+                self.tokens.append(_YamlToken(kind, None, self.pos, self.pos + 3, None))
                 self.pos += 3
             elif ch == "[" or ch == "{":
                 self.fetch_flow_start(_YT_FLOW_SEQUENCE_START if ch == "[" else _YT_FLOW_MAPPING_START, column)
             elif ch == "]" or ch == "}":
-                self.fetch_flow_end(_YT_FLOW_SEQUENCE_END if ch == "]" else _YT_FLOW_MAPPING_END, column)
+                self.fetch_flow_end(_YT_FLOW_SEQUENCE_END if ch == "]" else _YT_FLOW_MAPPING_END)
             elif ch == ",":
                 self.allow_simple_key = True
                 self.remove_simple_key()
-                self.tokens.append((_YT_FLOW_ENTRY, None, self.line, column, None))
+                self.tokens.append(_YamlToken(_YT_FLOW_ENTRY, None, self.pos, self.pos + 1, None))
                 self.pos += 1
             elif ch == "-" and text[self.pos + 1] in _YAML_BLANK:
                 self.fetch_block_entry(column)
@@ -699,19 +726,19 @@ class _YamlScanner:
             elif ch == "*" or ch == "&":
                 self.save_simple_key(column)
                 self.allow_simple_key = False
-                self.fetch_anchor(ch, column)
+                self.fetch_anchor(ch)
             elif ch == "!":
                 self.save_simple_key(column)
                 self.allow_simple_key = False
-                self.fetch_tag(column)
+                self.fetch_tag()
             elif (ch == "|" or ch == ">") and not self.flow_level:
                 self.allow_simple_key = True
                 self.remove_simple_key()
-                self.fetch_block_scalar(ch, column)
+                self.fetch_block_scalar(ch)
             elif ch == "'" or ch == '"':
                 self.save_simple_key(column)
                 self.allow_simple_key = False
-                self.fetch_quoted(ch, column)
+                self.fetch_quoted(ch)
             elif ch == "." or (
                 text[self.pos + 1] not in _YAML_BLANK and (ch == "-" or (not self.flow_level and ch in "?:"))
             ):
@@ -743,22 +770,22 @@ class _YamlScanner:
         return breaks
 
     def drop_stale_simple_keys(self) -> None:
-        for level, (_, required, pos, line, column) in list(self.simple_keys.items()):
+        for level, (_, required, pos, line) in list(self.simple_keys.items()):
             if line != self.line or self.pos - pos > _YAML_MAX_KEY_LENGTH:
                 if required:
-                    raise self.error("could not find the ':' of this key on its line", line, column)
+                    raise self.error("could not find the ':' of this key on its line", pos)
                 del self.simple_keys[level]
 
     def save_simple_key(self, column: int) -> None:
         if self.allow_simple_key:
             required = not self.flow_level and self.indent == column
             self.remove_simple_key()
-            self.simple_keys[self.flow_level] = (len(self.tokens), required, self.pos, self.line, column)
+            self.simple_keys[self.flow_level] = (len(self.tokens), required, self.pos, self.line)
 
     def remove_simple_key(self) -> None:
         key = self.simple_keys.pop(self.flow_level, None)
         if key is not None and key[1]:
-            raise self.error("could not find the ':' of this key on its line", key[3], key[4])
+            raise self.error("could not find the ':' of this key on its line", key[2])
 
     def unwind_indent(self, column: int) -> None:
         # Indentation does not count inside flow collections (PyYAML is lenient there, and so are we).
@@ -766,7 +793,7 @@ class _YamlScanner:
             return
         while self.indent > column:
             self.indent = self.indents.pop()
-            self.tokens.append((_YT_BLOCK_END, None, self.line, self.pos - self.line_start, None))
+            self.tokens.append(_YamlToken(_YT_BLOCK_END, None, self.pos, self.pos, None))
 
     def add_indent(self, column: int) -> bool:
         if self.indent < column:
@@ -781,7 +808,7 @@ class _YamlScanner:
         self.unwind_indent(-1)
         self.remove_simple_key()
         self.allow_simple_key = False
-        text, line, column = self.text, self.line, 0
+        text, start = self.text, self.pos
         match = _YAML_ANCHOR_NAME.match(text, self.pos + 1)
         if not match or text[match.end()] not in "\0 \n":
             self.pos = match.end() if match else self.pos + 1
@@ -796,15 +823,16 @@ class _YamlScanner:
             value = (int(version.group(1)), int(version.group(2)))
             self.pos = version.end()
         elif name == "TAG":
-            raise self.error("%TAG directives are not supported", line, column)
+            raise self.error("%TAG directives are not supported", start)
         else:
             self.pos = _yaml_end(_YAML_REST_OF_LINE, text, self.pos)
+        end = self.pos
         self.pos = _yaml_end(_YAML_SPACES, text, self.pos)
         if text[self.pos] == "#":
             self.pos = _yaml_end(_YAML_REST_OF_LINE, text, self.pos)
         if text[self.pos] not in "\0\n":
             raise self.error(f"expected a comment or a line break, but found {_yaml_describe(text[self.pos])}")
-        self.tokens.append((_YT_DIRECTIVE, (name, value), line, column, None))
+        self.tokens.append(_YamlToken(_YT_DIRECTIVE, (name, value), start, end, None))
 
     def fetch_flow_start(self, kind: str, column: int) -> None:
         # The parser refuses depth past _YAML_MAX_DEPTH where it finds it; this cap only keeps the scanner's
@@ -814,16 +842,16 @@ class _YamlScanner:
         self.save_simple_key(column)
         self.flow_level += 1
         self.allow_simple_key = True
-        self.tokens.append((kind, None, self.line, column, None))
+        self.tokens.append(_YamlToken(kind, None, self.pos, self.pos + 1, None))
         self.pos += 1
 
-    def fetch_flow_end(self, kind: str, column: int) -> None:
+    def fetch_flow_end(self, kind: str) -> None:
         if not self.flow_level:
             raise self.error(f"found {kind} outside of a flow collection")
         self.remove_simple_key()
         self.flow_level -= 1
         self.allow_simple_key = False
-        self.tokens.append((kind, None, self.line, column, None))
+        self.tokens.append(_YamlToken(kind, None, self.pos, self.pos + 1, None))
         self.pos += 1
 
     def fetch_block_entry(self, column: int) -> None:
@@ -831,10 +859,10 @@ class _YamlScanner:
             if not self.allow_simple_key:
                 raise self.error("a sequence entry ('-') is not allowed here")
             if self.add_indent(column):
-                self.tokens.append((_YT_BLOCK_SEQUENCE_START, None, self.line, column, None))
+                self.tokens.append(_YamlToken(_YT_BLOCK_SEQUENCE_START, None, self.pos, self.pos, None))
         self.allow_simple_key = True
         self.remove_simple_key()
-        self.tokens.append((_YT_BLOCK_ENTRY, None, self.line, column, None))
+        self.tokens.append(_YamlToken(_YT_BLOCK_ENTRY, None, self.pos, self.pos + 1, None))
         self.pos += 1
 
     def fetch_key(self, column: int) -> None:
@@ -843,32 +871,33 @@ class _YamlScanner:
             if not self.allow_simple_key:
                 raise self.error("a mapping key ('?') is not allowed here")
             if self.add_indent(column):
-                self.tokens.append((_YT_BLOCK_MAPPING_START, None, self.line, column, None))
+                self.tokens.append(_YamlToken(_YT_BLOCK_MAPPING_START, None, self.pos, self.pos, None))
         self.allow_simple_key = not self.flow_level
         self.remove_simple_key()
-        self.tokens.append((_YT_KEY, None, self.line, column, None))
+        self.tokens.append(_YamlToken(_YT_KEY, None, self.pos, self.pos + 1, None))
         self.pos += 1
 
     def fetch_value(self, column: int) -> None:
         key = self.simple_keys.pop(self.flow_level, None)
         if key is not None:
-            index, _, _, key_line, key_column = key
-            self.tokens.insert(index, (_YT_KEY, None, key_line, key_column, None))
-            if not self.flow_level and self.add_indent(key_column):
-                self.tokens.insert(index, (_YT_BLOCK_MAPPING_START, None, key_line, key_column, None))
+            # The key is on this line (or it would have been dropped as stale).
+            index, _, key_pos, _ = key
+            self.tokens.insert(index, _YamlToken(_YT_KEY, None, key_pos, key_pos, None))
+            if not self.flow_level and self.add_indent(key_pos - self.line_start):
+                self.tokens.insert(index, _YamlToken(_YT_BLOCK_MAPPING_START, None, key_pos, key_pos, None))
             self.allow_simple_key = False
         else:
             if not self.flow_level:
                 if not self.allow_simple_key:
                     raise self.error("a mapping value (': ') is not allowed here")
                 if self.add_indent(column):
-                    self.tokens.append((_YT_BLOCK_MAPPING_START, None, self.line, column, None))
+                    self.tokens.append(_YamlToken(_YT_BLOCK_MAPPING_START, None, self.pos, self.pos, None))
             self.allow_simple_key = not self.flow_level
             self.remove_simple_key()
-        self.tokens.append((_YT_VALUE, None, self.line, column, None))
+        self.tokens.append(_YamlToken(_YT_VALUE, None, self.pos, self.pos + 1, None))
         self.pos += 1
 
-    def fetch_anchor(self, indicator: str, column: int) -> None:
+    def fetch_anchor(self, indicator: str) -> None:
         text = self.text
         match = _YAML_ANCHOR_NAME.match(text, self.pos + 1)
         end = match.end() if match else self.pos + 1
@@ -877,10 +906,10 @@ class _YamlScanner:
             what = "an alias" if indicator == "*" else "an anchor"
             raise self.error(f"expected a letter, digit, '-' or '_' in {what}, but found {_yaml_describe(text[end])}")
         kind = _YT_ALIAS if indicator == "*" else _YT_ANCHOR
-        self.tokens.append((kind, match.group(), self.line, column, None))
+        self.tokens.append(_YamlToken(kind, match.group(), self.pos, end, None))
         self.pos = end
 
-    def fetch_tag(self, column: int) -> None:
+    def fetch_tag(self) -> None:
         text = self.text
         start = self.pos
         handle: Optional[str]
@@ -908,7 +937,7 @@ class _YamlScanner:
             suffix = self.scan_tag_uri()
         if text[self.pos] not in "\0 \n":
             raise self.error(f"expected a space after the tag, but found {_yaml_describe(text[self.pos])}")
-        self.tokens.append((_YT_TAG, (handle, suffix), self.line, column, None))
+        self.tokens.append(_YamlToken(_YT_TAG, (handle, suffix), start, self.pos, None))
 
     def scan_tag_uri(self) -> str:
         match = _YAML_TAG_URI.match(self.text, self.pos)
@@ -934,7 +963,7 @@ class _YamlScanner:
 
     def fetch_plain(self, column: int) -> None:
         text = self.text
-        line = self.line
+        start = self.pos
         flow = self.flow_level
         chunk_re = _YAML_PLAIN_FLOW if flow else _YAML_PLAIN_BLOCK
         first = chunk_re.match(text, self.pos)
@@ -946,15 +975,12 @@ class _YamlScanner:
             and 0 not in self.simple_keys
             and first.end() - self.pos <= _YAML_MAX_KEY_LENGTH
         ):
-            # A one-line key followed by ':', the most common token of a config: the tokens the simple-key
-            # machinery would produce, without it.
+            # A one-line key followed by ':', the most common token of a config: one token for what the simple-key
+            # machinery would make three of (KEY, SCALAR and VALUE), without it.
             if self.add_indent(column):
-                self.tokens.append((_YT_BLOCK_MAPPING_START, None, line, column, None))
-            self.tokens.append((_YT_KEY, None, line, column, None))
-            self.tokens.append((_YT_SCALAR, first.group(), line, column, None))
-            self.pos = first.end()
-            self.tokens.append((_YT_VALUE, None, line, self.pos - self.line_start, None))
-            self.pos += 1
+                self.tokens.append(_YamlToken(_YT_BLOCK_MAPPING_START, None, start, start, None))
+            self.pos = first.end() + 1
+            self.tokens.append(_YamlToken(_YT_PLAIN_KEY, first.group(), start, self.pos, None))
             self.allow_simple_key = False
             return
         self.save_simple_key(column)
@@ -965,7 +991,7 @@ class _YamlScanner:
             ch = text[end]
             if ch not in " \n":
                 self.pos = end
-                self.tokens.append((_YT_SCALAR, first.group(), line, column, None))
+                self.tokens.append(_YamlToken(_YT_SCALAR, first.group(), start, end, None))
                 return
             if ch == "\n" and not flow:
                 run_end = _yaml_end(_YAML_SPACES_AND_BREAKS, text, end)
@@ -973,11 +999,12 @@ class _YamlScanner:
                 if text[run_end] in "#\0" or run_end - line_start <= self.indent:
                     self.allow_simple_key = True
                     self.consume_breaks(end, run_end)
-                    self.tokens.append((_YT_SCALAR, first.group(), line, column, None))
+                    self.tokens.append(_YamlToken(_YT_SCALAR, first.group(), start, end, None))
                     return
         indent = self.indent + 1
         chunks: List[str] = []
         spaces = ""
+        end = start
         while text[self.pos] != "#":
             match = chunk_re.match(text, self.pos)
             if not match:
@@ -986,11 +1013,11 @@ class _YamlScanner:
             if spaces:
                 chunks.append(spaces)
             chunks.append(match.group())
-            self.pos = match.end()
+            self.pos = end = match.end()
             spaces = self.scan_plain_spaces()
             if not spaces or text[self.pos] == "#" or (not flow and self.pos - self.line_start < indent):
                 break
-        self.tokens.append((_YT_SCALAR, "".join(chunks), line, column, None))
+        self.tokens.append(_YamlToken(_YT_SCALAR, "".join(chunks), start, end, None))
 
     def scan_plain_spaces(self) -> str:
         """Consume the spaces and line breaks after a chunk of a plain scalar; return how they fold."""
@@ -1010,9 +1037,9 @@ class _YamlScanner:
         breaks = self.consume_breaks(start, run_end)
         return " " if breaks == 1 else "\n" * (breaks - 1)
 
-    def fetch_quoted(self, mark: str, column: int) -> None:
+    def fetch_quoted(self, mark: str) -> None:
         text = self.text
-        line = self.line
+        start = self.pos
         double = mark == '"'
         run_re = _YAML_DOUBLE_QUOTED_RUN if double else _YAML_SINGLE_QUOTED_RUN
         chunks: List[str] = []
@@ -1031,12 +1058,12 @@ class _YamlScanner:
                 self.pos += 1
                 break
             if ch == "\\":
-                self.scan_escape(chunks, line, column)
+                self.scan_escape(chunks, start)
             else:
-                self.scan_quoted_spaces(chunks, line, column)
-        self.tokens.append((_YT_SCALAR, "".join(chunks), line, column, mark))
+                self.scan_quoted_spaces(chunks, start)
+        self.tokens.append(_YamlToken(_YT_SCALAR, "".join(chunks), start, self.pos, mark))
 
-    def scan_escape(self, chunks: List[str], line: int, column: int) -> None:
+    def scan_escape(self, chunks: List[str], start: int) -> None:
         text = self.text
         ch = text[self.pos + 1]
         self.pos += 2
@@ -1059,46 +1086,46 @@ class _YamlScanner:
             self.pos += length
         elif ch == "\n":
             self.consume_breaks(self.pos - 1, self.pos)
-            chunks.append(self.scan_quoted_breaks(line, column))
+            chunks.append(self.scan_quoted_breaks(start))
         else:
             self.pos -= 1
             raise self.error(f"found unknown escape character {_yaml_describe(ch)}")
 
-    def scan_quoted_spaces(self, chunks: List[str], line: int, column: int) -> None:
+    def scan_quoted_spaces(self, chunks: List[str], start: int) -> None:
         text = self.text
-        start = self.pos
-        end = _yaml_end(_YAML_WHITESPACE, text, start)
+        here = self.pos
+        end = _yaml_end(_YAML_WHITESPACE, text, here)
         ch = text[end]
         if ch == "\0":
             self.pos = end
-            raise self.error("found the end of the file inside a quoted scalar that starts here", line, column)
+            raise self.error("found the end of the file inside a quoted scalar that starts here", start)
         if ch == "\n":
-            self.consume_breaks(start, end + 1)
-            breaks = self.scan_quoted_breaks(line, column)
+            self.consume_breaks(here, end + 1)
+            breaks = self.scan_quoted_breaks(start)
             chunks.append(breaks or " ")
         else:
-            chunks.append(text[start:end])
+            chunks.append(text[here:end])
             self.pos = end
 
-    def scan_quoted_breaks(self, line: int, column: int) -> str:
+    def scan_quoted_breaks(self, start: int) -> str:
         """Consume the empty lines and indentation that continue a quoted scalar; return the kept breaks."""
         text = self.text
         breaks = 0
         while True:
             if text[self.pos : self.pos + 3] in ("---", "...") and text[self.pos + 3] in _YAML_BLANK:
-                raise self.error("found a document marker inside a quoted scalar that starts here", line, column)
+                raise self.error("found a document marker inside a quoted scalar that starts here", start)
             self.pos = _yaml_end(_YAML_WHITESPACE, text, self.pos)
             if text[self.pos] != "\n":
                 return "\n" * breaks
             self.consume_breaks(self.pos, self.pos + 1)
             breaks += 1
 
-    def fetch_block_scalar(self, style: str, column: int) -> None:
+    def fetch_block_scalar(self, style: str) -> None:
         text = self.text
-        line = self.line
+        start = self.pos
         folded = style == ">"
         self.pos += 1
-        chomping, increment = self.scan_block_scalar_header()
+        chomping, increment, content_end = self.scan_block_scalar_header()
         min_indent = max(self.indent + 1, 1)
         if increment is None:
             # Without an indentation indicator, the deepest of the leading space-only lines sets the indentation
@@ -1116,7 +1143,7 @@ class _YamlScanner:
         while self.pos - self.line_start == indent and text[self.pos] != "\0":
             chunks.append(breaks)
             leading_non_space = text[self.pos] not in " \t"
-            end = _yaml_end(_YAML_REST_OF_LINE, text, self.pos)
+            end = content_end = _yaml_end(_YAML_REST_OF_LINE, text, self.pos)
             chunks.append(text[self.pos : end])
             if text[end] == "\n":
                 self.consume_breaks(end, end + 1)
@@ -1136,9 +1163,12 @@ class _YamlScanner:
             chunks.append(line_break)
         if chomping is True:
             chunks.append(breaks)
-        self.tokens.append((_YT_SCALAR, "".join(chunks), line, column, style))
+        # The token ends with its last line of content: blank lines after it are left to whatever follows.
+        self.tokens.append(_YamlToken(_YT_SCALAR, "".join(chunks), start, content_end, style))
 
-    def scan_block_scalar_header(self) -> Tuple[Optional[bool], Optional[int]]:
+    def scan_block_scalar_header(self) -> Tuple[Optional[bool], Optional[int], int]:
+        """Read the indicators and comment after ``|`` or ``>``: the chomping, the indentation increment, and
+        where the header's line ends."""
         text = self.text
         chomping: Optional[bool] = None
         increment: Optional[int] = None
@@ -1161,9 +1191,10 @@ class _YamlScanner:
             self.pos = _yaml_end(_YAML_REST_OF_LINE, text, self.pos)
         if text[self.pos] not in "\0\n":
             raise self.error(f"expected a comment or a line break, but found {_yaml_describe(text[self.pos])}")
+        end = self.pos
         if text[self.pos] == "\n":
             self.consume_breaks(self.pos, self.pos + 1)
-        return chomping, increment
+        return chomping, increment, end
 
     def scan_block_scalar_breaks(self, indent: int) -> str:
         """Consume empty lines and up to ``indent`` spaces of indentation; return the line breaks consumed."""
@@ -1186,23 +1217,75 @@ class _YamlInProgress:
 _YAML_IN_PROGRESS = _YamlInProgress()
 
 
+class _YamlPairMarks:
+    """Where one key and its value are written: offsets into the text the parser read.
+
+    ``colon_end`` is None when the key has no ``:`` (``{a}``, or ``? a`` alone); ``value_start`` is None when the
+    value is empty, and then ``value_end`` is where the value would start. ``value_kind`` is the token kind of the
+    value's node (after its anchor and tag) and ``style`` the quote or block indicator of a scalar value.
+    """
+
+    __slots__ = ("anchored", "colon_end", "key_start", "style", "value_end", "value_kind", "value_start")
+
+    def __init__(
+        self,
+        key_start: int,
+        colon_end: Optional[int],
+        value_start: Optional[int],
+        value_end: int,
+        value_kind: Optional[str],
+        style: Optional[str],
+        anchored: bool,
+    ) -> None:
+        self.key_start = key_start
+        self.colon_end = colon_end
+        self.value_start = value_start
+        self.value_end = value_end
+        self.value_kind = value_kind
+        self.style = style
+        self.anchored = anchored
+
+
+class _YamlMappingMarks:
+    """Where a mapping and each of its own pairs (not those merged in with ``<<``) are written.
+
+    ``flow`` is None for a block mapping, ``"{"`` for a flow mapping and ``"["`` for a pair in a flow sequence
+    (``[a: 1]``). ``end`` is the offset after the last token of its last pair, ``close`` where the ``}`` of a
+    flow mapping is.
+    """
+
+    __slots__ = ("close", "end", "flow", "pairs", "start")
+
+    def __init__(self, flow: Optional[str], start: int) -> None:
+        self.flow = flow
+        self.start = start
+        self.end = start
+        self.close: Optional[int] = None
+        self.pairs: Dict[Any, _YamlPairMarks] = {}
+
+
+# After a key's ':', a value is empty when one of these tokens comes next.
+_YAML_BLOCK_PAIR_ENDS = (_YT_KEY, _YT_PLAIN_KEY, _YT_VALUE, _YT_BLOCK_END)
+
+
 class _YamlParser:
     """Build Python values from the tokens of one YAML document, as ``yaml.safe_load`` would.
 
-    :param key_lines: If not None, filled with the 0-based line of each key of each mapping (by ``id`` of the
-        dict) and of each item of each list (by ``id`` of the list).
+    :param marks: If not None, filled (by ``id`` of each dict and list of the value) with where things are written:
+        a :class:`_YamlMappingMarks` for each mapping, the offset of each item for each list.
     """
 
-    def __init__(self, tokens: List[_YamlToken], path: str, key_lines: Optional[Dict[int, Dict[Any, int]]]) -> None:
+    def __init__(self, tokens: List[_YamlToken], text: str, path: str, marks: Optional[Dict[int, Any]]) -> None:
         self.tokens = tokens
         self.index = 0
+        self.text = text
         self.path = path
         self.anchors: Dict[str, Any] = {}
         self.depth = 0
-        self.key_lines = key_lines
+        self.marks = marks
 
     def error(self, what: str, token: _YamlToken) -> PyngrokConfigError:
-        return _yaml_error(self.path, what, token[2], token[3])
+        return _yaml_error_at(self.path, self.text, token.start, what)
 
     def unexpected(self, expected: str) -> PyngrokConfigError:
         token = self.tokens[self.index]
@@ -1210,48 +1293,48 @@ class _YamlParser:
 
     @staticmethod
     def describe(token: _YamlToken) -> str:
-        if token[0] is _YT_SCALAR:
-            text = token[1] if len(token[1]) <= 40 else token[1][:37] + "..."
-            return f"the scalar {text!r}"
-        if token[0] is _YT_ALIAS:
-            return f"the alias *{token[1]}"
-        if token[0] is _YT_ANCHOR:
-            return f"the anchor &{token[1]}"
-        return token[0]
+        if token.kind is _YT_SCALAR or token.kind is _YT_PLAIN_KEY:
+            text = token.value if len(token.value) <= 40 else token.value[:37] + "..."
+            return f"the {'key' if token.kind is _YT_PLAIN_KEY else 'scalar'} {text!r}"
+        if token.kind is _YT_ALIAS:
+            return f"the alias *{token.value}"
+        if token.kind is _YT_ANCHOR:
+            return f"the anchor &{token.value}"
+        return token.kind
 
     # --- Stream and document ---
 
     def parse_stream(self) -> Any:
         tokens = self.tokens
-        kind = tokens[0][0]
+        kind = tokens[0].kind
         value: Any = None
         if kind is not _YT_DIRECTIVE and kind is not _YT_DOCUMENT_START and kind is not _YT_STREAM_END:
             value = self.parse_node(block=True)
         else:
-            while tokens[self.index][0] is _YT_DOCUMENT_END:
+            while tokens[self.index].kind is _YT_DOCUMENT_END:
                 self.index += 1
-            if tokens[self.index][0] is not _YT_STREAM_END:
+            if tokens[self.index].kind is not _YT_STREAM_END:
                 self.parse_directives()
-                if tokens[self.index][0] is not _YT_DOCUMENT_START:
+                if tokens[self.index].kind is not _YT_DOCUMENT_START:
                     raise self.unexpected("'---' after the directives")
                 self.index += 1
-                kind = tokens[self.index][0]
+                kind = tokens[self.index].kind
                 if kind not in (_YT_DIRECTIVE, _YT_DOCUMENT_START, _YT_DOCUMENT_END, _YT_STREAM_END):
                     value = self.parse_node(block=True)
-        while tokens[self.index][0] is _YT_DOCUMENT_END:
+        while tokens[self.index].kind is _YT_DOCUMENT_END:
             self.index += 1
         token = tokens[self.index]
-        if token[0] is _YT_DIRECTIVE or token[0] is _YT_DOCUMENT_START:
+        if token.kind is _YT_DIRECTIVE or token.kind is _YT_DOCUMENT_START:
             raise self.error("found a second document; only one document per file is supported", token)
-        if token[0] is not _YT_STREAM_END:
+        if token.kind is not _YT_STREAM_END:
             raise self.unexpected("the end of the document")
         return value
 
     def parse_directives(self) -> None:
         seen_yaml = False
-        while self.tokens[self.index][0] is _YT_DIRECTIVE:
+        while self.tokens[self.index].kind is _YT_DIRECTIVE:
             token = self.tokens[self.index]
-            name, version = token[1]
+            name, version = token.value
             if name == "YAML":
                 if seen_yaml:
                     raise self.error("found a second %YAML directive", token)
@@ -1265,49 +1348,42 @@ class _YamlParser:
     def parse_node(self, block: bool, indentless: bool = False, is_key: bool = False) -> Any:
         tokens = self.tokens
         token = tokens[self.index]
-        kind = token[0]
+        kind = token.kind
         if kind is _YT_SCALAR:
             # The common case first: a scalar without properties.
             self.index += 1
-            if token[4] is None:
-                value = _YAML_WORDS.get(token[1], token) if len(token[1]) < 6 else token
-                if value is token:
-                    return _yaml_resolve_plain(token[1], self, token)
-                if value is _YAML_MERGE:
-                    return self.merge_key(token, is_key)
-                return value
-            return token[1]
+            return self.plain(token, is_key) if token.style is None else token.value
         if kind is _YT_ALIAS:
             self.index += 1
-            value = self.anchors.get(token[1], _YAML_MERGE)
+            value = self.anchors.get(token.value, _YAML_MERGE)
             if value is _YAML_MERGE:
-                raise self.error(f"found the alias *{token[1]}, but no anchor &{token[1]} before it", token)
+                raise self.error(f"found the alias *{token.value}, but no anchor &{token.value} before it", token)
             if value is _YAML_IN_PROGRESS:
                 raise self.error(
-                    f"the alias *{token[1]} is inside its own anchor; recursive values are not supported", token
+                    f"the alias *{token.value} is inside its own anchor; recursive values are not supported", token
                 )
             return value
         anchor: Optional[str] = None
         tag: Optional[str] = None
         start = token
         if kind is _YT_ANCHOR:
-            anchor = token[1]
+            anchor = token.value
             self.index += 1
-            if tokens[self.index][0] is _YT_TAG:
+            if tokens[self.index].kind is _YT_TAG:
                 tag = self.resolve_tag(tokens[self.index])
                 self.index += 1
         elif kind is _YT_TAG:
             tag = self.resolve_tag(token)
             self.index += 1
-            if tokens[self.index][0] is _YT_ANCHOR:
-                anchor = tokens[self.index][1]
+            if tokens[self.index].kind is _YT_ANCHOR:
+                anchor = tokens[self.index].value
                 self.index += 1
         if anchor is not None:
             if anchor in self.anchors:
                 raise self.error(f"found a second anchor &{anchor}; anchor names must be unique", start)
             self.anchors[anchor] = _YAML_IN_PROGRESS
         token = tokens[self.index]
-        kind = token[0]
+        kind = token.kind
         if kind is _YT_SCALAR:
             self.index += 1
             value = self.construct_scalar(token, tag, is_key, start)
@@ -1323,21 +1399,34 @@ class _YamlParser:
             value = self.check_collection_tag(self.parse_block_mapping(), tag, start)
         elif anchor is not None or tag is not None:
             # An anchor or a tag alone is an empty scalar.
-            value = self.construct_scalar((_YT_SCALAR, "", start[2], start[3], None), tag, True, start)
+            empty = _YamlToken(_YT_SCALAR, "", start.start, start.start, None)
+            value = self.construct_scalar(empty, tag, True, start)
         else:
             raise self.unexpected("a value")
         if anchor is not None:
             self.anchors[anchor] = value
         return value
 
+    def plain(self, token: _YamlToken, is_key: bool) -> Any:
+        """The value of a plain scalar without a tag: null, bool, int, float, timestamp or str."""
+        text: str = token.value
+        value = _YAML_WORDS.get(text, token) if len(text) < 6 else token
+        if value is token:
+            return _yaml_resolve_plain(text, self, token)
+        if value is _YAML_MERGE:
+            return self.merge_key(token, is_key)
+        return value
+
     def merge_key(self, token: _YamlToken, is_key: bool) -> Any:
         if not is_key:
-            raise self.error(f"found {token[1]!r}, which is only allowed as a key; quote it to make it a string", token)
-        return _YAML_MERGE if token[1] == "<<" else "="
+            raise self.error(
+                f"found {token.value!r}, which is only allowed as a key; quote it to make it a string", token
+            )
+        return _YAML_MERGE if token.value == "<<" else "="
 
     def resolve_tag(self, token: _YamlToken) -> str:
-        handle: Optional[str] = token[1][0]
-        suffix: str = token[1][1]
+        handle: Optional[str] = token.value[0]
+        suffix: str = token.value[1]
         if handle is None:
             return suffix
         if handle == "!!":
@@ -1347,19 +1436,14 @@ class _YamlParser:
         raise self.error(f"found the undefined tag handle {handle}", token)
 
     def construct_scalar(self, token: _YamlToken, tag: Optional[str], is_key: bool, start: _YamlToken) -> Any:
-        text = token[1]
-        if (tag is None and token[4] is not None) or tag == _YAML_STR:
+        text = token.value
+        if (tag is None and token.style is not None) or tag == _YAML_STR:
             return text
         if tag is None or tag == "!":
             # PyYAML resolves a scalar with the non-specific tag "!" as if it were plain, even a quoted one.
-            value = _YAML_WORDS.get(text, token)
-            if value is token:
-                return _yaml_resolve_plain(text, self, token)
-            if value is _YAML_MERGE:
-                if start is not token:
-                    raise self.error(f"an anchor or a tag on {text!r} is not supported", start)
-                return self.merge_key(token, is_key)
-            return value
+            if start is not token and _YAML_WORDS.get(text) is _YAML_MERGE:
+                raise self.error(f"an anchor or a tag on {text!r} is not supported", start)
+            return self.plain(token, is_key)
         if tag not in _YAML_SCALAR_TAGS:
             raise self.error(self.unsupported_tag(tag, "a scalar"), start)
         try:
@@ -1395,18 +1479,18 @@ class _YamlParser:
         self.enter(tokens[self.index])
         self.index += 1
         items: List[Any] = []
-        lines = self.line_marks(items)
-        while tokens[self.index][0] is _YT_BLOCK_ENTRY:
+        starts = self.item_marks(items)
+        while tokens[self.index].kind is _YT_BLOCK_ENTRY:
             entry = tokens[self.index]
             self.index += 1
-            if lines is not None:
-                lines[len(items)] = entry[2]
-            kind = tokens[self.index][0]
+            if starts is not None:
+                starts.append(entry.start)
+            kind = tokens[self.index].kind
             if kind is _YT_BLOCK_ENTRY or kind is _YT_BLOCK_END:
                 items.append(None)
             else:
                 items.append(self.parse_node(block=True))
-        if tokens[self.index][0] is not _YT_BLOCK_END:
+        if tokens[self.index].kind is not _YT_BLOCK_END:
             raise self.unexpected("another '-' item of this sequence, or its end")
         self.index += 1
         self.depth -= 1
@@ -1416,14 +1500,14 @@ class _YamlParser:
         tokens = self.tokens
         self.enter(tokens[self.index])
         items: List[Any] = []
-        lines = self.line_marks(items)
-        while tokens[self.index][0] is _YT_BLOCK_ENTRY:
+        starts = self.item_marks(items)
+        while tokens[self.index].kind is _YT_BLOCK_ENTRY:
             entry = tokens[self.index]
             self.index += 1
-            if lines is not None:
-                lines[len(items)] = entry[2]
-            kind = tokens[self.index][0]
-            if kind in (_YT_BLOCK_ENTRY, _YT_KEY, _YT_VALUE, _YT_BLOCK_END):
+            if starts is not None:
+                starts.append(entry.start)
+            kind = tokens[self.index].kind
+            if kind is _YT_BLOCK_ENTRY or kind in _YAML_BLOCK_PAIR_ENDS:
                 items.append(None)
             else:
                 items.append(self.parse_node(block=True))
@@ -1432,29 +1516,39 @@ class _YamlParser:
 
     def parse_block_mapping(self) -> Dict[Any, Any]:
         tokens = self.tokens
-        self.enter(tokens[self.index])
+        start = tokens[self.index]
+        self.enter(start)
         self.index += 1
         mapping: Dict[Any, Any] = {}
-        merges: List[Any] = []
-        lines = self.line_marks(mapping)
-        while tokens[self.index][0] is _YT_KEY:
+        merges: List[Tuple[Any, _YamlToken]] = []
+        marks = self.mapping_marks(mapping, None, start)
+        while True:
             key_token = tokens[self.index]
-            self.index += 1
-            kind = tokens[self.index][0]
-            if kind is _YT_KEY or kind is _YT_VALUE or kind is _YT_BLOCK_END:
-                key: Any = None
-            else:
-                key_start = tokens[self.index]
-                key = self.parse_node(block=True, indentless=True, is_key=True)
-                self.check_key(key, key_start)
-            value: Any = None
-            if tokens[self.index][0] is _YT_VALUE:
+            if key_token.kind is _YT_PLAIN_KEY:
+                # The scanner's one token for a plain key and its ':'.
                 self.index += 1
-                kind = tokens[self.index][0]
-                if kind is not _YT_KEY and kind is not _YT_VALUE and kind is not _YT_BLOCK_END:
-                    value = self.parse_node(block=True, indentless=True)
-            self.add_pair(mapping, merges, lines, key, value, key_token)
-        if tokens[self.index][0] is not _YT_BLOCK_END:
+                key = self.plain(key_token, is_key=True)
+                colon: Optional[_YamlToken] = key_token
+            elif key_token.kind is _YT_KEY:
+                self.index += 1
+                key = None
+                key_start = tokens[self.index]
+                if key_start.kind not in _YAML_BLOCK_PAIR_ENDS:
+                    key = self.parse_node(block=True, indentless=True, is_key=True)
+                    self.check_key(key, key_start)
+                colon = tokens[self.index] if tokens[self.index].kind is _YT_VALUE else None
+                if colon is not None:
+                    self.index += 1
+            else:
+                break
+            value_index = self.index
+            value: Any = None
+            if colon is not None and tokens[self.index].kind not in _YAML_BLOCK_PAIR_ENDS:
+                value = self.parse_node(block=True, indentless=True)
+            self.add_pair(mapping, merges, key, value, key_token)
+            if marks is not None:
+                self.mark_pair(marks, key, key_token, colon, value_index)
+        if tokens[self.index].kind is not _YT_BLOCK_END:
             raise self.unexpected("another key of this mapping, or its end")
         self.index += 1
         self.depth -= 1
@@ -1465,29 +1559,27 @@ class _YamlParser:
         self.enter(tokens[self.index])
         self.index += 1
         items: List[Any] = []
-        lines = self.line_marks(items)
+        starts = self.item_marks(items)
         first = True
-        while tokens[self.index][0] is not _YT_FLOW_SEQUENCE_END:
+        while tokens[self.index].kind is not _YT_FLOW_SEQUENCE_END:
             if not first:
-                if tokens[self.index][0] is not _YT_FLOW_ENTRY:
+                if tokens[self.index].kind is not _YT_FLOW_ENTRY:
                     raise self.unexpected("',' or ']'")
                 self.index += 1
             first = False
             token = tokens[self.index]
-            if lines is not None:
-                lines[len(items)] = token[2]
-            if token[0] is _YT_KEY:
+            if starts is not None:
+                starts.append(token.start)
+            if token.kind is _YT_KEY:
                 # A single "key: value" pair in a flow sequence is a one-pair mapping.
                 self.index += 1
                 self.enter(token)
                 pair: Dict[Any, Any] = {}
-                merges: List[Any] = []
-                key = self.parse_flow_pair_part((_YT_VALUE, _YT_FLOW_ENTRY, _YT_FLOW_SEQUENCE_END), is_key=True)
-                value = self.parse_flow_pair_value(_YT_FLOW_SEQUENCE_END)
-                self.add_pair(pair, merges, self.line_marks(pair), key, value, token)
-                items.append(self.apply_merges(pair, merges) if merges else pair)
+                items.append(
+                    self.parse_flow_pair(pair, self.mapping_marks(pair, "[", token), token, _YT_FLOW_SEQUENCE_END)
+                )
                 self.depth -= 1
-            elif token[0] is not _YT_FLOW_SEQUENCE_END:
+            elif token.kind is not _YT_FLOW_SEQUENCE_END:
                 items.append(self.parse_node(block=False))
         self.index += 1
         self.depth -= 1
@@ -1495,78 +1587,84 @@ class _YamlParser:
 
     def parse_flow_mapping(self) -> Dict[Any, Any]:
         tokens = self.tokens
-        self.enter(tokens[self.index])
+        start = tokens[self.index]
+        self.enter(start)
         self.index += 1
         mapping: Dict[Any, Any] = {}
-        merges: List[Any] = []
-        lines = self.line_marks(mapping)
+        merges: List[Tuple[Any, _YamlToken]] = []
+        marks = self.mapping_marks(mapping, "{", start)
         first = True
-        while tokens[self.index][0] is not _YT_FLOW_MAPPING_END:
+        while tokens[self.index].kind is not _YT_FLOW_MAPPING_END:
             if not first:
-                if tokens[self.index][0] is not _YT_FLOW_ENTRY:
+                if tokens[self.index].kind is not _YT_FLOW_ENTRY:
                     raise self.unexpected("',' or '}'")
                 self.index += 1
             first = False
             token = tokens[self.index]
-            if token[0] is _YT_KEY:
+            if token.kind is _YT_KEY:
                 self.index += 1
-                key = self.parse_flow_pair_part((_YT_VALUE, _YT_FLOW_ENTRY, _YT_FLOW_MAPPING_END), is_key=True)
-                value = self.parse_flow_pair_value(_YT_FLOW_MAPPING_END)
-                self.add_pair(mapping, merges, lines, key, value, token)
-            elif token[0] is not _YT_FLOW_MAPPING_END:
+                mapping = self.parse_flow_pair(mapping, marks, token, _YT_FLOW_MAPPING_END, merges)
+            elif token.kind is not _YT_FLOW_MAPPING_END:
                 key = self.parse_node(block=False, is_key=True)
                 self.check_key(key, token)
-                self.add_pair(mapping, merges, lines, key, None, token)
+                self.add_pair(mapping, merges, key, None, token)
+                if marks is not None:
+                    self.mark_pair(marks, key, token, None, self.index)
+        if marks is not None:
+            marks.close = tokens[self.index].start
         self.index += 1
         self.depth -= 1
         return self.apply_merges(mapping, merges) if merges else mapping
 
-    def parse_flow_pair_part(self, ends: Tuple[str, ...], is_key: bool = False) -> Any:
-        token = self.tokens[self.index]
-        if token[0] in ends:
-            return None
-        value = self.parse_node(block=False, is_key=is_key)
-        if is_key:
-            self.check_key(value, token)
-        return value
+    def parse_flow_pair(
+        self,
+        mapping: Dict[Any, Any],
+        marks: Optional[_YamlMappingMarks],
+        key_token: _YamlToken,
+        end: str,
+        merges: Optional[List[Tuple[Any, _YamlToken]]] = None,
+    ) -> Dict[Any, Any]:
+        """Read the key and value after a KEY token in a flow collection and add them to ``mapping``.
 
-    def parse_flow_pair_value(self, end: str) -> Any:
-        if self.tokens[self.index][0] is not _YT_VALUE:
-            return None
-        self.index += 1
-        return self.parse_flow_pair_part((_YT_FLOW_ENTRY, end))
+        :return: ``mapping``, or with ``merges`` None (a pair in a flow sequence), the mapping with its merges
+            applied.
+        """
+        tokens = self.tokens
+        key = None
+        key_start = tokens[self.index]
+        if key_start.kind not in (_YT_VALUE, _YT_FLOW_ENTRY, end):
+            key = self.parse_node(block=False, is_key=True)
+            self.check_key(key, key_start)
+        colon = tokens[self.index] if tokens[self.index].kind is _YT_VALUE else None
+        if colon is not None:
+            self.index += 1
+        value_index = self.index
+        value = None
+        if colon is not None and tokens[self.index].kind not in (_YT_FLOW_ENTRY, end):
+            value = self.parse_node(block=False)
+        pending = [] if merges is None else merges
+        self.add_pair(mapping, pending, key, value, key_token)
+        if marks is not None:
+            self.mark_pair(marks, key, key_token, colon, value_index)
+        return self.apply_merges(mapping, pending) if merges is None and pending else mapping
 
     def check_key(self, key: Any, token: _YamlToken) -> None:
         if isinstance(key, (dict, list)):
             raise self.error("a mapping or a sequence cannot be a key", token)
 
-    def line_marks(self, container: Any) -> Optional[Dict[Any, int]]:
-        if self.key_lines is None:
-            return None
-        lines: Dict[Any, int] = {}
-        self.key_lines[id(container)] = lines
-        return lines
-
     def add_pair(
-        self,
-        mapping: Dict[Any, Any],
-        merges: List[Any],
-        lines: Optional[Dict[Any, int]],
-        key: Any,
-        value: Any,
-        token: _YamlToken,
+        self, mapping: Dict[Any, Any], merges: List[Tuple[Any, _YamlToken]], key: Any, value: Any, token: _YamlToken
     ) -> None:
         if key is _YAML_MERGE:
             merges.append((value, token))
-            return
-        mapping[key] = value
-        if lines is not None and key not in lines:
-            lines[key] = token[2]
+        else:
+            mapping[key] = value
 
     def apply_merges(self, mapping: Dict[Any, Any], merges: List[Tuple[Any, _YamlToken]]) -> Dict[Any, Any]:
         """Apply the ``<<`` keys of a mapping: merged keys come first and the mapping's own keys win.
 
-        Within a list of mappings to merge, an earlier one wins over a later one, as in PyYAML.
+        Within a list of mappings to merge, an earlier one wins over a later one, as in PyYAML up to 6.0.3 (and
+        as the merge key's spec says).
         """
         merged: Dict[Any, Any] = {}
         for value, token in merges:
@@ -1577,10 +1675,52 @@ class _YamlParser:
                     raise self.error(f"'<<' merges {what}, but found {_yaml_type_name(source)}", token)
                 merged.update(source)
         merged.update(mapping)
-        if self.key_lines is not None:
-            lines = self.key_lines.pop(id(mapping), {})
-            self.key_lines[id(merged)] = lines
+        if self.marks is not None:
+            self.marks[id(merged)] = self.marks.pop(id(mapping))
         return merged
+
+    # --- Marks: where things are written, for error messages and edits (only when asked for) ---
+
+    def item_marks(self, items: List[Any]) -> Optional[List[int]]:
+        if self.marks is None:
+            return None
+        starts: List[int] = []
+        self.marks[id(items)] = starts
+        return starts
+
+    def mapping_marks(
+        self, mapping: Dict[Any, Any], flow: Optional[str], start: _YamlToken
+    ) -> Optional[_YamlMappingMarks]:
+        if self.marks is None:
+            return None
+        marks = _YamlMappingMarks(flow, start.start)
+        self.marks[id(mapping)] = marks
+        return marks
+
+    def mark_pair(
+        self, marks: _YamlMappingMarks, key: Any, key_token: _YamlToken, colon: Optional[_YamlToken], value_index: int
+    ) -> None:
+        """Note where a pair just read is written: its key token, its ':' and the tokens of its value."""
+        tokens = self.tokens
+        last = self.index - 1
+        while tokens[last].kind is _YT_BLOCK_END:
+            last -= 1
+        value_start: Optional[int] = None
+        value_kind: Optional[str] = None
+        style: Optional[str] = None
+        anchored = False
+        if self.index > value_index:
+            node = value_index
+            while tokens[node].kind is _YT_ANCHOR or tokens[node].kind is _YT_TAG:
+                anchored = anchored or tokens[node].kind is _YT_ANCHOR
+                node += 1
+            value_start, value_kind, style = tokens[value_index].start, tokens[node].kind, tokens[node].style
+        marks.end = tokens[last].end
+        if key is not _YAML_MERGE:
+            colon_end = None if colon is None else colon.end
+            marks.pairs[key] = _YamlPairMarks(
+                key_token.start, colon_end, value_start, tokens[last].end, value_kind, style, anchored
+            )
 
 
 def _yaml_type_name(value: Any) -> str:
@@ -1727,11 +1867,12 @@ def _yaml_check_text(text: str, path: str) -> str:
     return text
 
 
-def _yaml_parse(text: str, path: str, key_lines: Optional[Dict[int, Dict[Any, int]]]) -> Any:
+def _yaml_parse(text: str, path: str, marks: Optional[Dict[int, Any]]) -> Tuple[Any, str]:
+    """Check and read a YAML text: its value, and the checked text (line breaks made "\\n"), which marks refer to."""
     text = _yaml_check_text(text, path)
     try:
         tokens = _YamlScanner(text, path).scan()
-        return _YamlParser(tokens, path, key_lines).parse_stream()
+        return _YamlParser(tokens, text, path, marks).parse_stream(), text
     except RecursionError:
         raise PyngrokConfigError(f"{path}: the document nests too deeply", path=path) from None
 
@@ -1745,7 +1886,7 @@ def _yaml_load(text: str, path: str = "<string>") -> Any:
     :raises PyngrokConfigError: When the text is not valid YAML, or uses a feature this reader does not support;
         the message names the file, the line and the column.
     """
-    return _yaml_parse(text, path, None)
+    return _yaml_parse(text, path, None)[0]
 
 
 def _yaml_load_marked(text: str, path: str = "<string>") -> Tuple[Any, Dict[_YamlKeyPath, int]]:
@@ -1757,8 +1898,11 @@ def _yaml_load_marked(text: str, path: str = "<string>") -> Tuple[Any, Dict[_Yam
         with ``<<`` and the inside of aliases have no line of their own.
     :raises PyngrokConfigError: As :func:`_yaml_load`.
     """
-    key_lines: Dict[int, Dict[Any, int]] = {}
-    value = _yaml_parse(text, path, key_lines)
+    import bisect
+
+    marks: Dict[int, Any] = {}
+    value, checked = _yaml_parse(text, path, marks)
+    line_starts = [0] + [match.end() for match in re.finditer("\n", checked)]
     lines: Dict[_YamlKeyPath, int] = {}
     seen = set()
     stack: List[Tuple[_YamlKeyPath, Any]] = [((), value)]
@@ -1767,16 +1911,38 @@ def _yaml_load_marked(text: str, path: str = "<string>") -> Tuple[Any, Dict[_Yam
         if not isinstance(node, (dict, list)) or id(node) in seen:
             continue
         seen.add(id(node))
-        node_lines = key_lines.get(id(node), {})
+        node_marks = marks.get(id(node))
+        starts: Dict[Any, int]
+        if isinstance(node, dict):
+            pairs = node_marks.pairs if node_marks is not None else {}
+            starts = {key: pair.key_start for key, pair in pairs.items()}
+        else:
+            starts = dict(enumerate(node_marks or ()))
         items = node.items() if isinstance(node, dict) else enumerate(node)
         for key, child in items:
             if not isinstance(key, (str, int)):
                 continue
             key_path = (*prefix, key)
-            if key in node_lines:
-                lines[key_path] = node_lines[key] + 1
+            if key in starts:
+                lines[key_path] = bisect.bisect_right(line_starts, starts[key])
             stack.append((key_path, child))
     return value, lines
+
+
+def _yaml_same(first: Any, second: Any) -> bool:
+    """Whether two loaded values are the same: equal, of the same types, and with their keys in the same order."""
+    if type(first) is not type(second):
+        return False
+    if isinstance(first, dict):
+        return len(first) == len(second) and all(
+            _yaml_same(key, other_key) and _yaml_same(first[key], second[other_key])
+            for key, other_key in zip(first, second)
+        )
+    if isinstance(first, list):
+        return len(first) == len(second) and all(map(_yaml_same, first, second))
+    if isinstance(first, float) and first != first:
+        return bool(second != second)  # NaN
+    return bool(first == second)
 
 
 # --- Writer ---
@@ -1810,11 +1976,18 @@ def _yaml_plain_ok(text: str) -> bool:
     return True
 
 
-def _yaml_quote(text: str) -> str:
-    """Write a string quoted: single quotes when that needs no escapes, else double quotes."""
-    if not _YAML_NEEDS_ESCAPE.search(text):
+def _yaml_quote(text: str, style: Optional[str] = None) -> str:
+    """Write a string quoted, on one line.
+
+    By default: in double quotes when nothing in it needs an escape there; else in single quotes when it holds
+    no line break or control character (they have no escapes); else in double quotes with escapes.
+
+    :param style: ``'`` or ``"`` to ask for those quotes; single quotes that cannot hold the string give way to
+        double quotes.
+    """
+    if style is None and not _YAML_NEEDS_ESCAPE.search(text):
         return f'"{text}"'
-    if "\n" not in text and not _YAML_LITERAL_UNSAFE.search(text):
+    if style != '"' and "\n" not in text and not _YAML_LITERAL_UNSAFE.search(text):
         return "'" + text.replace("'", "''") + "'"
     return '"' + _YAML_NEEDS_ESCAPE.sub(_yaml_escape, text) + '"'
 
@@ -1863,8 +2036,11 @@ def _yaml_scalar(value: Any, as_key: bool = False) -> str:
     raise PyngrokConfigError(f"cannot write a value of type {type(value).__name__} to a YAML config")
 
 
-def _yaml_literal_header(text: str) -> Optional[Tuple[str, List[str]]]:
-    """The ``|`` header and the lines of a multi-line string, or None when a block literal cannot hold it."""
+def _yaml_literal_header(text: str, increment: int) -> Optional[Tuple[str, List[str]]]:
+    """The ``|`` header and the lines of a multi-line string, or None when a block literal cannot hold it.
+
+    :param increment: How much deeper than its key or ``-`` the literal's lines are indented.
+    """
     if "\n" not in text or not text.strip("\n") or _YAML_LITERAL_UNSAFE.search(text):
         return None
     body = text.rstrip("\n")
@@ -1872,12 +2048,17 @@ def _yaml_literal_header(text: str) -> Optional[Tuple[str, List[str]]]:
     chomping = "-" if trailing == 0 else ("" if trailing == 1 else "+")
     lines = body.split("\n") + [""] * (trailing - 1 if trailing > 1 else 0)
     first = next(line for line in lines if line)
-    indentation = "2" if first[0] == " " else ""
+    # A first line that starts with a space would set the indentation itself: say how deep it is instead.
+    indentation = str(increment) if first[0] == " " else ""
     return "|" + indentation + chomping, lines
 
 
-def _yaml_emit(value: Any, prefix: str, indent: int, lines: List[str], active: List[int]) -> None:
-    """Append the lines of ``value`` written after ``prefix`` (a key and ':' or a '-'), nested at ``indent``."""
+def _yaml_emit(value: Any, prefix: str, indent: int, lines: List[str], active: List[int], step: int = 2) -> None:
+    """Append the lines of ``value`` written after ``prefix`` (a key and ':' or a '-'), nested at ``indent``.
+
+    :param step: How much deeper than its key a mapping's value is indented (a sequence's items are always
+        indented by 2, the width of their ``- ``).
+    """
     if isinstance(value, (dict, list, tuple)) and value:
         if id(value) in active:
             raise PyngrokConfigError("cannot write a value that contains itself to a YAML config")
@@ -1892,10 +2073,10 @@ def _yaml_emit(value: Any, prefix: str, indent: int, lines: List[str], active: L
                     # Too long for a simple key (readers look no further than this for the ':'): an explicit key.
                     lines.append(" " * indent + "? " + key_text)
                     key_text = ""
-                _yaml_emit(item, " " * indent + key_text + ":", indent + 2, lines, active)
+                _yaml_emit(item, " " * indent + key_text + ":", indent + step, lines, active, step)
         else:
             for item in value:
-                _yaml_emit(item, " " * indent + "-", indent + 2, lines, active)
+                _yaml_emit(item, " " * indent + "-", indent + 2, lines, active, step)
         active.pop()
         if prefix.endswith("-"):
             # A collection in a sequence starts on the line of its '-'.
@@ -1906,13 +2087,21 @@ def _yaml_emit(value: Any, prefix: str, indent: int, lines: List[str], active: L
     if isinstance(value, (dict, list, tuple)):
         lines.append(prefix + (" {}" if isinstance(value, dict) else " []"))
         return
-    literal = _yaml_literal_header(value) if isinstance(value, str) else None
+    increment = indent - (len(prefix) - len(prefix.lstrip(" ")))
+    literal = _yaml_literal_header(value, increment) if isinstance(value, str) else None
     if literal is None:
         lines.append(prefix + " " + _yaml_scalar(value))
         return
     header, body = literal
     lines.append(prefix + " " + header)
     lines.extend(" " * indent + line if line else "" for line in body)
+
+
+def _yaml_block_lines(value: Any, indent: int, step: int) -> List[str]:
+    """The lines of a non-empty mapping or sequence written in block style, its keys or items at ``indent``."""
+    lines: List[str] = []
+    _yaml_emit(value, "", indent, lines, [], step)
+    return lines[1:]  # without the empty prefix line
 
 
 def _yaml_dump(data: Any) -> str:
@@ -1925,16 +2114,191 @@ def _yaml_dump(data: Any) -> str:
     :return: The YAML text, ending with a line break.
     :raises PyngrokConfigError: When the value holds another type, or contains itself.
     """
-    lines: List[str] = []
-    if isinstance(data, (dict, list, tuple)):
-        _yaml_emit(data, "", 0, lines, [])
-        if lines and lines[0] == "":
-            del lines[0]
-        elif lines and lines[0].startswith(" "):
-            lines[0] = lines[0].lstrip(" ")
-    else:
-        lines.append(_yaml_scalar(data))
-    return "\n".join(lines) + "\n"
+    if isinstance(data, (dict, list, tuple)) and data:
+        return "\n".join(_yaml_block_lines(data, 0, 2)) + "\n"
+    return _yaml_inline(data) + "\n"
+
+
+def _yaml_inline(value: Any, style: Optional[str] = None, flow: bool = False) -> str:
+    """Write a value on one line: a scalar, or a collection in flow style.
+
+    :param style: The quotes a string had before an edit (``'`` or ``"``): kept where they can hold the new one.
+    :param flow: Whether the value goes inside a flow collection, where a plain string cannot hold ``,[]{}?``.
+    """
+    if isinstance(value, dict):
+        pairs = (_yaml_inline(key, None, True) + ": " + _yaml_inline(item, None, True) for key, item in value.items())
+        return "{" + ", ".join(pairs) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml_inline(item, None, True) for item in value) + "]"
+    if not isinstance(value, str) or style not in ("'", '"'):
+        text = _yaml_scalar(value)
+        if flow and isinstance(value, str) and text[0] not in "'\"" and any(ch in text for ch in ",[]{}?"):
+            return _yaml_quote(text)
+        return text
+    return _yaml_quote(str.__str__(value), style)
+
+
+# --- Editing a document in place: only the lines of the keys that change ---
+
+
+class _YamlCannotEdit(Exception):
+    """A change cannot be made by editing the document's text where the key is; the message says why."""
+
+
+def _yaml_newline(text: str) -> str:
+    """The line break a text uses (that of its first line), "\\n" if it has none."""
+    match = re.search("\r\n|\r|\n", text)
+    return match.group() if match else "\n"
+
+
+def _yaml_indent_step(text: str) -> int:
+    """How deep the text indents a nested block: its smallest indentation of a line with content, else 2."""
+    depths = [len(match.group(1)) for match in re.finditer(r"^( +)[^ #\n]", text, re.MULTILINE)]
+    return min(min(depths, default=2), 8)
+
+
+def _yaml_edit(text: str, path: str, changes: List[Tuple[_YamlKeyPath, Any, bool]]) -> str:
+    """Set keys of a YAML document by editing the text where they are, keeping every other byte as it was.
+
+    Comments, blank lines, quoting, indentation, flow style, a byte order mark and CRLF line breaks all stay. A
+    changed value takes the place of the old one (keeping its quotes where they can hold it); a new key goes
+    after the last pair of its mapping (or, with ``first``, before the first), indented as that mapping is.
+
+    :param text: The document.
+    :param path: The file the text came from, for error messages.
+    :param changes: (key path, value, first): set the key path's last key, in the mapping the rest leads to.
+    :return: The new text.
+    :raises _YamlCannotEdit: When a change cannot be made that way, e.g. to a value with an anchor.
+    :raises PyngrokConfigError: When the text is not valid YAML.
+    """
+    marks: Dict[int, Any] = {}
+    root, checked = _yaml_parse(text, path, marks)
+    editor = _YamlEditor(checked, _yaml_indent_step(checked))
+    for key_path, value, first in changes:
+        mapping = root
+        for key in key_path[:-1]:
+            mapping = mapping.get(key) if isinstance(mapping, dict) else None
+        mapping_marks = marks.get(id(mapping)) if isinstance(mapping, dict) else None
+        if not isinstance(mapping_marks, _YamlMappingMarks):
+            raise _YamlCannotEdit(f"there is no mapping at {'.'.join(map(str, key_path[:-1])) or 'the top'}")
+        editor.set(mapping_marks, key_path[-1], value, first)
+    return editor.apply(text)
+
+
+class _YamlEditor:
+    """Collect edits of a checked YAML text (offsets into it), then apply them to the original text."""
+
+    def __init__(self, text: str, step: int) -> None:
+        self.text = text
+        self.step = step
+        # (start, end, rank, order, replacement). At one place, what goes into an inner mapping goes before what
+        # goes into an outer one (inner and outer mappings can end on one line), and a changed value before a new
+        # key: the rank is -2 * the column of the mapping's keys, plus 1 for a new key.
+        self.edits: List[Tuple[int, int, int, int, str]] = []
+
+    def add(self, start: int, end: int, rank: int, replacement: str) -> None:
+        self.edits.append((start, end, rank, len(self.edits), replacement))
+
+    def line_start(self, pos: int) -> int:
+        start = self.text.rfind("\n", 0, pos) + 1
+        return 1 if start == 0 and self.text[:1] == "\ufeff" else start
+
+    def line_end(self, pos: int) -> int:
+        end = self.text.find("\n", pos)
+        return len(self.text) if end < 0 else end
+
+    def set(self, marks: _YamlMappingMarks, key: Any, value: Any, first: bool) -> None:
+        if marks.flow == "[":
+            raise _YamlCannotEdit("the mapping is a single pair in a flow sequence")
+        pair = marks.pairs.get(key)
+        if pair is None:
+            self.insert(marks, key, value, first)
+        elif pair.anchored:
+            raise _YamlCannotEdit(f"the value of {key!r} has an anchor, which aliases elsewhere may use")
+        elif marks.flow:
+            self.replace_in_flow(pair, value)
+        else:
+            self.replace_in_block(marks, pair, value)
+
+    def insert(self, marks: _YamlMappingMarks, key: Any, value: Any, first: bool) -> None:
+        empty = marks.end == marks.start
+        if marks.flow:
+            entry = _yaml_inline(key, None, True) + ": " + _yaml_inline(value, None, True)
+            if first or empty:
+                self.add(marks.start + 1, marks.start + 1, 1, entry + ("" if empty else ", "))
+            else:
+                self.add(marks.end, marks.end, 1, ", " + entry)
+            return
+        start = self.line_start(marks.start)
+        if self.text[start : marks.start].strip(" "):
+            raise _YamlCannotEdit("the mapping starts on the line of a '-' or '---'")
+        column = marks.start - start
+        lines = _yaml_block_lines({key: value}, column, self.step)
+        if first:
+            self.add(start, start, 1 - 2 * column, "\n".join(lines) + "\n")
+        else:
+            end = self.line_end(marks.end)
+            self.add(end, end, 1 - 2 * column, "\n" + "\n".join(lines))
+
+    def replace_in_flow(self, pair: _YamlPairMarks, value: Any) -> None:
+        text = _yaml_inline(value, pair.style, True)
+        if pair.value_start is not None:
+            self.add(pair.value_start, pair.value_end, 0, text)
+        else:
+            self.add(pair.value_end, pair.value_end, 0, (" " if pair.colon_end is not None else ": ") + text)
+
+    def replace_in_block(self, marks: _YamlMappingMarks, pair: _YamlPairMarks, value: Any) -> None:
+        if pair.colon_end is None:
+            raise _YamlCannotEdit("the key has no ':'")
+        old_block = pair.value_kind in (_YT_BLOCK_MAPPING_START, _YT_BLOCK_SEQUENCE_START, _YT_BLOCK_ENTRY)
+        if not (isinstance(value, (dict, list, tuple)) and value):
+            text = _yaml_inline(value, pair.style if pair.value_kind is _YT_SCALAR else None)
+            if pair.value_start is None or old_block:
+                self.add(pair.colon_end, pair.value_end, 0, " " + text)
+            else:
+                self.add(pair.value_start, pair.value_end, 0, text)
+            return
+        column = pair.key_start - self.line_start(pair.key_start)
+        lines = "\n" + "\n".join(_yaml_block_lines(value, column + self.step, self.step))
+        if pair.value_start is None:
+            end = self.line_end(pair.colon_end)
+            self.add(end, end, -2 * column, lines)
+        elif old_block:
+            self.add(self.line_end(pair.colon_end), pair.value_end, -2 * column, lines)
+        else:
+            # The old value goes, a comment after it stays on the key's line, the new value follows.
+            end = self.line_end(pair.value_end)
+            self.add(pair.colon_end, pair.value_end, 0, "")
+            self.add(end, end, -2 * column, lines)
+
+    def apply(self, original: str) -> str:
+        """Apply the edits to the original text, whose line breaks the checked text had made "\\n"."""
+        newline = _yaml_newline(original)
+        if len(original) == len(self.text):
+            offsets = None
+        else:
+            # Only "\r\n" changes length: map offsets line by line.
+            import bisect
+
+            checked_starts = [0] + [match.end() for match in re.finditer("\n", self.text)]
+            original_starts = [0] + [match.end() for match in re.finditer("\r\n|\r|\n|\x85", original)]
+            offsets = (checked_starts, original_starts)
+        pieces: List[str] = []
+        done = 0
+        for start, end, _, _, replacement in sorted(self.edits):
+            if offsets is not None:
+                checked_starts, original_starts = offsets
+                line = bisect.bisect_right(checked_starts, start) - 1
+                start = original_starts[line] + start - checked_starts[line]
+                line = bisect.bisect_right(checked_starts, end) - 1
+                end = original_starts[line] + end - checked_starts[line]
+            if start < done:
+                raise _YamlCannotEdit("two changes overlap")
+            pieces.append(original[done:start])
+            pieces.append(replacement.replace("\n", newline))
+            done = end
+        pieces.append(original[done:])
+        return "".join(pieces)
 
 
 # ======================================================================================================
@@ -2644,7 +3008,8 @@ def _config_holds_secret(config: Dict[str, Any]) -> bool:
 
 
 def _leading_comments(text: str) -> str:
-    """The comment block at the top of a config file (with the blank lines in it), to keep it on rewrite."""
+    """The comment block at the top of a config file (with the blank lines in it, and a byte order mark before
+    it), to keep it when the whole file is written anew."""
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     kept: List[str] = []
     for line in text[len(bom) :].splitlines():
@@ -2822,19 +3187,65 @@ def install_default_config(
     with config_file_lock, _path_lock(config_path):
         defaults = get_default_config(ngrok_version, config_version)
         data = {} if data is None else copy.deepcopy(data)
-        comments = ""
         config: Any = None
+        text = ""
         if os.path.exists(config_path):
             config, _, text = _load_config_file(config_path)
-            comments = _leading_comments(text)
-        # A file without a version gets the default one, as upstream writes it (the v3 agent refuses a file
-        # without one); an existing version is kept.
-        config = {**defaults, **_require_mapping({} if config is None else config, config_path)}
+        config = _require_mapping({} if config is None else config, config_path)
+        # A file without a version gets the default one at the top, as upstream writes it (the v3 agent refuses
+        # a file without one); an existing version is kept.
+        missing = {key: value for key, value in defaults.items() if key not in config}
+        changes = [((key,), value, True) for key, value in missing.items()] + _config_changes(config, data)
+        config = {**missing, **config}
         _merge_config(config, data)
         validate_config(config)
         logger.debug(f"Installing default ngrok config to {config_path} ...")
-        _write_config_atomically(config_path, comments + _yaml_dump(config), _config_holds_secret(config))
+        new_text = _config_text(config_path, text, changes, config)
+        _write_config_atomically(config_path, new_text, _config_holds_secret(config))
         _config_cache[config_path] = config
+
+
+def _config_changes(
+    config: Dict[str, Any], data: Dict[str, Any], prefix: _YamlKeyPath = ()
+) -> List[Tuple[_YamlKeyPath, Any, bool]]:
+    """The keys that merging ``data`` into ``config`` (see :func:`_merge_config`) sets to a new value."""
+    changes: List[Tuple[_YamlKeyPath, Any, bool]] = []
+    for key, value in data.items():
+        current = config.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            changes.extend(_config_changes(current, value, (*prefix, key)))
+        elif key not in config or not _yaml_same(current, value):
+            changes.append(((*prefix, key), value, False))
+    return changes
+
+
+def _config_text(
+    config_path: str, text: str, changes: List[Tuple[_YamlKeyPath, Any, bool]], config: Dict[str, Any]
+) -> str:
+    """The new text of a config file: its old text with only the lines of the changed keys edited.
+
+    Where that cannot be done, or would not read back as ``config``, the whole config is written anew (keeping
+    the comment block at the top of the file), and a log record at INFO says why.
+    """
+    newline = _yaml_newline(text)
+    if not changes:
+        return text
+    try:
+        if _yaml_load(text, config_path) is None:
+            # Nothing but comments (or nothing at all): the config goes after them.
+            separator = newline if text and not text.endswith(("\n", "\r")) else ""
+            new_text = text + separator + _yaml_dump(config).replace("\n", newline)
+        else:
+            new_text = _yaml_edit(text, config_path, changes)
+        if _yaml_same(_yaml_load(new_text, config_path), config):
+            return new_text
+        reason = "editing only the changed keys would not give the same config"
+    except _YamlCannotEdit as error:
+        reason = str(error)
+    except PyngrokConfigError as error:
+        reason = f"editing only the changed keys would make the file invalid ({error})"
+    logger.info("Writing all of %s anew (its comments past the first block are lost): %s", config_path, reason)
+    return (_leading_comments(text) + _yaml_dump(config)).replace("\n", newline)
 
 
 def _validate_config_file(config_path: str) -> List[str]:
