@@ -1163,7 +1163,9 @@ class _YamlScanner:
             chunks.append(line_break)
         if chomping is True:
             chunks.append(breaks)
-        # The token ends with its last line of content: blank lines after it are left to whatever follows.
+            if breaks:
+                content_end = self.line_start - 1  # the blank lines are part of the value
+        # The token ends with its last line of content (or blank line it keeps): later blank lines are not its own.
         self.tokens.append(_YamlToken(_YT_SCALAR, "".join(chunks), start, content_end, style))
 
     def scan_block_scalar_header(self) -> Tuple[Optional[bool], Optional[int], int]:
@@ -2230,11 +2232,13 @@ class _YamlEditor:
                 self.add(marks.end, marks.end, 1, ", " + entry)
             return
         start = self.line_start(marks.start)
-        if self.text[start : marks.start].strip(" "):
-            raise _YamlCannotEdit("the mapping starts on the line of a '-' or '---'")
         column = marks.start - start
         lines = _yaml_block_lines({key: value}, column, self.step)
         if first:
+            if self.text[start : marks.start].strip(" "):
+                raise _YamlCannotEdit(
+                    f"the mapping starts after {self.text[start : marks.start].strip()!r} on its line"
+                )
             self.add(start, start, 1 - 2 * column, "\n".join(lines) + "\n")
         else:
             end = self.line_end(marks.end)
@@ -3170,10 +3174,13 @@ def install_default_config(
     """Install the given data to the ``ngrok`` config. If a config is not already present for the given path, create
     one. Before saving new data to the default config, validate that they are compatible with ``pyngrok``.
 
-    ``data`` is merged into the existing file: dicts are merged key by key, other values replaced. Every other key
-    of the file, and their order, survive; so does the comment block at the top of the file (other comments do
-    not). The default keys (``version``) are added only to a new or empty file. The file is replaced atomically,
-    and created 0600 when it holds an authtoken or API key.
+    ``data`` is merged into the existing file: dicts are merged key by key, other values replaced. Only the lines
+    of the keys that change are edited (a new key goes after the last key of its mapping); every other byte of
+    the file stays: comments, blank lines, quoting, indentation, flow style, a byte order mark, CRLF line breaks.
+    Where that cannot be done (say, the value has an anchor that aliases may use), the whole config is written
+    anew, keeping the comment block at the top, and a log record at INFO says why. A file without ``version``
+    gets the default one at its top. The file is replaced atomically, and created 0600 when it holds an
+    authtoken or API key.
 
     :param config_path: The path to where the ``ngrok`` config should be installed.
     :param data: A dictionary of things to add to the default config.

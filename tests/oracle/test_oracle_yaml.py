@@ -20,6 +20,7 @@ sys.path[:0] = [os.path.dirname(TESTS), TESTS, HERE]
 pyngrok = importlib.import_module("pyngrok")
 yamlgen = importlib.import_module("yamlgen")
 corpus = importlib.import_module("corpus_tool")
+edits = importlib.import_module("config_edits")
 PyngrokConfigError = pyngrok.PyngrokConfigError
 _yaml_dump = pyngrok._yaml_dump
 _yaml_load = pyngrok._yaml_load
@@ -140,3 +141,16 @@ def test_writer_output_of_corpus_loads_back_equal_with_pyyaml(path):
     # The writer never writes merge keys, so this holds whatever PyYAML's merge behaviour.
     value = _yaml_load(read_text(path))
     assert canon_text(pyyaml_load(_yaml_dump(value))) == canon_text(value)
+
+
+@pytest.mark.parametrize("scenario", edits.SCENARIOS)
+@pytest.mark.parametrize("source", edits.FILES, ids=os.path.basename)
+def test_config_edits_read_by_pyyaml_as_the_expected_merge(source, scenario, tmp_path, fake_ngrok_path):
+    pyngrok._config_cache.clear()
+    original, result, calls, version = edits.run_scenario(pyngrok, source, scenario, str(tmp_path), fake_ngrok_path)
+    if not MERGES_LIKE_6_0_3 and "<<" in original:
+        pytest.skip(f"PyYAML {yaml.__version__} merges lists of mappings against the spec (yaml/pyyaml#953)")
+    edits.check_edit(original, result, calls, version, pyyaml_load)
+    # Key order too: the edited file reads as the expected config, key for key.
+    expected = edits.expected_config(pyyaml_load(original), calls, version)
+    assert canon_text(pyyaml_load(result)) == canon_text(expected)
