@@ -1,18 +1,35 @@
-# pyngrok, single-file edition.  `make test` runs the suite on this Python; `make test-all` on every
-# supported CPython (from pyenv); `make demo` shows the library carrying traffic through the real agent;
-# `make gates` runs the lint, typing, version and packaging gates.
+# pyngrok, single-file edition. Plain `make` lists the targets. Every target that needs packages installs
+# them into a virtual environment of its own (.venv, .venv-<version>, .venv-gates, .venv-docs), never into
+# $(PYTHON) itself, so they work on a Python that is "externally managed" (PEP 668, e.g. Debian's).
 PYTHON ?= python3
 PYTHONS ?= 3.8.18 3.9.18 3.10.13 3.11.7 3.12.1 3.13.0
 # Test-only packages: pytest runs the suite, PyYAML and jsonschema are oracles. Never library dependencies.
 TEST_PACKAGES ?= pytest pyyaml==6.0.3 jsonschema
 PYTEST_ARGS ?=
+VENV ?= .venv
 
-.PHONY: test test-all fuzz-full demo bench bench-quick gates clean
+.PHONY: help venv test test-all fuzz-full demo bench bench-quick gates docs clean
+
+help:
+	@echo "make demo        run: the real ngrok agent carries a request to a local page, all on loopback"
+	@echo "make test        test: the whole suite on $(PYTHON), in $(VENV) (made on first use)"
+	@echo "make test-all    the suite on each of CPython $(PYTHONS) (pyenv), one venv each"
+	@echo "make fuzz-full   the fuzz targets at 100,000 cases each (minutes)"
+	@echo "make gates       ruff, mypy --strict, vermin 3.8, and the packaging tests (wheel, sdist)"
+	@echo "make docs        the Sphinx docs into docs/_build/html (warnings are errors)"
+	@echo "make bench       side by side with upstream pyngrok, as ratios (bench-quick: short)"
+	@echo "make clean       remove the venvs, caches and build output"
+
+# $(VENV) from $(PYTHON), with the test packages; made once, reused after.
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+venv: $(VENV)/bin/python
+	@$(VENV)/bin/python -c "import pytest, yaml, jsonschema" 2>/dev/null || $(VENV)/bin/python -m pip install -q $(TEST_PACKAGES)
 
 # The fuzz targets at 100,000 cases each (the default run, on every Python, does fewer of the slow ones).
-fuzz-full:
-	@$(PYTHON) -c "import pytest, yaml" 2>/dev/null || $(PYTHON) -m pip install -q $(TEST_PACKAGES)
-	FUZZ_FULL=1 $(PYTHON) -m pytest -p no:cacheprovider tests/test_fuzz.py
+fuzz-full: venv
+	FUZZ_FULL=1 $(VENV)/bin/python -m pytest -p no:cacheprovider tests/test_fuzz.py
 
 # Fetches the real ngrok 2.3.41 agent from npm if missing, runs it against our tunnel server on loopback,
 # and carries a request to a local page through a tunnel that pyngrok opened.
@@ -26,9 +43,8 @@ bench:
 bench-quick:
 	$(PYTHON) bench/bench.py --quick
 
-test:
-	@$(PYTHON) -c "import pytest" 2>/dev/null || $(PYTHON) -m pip install -q $(TEST_PACKAGES)
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+test: venv
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # The static and packaging gates, each echoed, all run even when one fails. The tools live in .venv-gates
 # (from $(PYTHON)), never among the library's dependencies; versions are pinned so a new ruff or mypy
@@ -62,4 +78,4 @@ test-all:
 	done
 
 clean:
-	rm -rf .venv-* .bench .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) .venv-* .bench docs/_build .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

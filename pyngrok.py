@@ -1,3 +1,28 @@
+# pyngrok, single-file edition (distribution pyngrok-single-file): one file, standard library only.
+# The API of pyngrok 9.1.0; the agent is ngrok's, installed separately. SPDX-License-Identifier: MIT
+#
+# MIT License
+#
+# Copyright (c) 2026 The pyngrok single-file edition contributors
+#
+# Permission is hereby granted, free of charge, to any person obtaining a copy
+# of this software and associated documentation files (the "Software"), to deal
+# in the Software without restriction, including without limitation the rights
+# to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+# copies of the Software, and to permit persons to whom the Software is
+# furnished to do so, subject to the following conditions:
+#
+# The above copyright notice and this permission notice shall be included in all
+# copies or substantial portions of the Software.
+#
+# THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+# IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+# FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+# AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+# LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+# OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+# SOFTWARE.
+
 """pyngrok, single-file edition: a drop-in, standard-library-only replacement for ``pyngrok``.
 
 It installs the ngrok agent, writes and validates its YAML config, runs it as a subprocess, watches its
@@ -48,7 +73,22 @@ import types
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from typing import IO, Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
+    from typing import (
+        IO,
+        Any,
+        BinaryIO,
+        Callable,
+        Coroutine,
+        Dict,
+        Generator,
+        Iterable,
+        Iterator,
+        List,
+        Optional,
+        Set,
+        Tuple,
+        Union,
+    )
 
     # Where a value sits in a config: its keys and list indices from the top.
     _YamlKeyPath = Tuple[Union[str, int], ...]
@@ -74,7 +114,13 @@ if TYPE_CHECKING:  # at run time these are _LazyModule stand-ins, imported on fi
     import zipfile
     import zlib
 
+# ``__version__`` is upstream's API level, which code written for upstream compares; this edition's own
+# release is ``__edition_version__``: the API level and one more number, so it sorts after upstream's 9.1.0
+# and before 9.1.1, and a release of ours is never confused with upstream's.
 __version__ = "9.1.0"
+__edition__ = "single-file"
+__edition_version__ = "9.1.0.1"
+__distribution__ = "pyngrok-single-file"
 __license__ = "MIT"
 
 logger = logging.getLogger("pyngrok")
@@ -2896,6 +2942,10 @@ def _check_config(
     check = _SchemaCheck(lines, path)
     if not isinstance(data, dict):
         check.errors.append(((), f"the config must be a mapping of keys to values, got {_yaml_type_name(data)}"))
+    elif "version" in data and _config_version_text(data["version"]) not in ("2", "3"):
+        # Every other key means what the version says, so nothing else is checked against a guess.
+        shown = _config_value_text(data["version"])
+        check.errors.append((("version",), f'unsupported config version {shown}: use "2" or "3"'))
     else:
         check.errors.extend(_pyngrok_rule_errors(data))
         check.check(_CONFIG_SCHEMA, data, ())
@@ -3644,6 +3694,14 @@ def _is_tty(stream: IO[str]) -> bool:
         return False
 
 
+# How to get an agent with no network, named by every message about a missing agent or a failed download.
+_OFFLINE_INSTALL_ADVICE = (
+    "With no network, install an agent from a file: `python -m pyngrok install --archive FILE` (an ngrok "
+    ".zip/.tgz or the bare binary), or set PYNGROK_NGROK_ARCHIVE=FILE for the automatic install, or use an "
+    "agent that is already on disk with PYNGROK_NGROK_PATH=PATH or PyngrokConfig(ngrok_path=PATH)"
+)
+
+
 # --- Download -----------------------------------------------------------------------------------------
 
 
@@ -3688,19 +3746,23 @@ def _open_url(url: str, options: _InstallOptions) -> http.client.HTTPResponse:
         e.close()
         if e.code in _TRANSIENT_HTTP_CODES:
             raise _TransientDownloadError(f"HTTP {e.code} {e.reason}") from e
-        raise PyngrokNgrokInstallError(f"Download of {url} failed: HTTP {e.code} {e.reason}") from e
+        raise PyngrokNgrokInstallError(
+            f"Download of {url} failed: HTTP {e.code} {e.reason}. {_OFFLINE_INSTALL_ADVICE}."
+        ) from e
     except urllib.error.URLError as e:
         if isinstance(e.reason, ssl.SSLCertVerificationError):
             raise PyngrokNgrokInstallError(
                 f"TLS verification of {url} failed: {e.reason}; behind a TLS-intercepting proxy, pass the "
-                "corporate CA bundle with cafile= / --ca-bundle / PYNGROK_CA_BUNDLE"
+                f"corporate CA bundle with cafile= / --ca-bundle / PYNGROK_CA_BUNDLE. {_OFFLINE_INSTALL_ADVICE}."
             ) from e
         raise _TransientDownloadError(str(e.reason)) from e
     except (OSError, http.client.HTTPException) as e:
         raise _TransientDownloadError(str(e) or type(e).__name__) from e
     if response.status != 200:
         response.close()
-        raise PyngrokNgrokInstallError(f"Download of {url} failed: HTTP {response.status} {response.reason}")
+        raise PyngrokNgrokInstallError(
+            f"Download of {url} failed: HTTP {response.status} {response.reason}. {_OFFLINE_INSTALL_ADVICE}."
+        )
     return response
 
 
@@ -3752,7 +3814,9 @@ def _download(url: str, file: BinaryIO, options: _InstallOptions, progress: _Pro
                 return _stream_to_file(response, file, url, progress)
         except _TransientDownloadError as e:
             if attempt == attempts:
-                raise PyngrokNgrokInstallError(f"Download of {url} failed after {attempts} attempt(s): {e}") from e
+                raise PyngrokNgrokInstallError(
+                    f"Download of {url} failed after {attempts} attempt(s): {e}. {_OFFLINE_INSTALL_ADVICE}."
+                ) from e
             delay = min(_RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1), _RETRY_BACKOFF_MAX_SECONDS)
             _installer_logger.warning(
                 "Download of %s failed (%s); retrying in %.1f s (attempt %d of %d)", url, e, delay, attempt, attempts
@@ -4197,7 +4261,13 @@ def _installer_arg_parser() -> argparse.ArgumentParser:
     source.add_argument("--url", help="a mirror's archive URL, or a URL prefix ending in /")
     parser.add_argument("--sha256", metavar="HEX", help="the archive's expected SHA-256")
     parser.add_argument("--path", metavar="NGROK_PATH", help="where to install (default: PYNGROK_NGROK_PATH)")
-    parser.add_argument("--ngrok-version", type=_strip_v, choices=SUPPORTED_NGROK_VERSIONS, default="3")
+    parser.add_argument(
+        "--ngrok-version",
+        type=_strip_v,
+        choices=SUPPORTED_NGROK_VERSIONS,
+        default="3",
+        help="the agent's major version: 3 (default), or 2 for agents that still speak the v2 protocol",
+    )
     parser.add_argument("--ca-bundle", metavar="FILE", help="a CA bundle for TLS (corporate proxies)")
     parser.add_argument("--allow-http", action="store_true", default=None, help="allow a plain-http mirror")
     parser.add_argument(
@@ -4829,7 +4899,8 @@ def _redact(text: str, secrets: Iterable[Optional[str]]) -> str:
 def _validate_binary(ngrok_path: str) -> None:
     if not os.path.exists(ngrok_path):
         raise PyngrokNgrokError(
-            f'ngrok binary was not found. Be sure to call "ngrok.install_ngrok()" first for "ngrok_path": {ngrok_path}'
+            f'ngrok binary was not found. Be sure to call "ngrok.install_ngrok()" first for "ngrok_path": '
+            f"{ngrok_path}. {_OFFLINE_INSTALL_ADVICE}."
         )
 
 
@@ -5985,10 +6056,71 @@ def _make_async(function: Callable[..., Any]) -> Callable[..., Any]:
     return in_thread
 
 
+class _TunnelOpening:
+    """What ``aio.connect`` returns: a coroutine that opens a tunnel, usable in two ways.
+
+    ``tunnel = await aio.connect(...)`` gives the :class:`NgrokTunnel`, as upstream's coroutine does, and
+    ``async with aio.connect(...) as tunnel:`` opens it on entry and closes it on exit. It has the
+    coroutine methods (``send``, ``throw``, ``close``, ``__await__``), so ``asyncio.create_task``,
+    ``asyncio.run`` and ``asyncio.gather`` take it as a coroutine (``collections.abc.Coroutine`` recognises
+    it by those methods).
+
+    :param opening: The coroutine that opens the tunnel.
+    """
+
+    __slots__ = ("_opening", "_tunnel")
+
+    def __init__(self, opening: Coroutine[Any, Any, NgrokTunnel]) -> None:
+        self._opening = opening
+        self._tunnel: Optional[NgrokTunnel] = None
+
+    def __await__(self) -> Generator[Any, None, NgrokTunnel]:
+        return self._opening.__await__()
+
+    def send(self, value: Any) -> Any:
+        return self._opening.send(value)
+
+    def throw(self, *exc_info: Any) -> Any:
+        return self._opening.throw(*exc_info)
+
+    def close(self) -> None:
+        self._opening.close()
+
+    async def __aenter__(self) -> NgrokTunnel:
+        self._tunnel = await self._opening
+        return self._tunnel
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self._tunnel is not None:
+            await self._tunnel.__aexit__(*exc_info)
+
+
+def _aio_connect(
+    addr: Optional[str] = None,
+    proto: Optional[Union[str, int]] = None,
+    name: Optional[str] = None,
+    pyngrok_config: Optional[PyngrokConfig] = None,
+    **options: Any,
+) -> _TunnelOpening:
+    """Async version of :func:`connect`, run in a worker thread: ``await`` it for the tunnel, or use
+    ``async with aio.connect(...) as tunnel:``, which closes the tunnel when the block ends.
+
+    :param addr: The local port, address or ``file://`` URL to forward to (default ``"80"``).
+    :param proto: The protocol, ``http`` (default), ``tcp`` or ``tls``.
+    :param name: A name for the tunnel, or the name of a definition in the config file.
+    :param pyngrok_config: The config to use instead of :func:`get_default`.
+    :param options: Further tunnel options for the agent.
+    :return: An awaitable that is also an async context manager, giving the :class:`NgrokTunnel`.
+    """
+    opening: Coroutine[Any, Any, NgrokTunnel] = _run_in_thread(connect, addr, proto, name, pyngrok_config, **options)
+    return _TunnelOpening(opening)
+
+
 def _define_async_functions() -> None:
     module_globals = globals()
     for name in _AIO_NAMES:
-        module_globals[f"_aio_{name}"] = _make_async(module_globals[name])
+        if name != "connect":  # _aio_connect is defined above: it also works with ``async with``
+            module_globals[f"_aio_{name}"] = _make_async(module_globals[name])
 
 
 _define_async_functions()
@@ -6168,33 +6300,87 @@ __all__ = sorted(
 def main() -> None:
     """Run ``ngrok`` with the command line's arguments and exit with its exit code.
 
-    Besides ngrok's own commands: ``install`` installs the agent (for air-gapped sites: ``--archive FILE``,
-    ``--url URL``, ``--sha256 HEX``), ``schema`` prints the JSON Schema of the ngrok config file, ``vendor DIR``
-    writes this file as a typed package into ``DIR/pyngrok``, and ``version`` and ``help`` also print this
-    library's version.
+    Our own commands come first: ``help`` (also ``-h``, ``--help`` and no arguments) prints the usage with no
+    network and no agent, ``install`` installs the agent (for air-gapped sites: ``--archive FILE``, ``--url
+    URL``, ``--sha256 HEX``), ``schema`` prints the JSON Schema of the ngrok config file, ``vendor DIR``
+    writes this file as a typed package into ``DIR/pyngrok``, and ``version`` prints this library's version
+    and, when an agent is installed, the agent's. ``agent ARGS`` runs the agent with exactly ``ARGS``; any
+    other command line goes to the agent as it is, installing it first.
     """
     sys.exit(_cli(sys.argv[1:]))
 
 
-def _cli(args: List[str]) -> int:
-    command = args[0].lstrip("-") if args else "help"
-    if args and args[0] == "install":
-        return _installer_cli(args[1:])
-    if args and args[0] == "schema":
-        sys.stdout.write(_config_schema_json())
-        return 0
-    if args and args[0] == "vendor":
-        return _vendor_cli(args[1:])
+def _cli_usage() -> str:
+    commands = "\n".join(f"  {name:<9} {summary}" for name, (_, summary) in _CLI_COMMANDS.items())
+    return f"""\
+usage: python -m pyngrok COMMAND [ARGS...]
+
+{__distribution__} {__edition_version__}: pyngrok (API {__version__}) in one file, standard library only.
+
+Commands of this library (no network, no agent needed unless said):
+{commands}
+
+Any other command line is the ngrok agent's, installed first if missing:
+  python -m pyngrok agent help        the agent's own help
+  python -m pyngrok agent ARGS...     run the agent with exactly ARGS
+  python -m pyngrok http 8000         e.g. an http tunnel to localhost:8000
+  python -m pyngrok help install      the options of `install`
+
+{_wrapped(f"The agent is {get_default().ngrok_path} (PYNGROK_NGROK_PATH). {_OFFLINE_INSTALL_ADVICE}.")}
+"""
+
+
+def _wrapped(paragraph: str) -> str:
+    import textwrap
+
+    return textwrap.fill(paragraph, width=100, break_on_hyphens=False, break_long_words=False)
+
+
+def _cli_help(args: List[str]) -> int:
+    if args and args[0] in _CLI_COMMANDS and args[0] != "help":
+        return _CLI_COMMANDS[args[0]][0](["--help"])
+    if args:
+        return _cli_agent(["help", *args])
+    sys.stdout.write(_cli_usage())
+    return 0
+
+
+def _cli_schema(args: List[str]) -> int:
+    if args:
+        sys.stdout.write("usage: python -m pyngrok schema\n\nPrint the JSON Schema of the ngrok config file.\n")
+        return 0 if args in (["-h"], ["--help"]) else 2
+    sys.stdout.write(_config_schema_json())
+    return 0
+
+
+def _cli_version(args: List[str]) -> int:
+    if args:
+        sys.stdout.write("usage: python -m pyngrok version\n\nPrint this library's version and the agent's.\n")
+        return 0 if args in (["-h"], ["--help"]) else 2
+    ngrok_path = get_default().ngrok_path
+    if os.path.exists(ngrok_path):
+        exit_code = run_process(ngrok_path, ["version"])
+    else:
+        exit_code = 0
+        print(_wrapped(f"ngrok agent: not installed at {ngrok_path}. {_OFFLINE_INSTALL_ADVICE}."))
+    print(f"pyngrok version {__version__}")
+    print(f"{__distribution__} {__edition_version__} ({__edition__} edition, pyngrok API {__version__})")
+    return exit_code
+
+
+def _cli_agent(args: List[str]) -> int:
     try:
-        exit_code = run(args)
+        return run(args)
     except PyngrokError as error:
         sys.stderr.write(f"pyngrok: {error}\n")
         return 1
-    if len(args) <= 1 and command in ("help", "h"):
-        print(f"\nPYNGROK VERSION:\n   {__version__}")
-    elif len(args) == 1 and command in ("v", "version"):
-        print(f"pyngrok version {__version__}")
-    return exit_code
+
+
+def _cli(args: List[str]) -> int:
+    command = _CLI_ALIASES.get(args[0], args[0]) if args else "help"
+    if command in _CLI_COMMANDS:
+        return _CLI_COMMANDS[command][0](args[1:])
+    return _cli_agent(args)
 
 
 # --- ``python -m pyngrok vendor DIR``: the typed package form ------------------------------------------
@@ -6446,6 +6632,18 @@ def _stub_signature(
     )
     keyword = "async def" if inspect.iscoroutinefunction(function) else "def"
     return f"{keyword} {name}{stub}: ..."
+
+
+# Our own commands, in the order the usage lists them; any other command line is the agent's.
+_CLI_COMMANDS: Dict[str, Tuple[Callable[[List[str]], int], str]] = {
+    "help": (_cli_help, "this help; `help COMMAND` for a command's options"),
+    "install": (_installer_cli, "install the agent: download, or --archive FILE with no network"),
+    "schema": (_cli_schema, "print the JSON Schema of the ngrok config file"),
+    "vendor": (_vendor_cli, "write this file as a typed package DIR/pyngrok (py.typed, stubs)"),
+    "version": (_cli_version, "print this library's version and the installed agent's"),
+    "agent": (_cli_agent, "run the agent with the rest of the command line, as it is"),
+}
+_CLI_ALIASES = {"-h": "help", "--help": "help", "-v": "version", "--version": "version"}
 
 
 if __name__ == "__main__":

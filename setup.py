@@ -1,11 +1,10 @@
-"""Packaging for pyngrok, single-file edition: one module, no dependencies."""
+"""Build hooks for pyngrok, single-file edition. The metadata is in pyproject.toml."""
 
 import importlib.util
 import os
-import re
 import sys
 
-from setuptools import setup
+import setuptools
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,28 +38,17 @@ def _load_source_module():
     return module
 
 
-with open(os.path.join(HERE, "pyngrok.py"), encoding="utf-8") as source:
-    version = re.search(r'^__version__ = "([^"]+)"', source.read(), re.MULTILINE).group(1)
+def _licence_metadata():
+    """The licence as the running setuptools can state it.
 
-with open(os.path.join(HERE, "README.rst"), encoding="utf-8") as readme:
-    long_description = readme.read()
+    setuptools 77 and later take an SPDX expression (PEP 639) and deprecate the old free-text field; the last
+    setuptools that runs on Python 3.8 knows only the free-text field. pyproject.toml marks ``license`` as
+    dynamic, so it is set here, once for each.
+    """
+    major = int(setuptools.__version__.split(".", 1)[0])
+    if major >= 77:
+        return {"license_expression": "MIT", "license_files": ["LICENSE"]}
+    return {"license": "MIT", "license_files": ["LICENSE"]}
 
-setup(
-    name="pyngrok",
-    version=version,
-    description="A single-file, standard-library-only drop-in replacement for pyngrok, a Python wrapper for ngrok",
-    long_description=long_description,
-    long_description_content_type="text/x-rst",
-    license="MIT",
-    py_modules=["pyngrok"],
-    cmdclass={"build_py": BuildTypedPackage},
-    python_requires=">=3.8",
-    install_requires=[],
-    entry_points={"console_scripts": ["pyngrok=pyngrok:main", "ngrok=pyngrok:main"]},
-    classifiers=[
-        "Programming Language :: Python :: 3",
-        "Programming Language :: Python :: 3 :: Only",
-        "License :: OSI Approved :: MIT License",
-        "Operating System :: OS Independent",
-    ],
-)
+
+setuptools.setup(cmdclass={"build_py": BuildTypedPackage}, **_licence_metadata())

@@ -20,7 +20,7 @@ import textwrap
 import threading
 import time
 import urllib.request
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -637,6 +637,37 @@ def test_async_api_does_not_block_the_loop(pyngrok_config: PyngrokConfig, local_
 
     listed = asyncio.run(scenario())
     assert len(listed) == 4
+
+
+def test_async_connect_is_an_async_context_manager_and_a_coroutine(
+    pyngrok_config: PyngrokConfig, local_site: Any
+) -> None:
+    from pyngrok import aio
+
+    async def scenario() -> Tuple[List[str], List[str], List[str]]:
+        loop = asyncio.get_running_loop()
+        async with aio.connect(str(local_site.port), pyngrok_config=pyngrok_config) as direct:
+            page = await loop.run_in_executor(None, fetch, str(direct.public_url))
+            assert page == local_site.page
+            inside = [str(t.public_url) for t in await aio.get_tunnels(pyngrok_config)]
+        with pytest.raises(KeyError):
+            async with aio.connect(str(local_site.port), pyngrok_config=pyngrok_config):
+                raise KeyError("inside the block")
+        after_blocks = [str(t.public_url) for t in await aio.get_tunnels(pyngrok_config)]
+        opening = aio.connect(str(local_site.port), pyngrok_config=pyngrok_config)
+        assert asyncio.iscoroutine(opening)  # so create_task, run and gather take it as upstream's coroutine
+        task = asyncio.ensure_future(opening)
+        awaited = await task
+        assert isinstance(awaited, pyngrok.NgrokTunnel)
+        async with await aio.connect(str(local_site.port), pyngrok_config=pyngrok_config):
+            pass
+        left = [str(t.public_url) for t in await aio.get_tunnels(pyngrok_config)]
+        assert inside == [str(direct.public_url)]
+        return after_blocks, left, [str(awaited.public_url)]
+
+    after_blocks, left, awaited = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert after_blocks == []
+    assert left == awaited  # only the tunnel opened with a plain await is still open
 
 
 # --- Commands: version, update, api, auth token, CLI -----------------------------------------------------

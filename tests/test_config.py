@@ -315,7 +315,8 @@ def test_validate_config_accepts(data):
         ({"version": "2", "tunnels": {"web": {"proto": "udp"}}}, 'tunnels.web.proto: expected one of "http", "tcp"'),
         ({"version": "2", "inspect_db_size": "big"}, "inspect_db_size: expected integer, got string"),
         ({"version": "2", "console_ui": "maybe"}, 'console_ui: expected one of true, false, "iftty", got "maybe"'),
-        ({"version": "4"}, 'version: expected one of "2", 2, got "4"'),
+        ({"version": "4"}, 'version: unsupported config version "4": use "2" or "3"'),
+        ({"version": 1.5, "agent": {}}, 'version: unsupported config version 1.5: use "2" or "3"'),
     ],
 )
 def test_validate_config_schema_errors(data, message):
@@ -372,6 +373,14 @@ def test_validate_config_file_pyngrok_rules_with_line(tmp_path):
     with pytest.raises(PyngrokConfigError) as info:
         pyngrok._validate_config_file(path)
     assert str(info.value) == f'"web_addr" cannot be False, as the ngrok API is a dependency for pyngrok ({path}:3)'
+
+
+def test_an_unsupported_version_is_named_with_file_and_line_and_nothing_else(tmp_path):
+    path = write(tmp_path / "ngrok.yml", '# from a newer agent\nversion: "4"\nagent:\n  authtoken: tok\n')
+    with pytest.raises(PyngrokConfigError) as info:
+        pyngrok._validate_config_file(path)
+    assert str(info.value) == f'version: unsupported config version "4": use "2" or "3" ({path}:2)'
+    assert info.value.line == 2
 
 
 def test_validate_config_file_yaml_error_and_empty(tmp_path):

@@ -138,8 +138,32 @@ def test_readme_renders_without_warnings() -> None:
     docutils_core.publish_string(source, writer_name="html", settings_overrides={"halt_level": 2, "report_level": 2})
 
 
+def git_tracked_files() -> List[str]:
+    """The repository's files, when this is a git checkout with git at hand (not in an unpacked sdist)."""
+    if shutil.which("git") is None or not os.path.isdir(os.path.join(REPO_ROOT, ".git")):
+        return []
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    return [name for name in listed.stdout.split("\0") if name and os.path.exists(os.path.join(REPO_ROOT, name))]
+
+
+def build_sdist(dist: Any) -> str:
+    build = subprocess.run(
+        [sys.executable, "setup.py", "-q", "sdist", "-d", str(dist)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert build.returncode == 0, build.stderr
+    return glob.glob(str(dist / "pyngrok[-_]single[-_]file-*.tar.gz"))[0]
+
+
 @pytest.mark.skipif(not os.environ.get("PYNGROK_PACKAGING_TESTS"), reason="slow: run by `make gates`")
 def test_wheel_and_sdist_build_and_install_offline(tmp_path: Any, fake_ngrok_path: str) -> None:
+    import pyngrok
+
     dist = tmp_path / "dist"
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), REPO_ROOT],
@@ -148,22 +172,22 @@ def test_wheel_and_sdist_build_and_install_offline(tmp_path: Any, fake_ngrok_pat
         timeout=300,
     )
     assert build.returncode == 0, build.stderr
-    wheel = glob.glob(str(dist / "pyngrok-*.whl"))[0]
+    wheel = glob.glob(str(dist / f"pyngrok_single_file-{pyngrok.__edition_version__}-py3-none-any.whl"))[0]
     with zipfile.ZipFile(wheel) as archive:
         modules = [name for name in archive.namelist() if name.endswith(".py")]
+        licences = [name for name in archive.namelist() if name.endswith("/LICENSE")]
+        assert len(licences) == 1 and b"MIT License" in archive.read(licences[0])
+        head = archive.read("pyngrok/__init__.py").decode("utf-8").splitlines()[:8]
     assert modules == ["pyngrok/__init__.py", "pyngrok/__main__.py"]  # the typed package form (tests/test_typing.py)
+    assert "# Copyright (c) 2026 The pyngrok single-file edition contributors" in head  # the licence travels
 
-    sdist_build = subprocess.run(
-        [sys.executable, "setup.py", "-q", "sdist", "-d", str(dist)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert sdist_build.returncode == 0, sdist_build.stderr
-    with tarfile.open(glob.glob(str(dist / "pyngrok-*.tar.gz"))[0]) as sdist:
+    sdist_path = build_sdist(dist)
+    with tarfile.open(sdist_path) as sdist:
         names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
-    assert {"pyngrok.py", "conf_schema.json", "README.rst", "test_pyngrok.py", "tests/fake_ngrok.py"} <= names
+    assert {"pyngrok.py", "LICENSE", "pyproject.toml", "conftest.py", "test_pyngrok.py", "tests/fake_ngrok.py"} <= names
+    missing = sorted(set(git_tracked_files()) - names)
+    assert missing == [], f"tracked files missing from the sdist (MANIFEST.in): {missing}"
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
@@ -174,6 +198,29 @@ def test_wheel_and_sdist_build_and_install_offline(tmp_path: Any, fake_ngrok_pat
         timeout=120,
     )
     assert install.returncode == 0, install.stderr
+    show = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "show", "-v", "pyngrok-single-file"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert show.returncode == 0, show.stderr
+    shown = dict(line.split(": ", 1) for line in show.stdout.splitlines() if ": " in line)
+    assert shown["Name"] == "pyngrok-single-file" and shown["Version"] == pyngrok.__edition_version__
+    assert "Upstream pyngrok, https://github.com/alexdlaird/pyngrok" in show.stdout
+    # pip before 24.1 does not show License-Expression (PEP 639); the installed metadata holds it either way.
+    licence = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import importlib.metadata as m; print(m.metadata('pyngrok-single-file').get('License-Expression'))",
+        ],
+        cwd=str(tmp_path),  # not the checkout, whose .egg-info (from the sdist build) would be found first
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert licence.stdout.strip() == "MIT", licence.stderr
     env = dict(os.environ, PYNGROK_NGROK_PATH=fake_ngrok_path, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
     env.pop("PYTHONPATH", None)
     for command in (
@@ -184,6 +231,60 @@ def test_wheel_and_sdist_build_and_install_offline(tmp_path: Any, fake_ngrok_pat
         result = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         assert "ngrok version 3.30.0" in result.stdout and "pyngrok version" in result.stdout
+    metadata = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('pyngrok-single-file'))"],
+        env=env,
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert metadata.stdout.strip() == pyngrok.__edition_version__, metadata.stderr
+
+
+def externally_managed_python() -> str:
+    """A system Python under PEP 668 (Debian's), where `pip install` outside a venv is refused; else ours."""
+    for candidate in ("/usr/bin/python3",):
+        if os.path.exists(candidate):
+            probe = subprocess.run(
+                [
+                    candidate,
+                    "-c",
+                    "import sys, sysconfig, os, venv, ensurepip; "
+                    "print(os.path.exists(os.path.join(sysconfig.get_paths()['stdlib'], 'EXTERNALLY-MANAGED')))",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            if probe.stdout.strip() == "True":
+                return candidate
+    return sys.executable
+
+
+@pytest.mark.skipif(not os.environ.get("PYNGROK_PACKAGING_TESTS"), reason="slow: run by `make gates`")
+def test_the_unpacked_sdist_tests_itself_with_make_test(tmp_path: Any) -> None:
+    """`make test` in the unpacked sdist makes its own venv and passes, on a PEP 668 Python where there is one."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    with tarfile.open(build_sdist(tmp_path / "dist")) as sdist:
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        sdist.extractall(str(tmp_path / "unpacked"), **safe)
+    (root,) = (tmp_path / "unpacked").iterdir()
+    python = externally_managed_python()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHONPATH", "PYNGROK_"))}
+    result = subprocess.run(
+        ["make", "test", f"PYTHON={python}", "PYTEST_ARGS=-q -p no:cacheprovider"],
+        cwd=str(root),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert os.path.exists(root / ".venv" / "bin" / "python")
+    summary = result.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
 
 
 def public_callables() -> Dict[str, Any]:
