@@ -87,10 +87,13 @@ def test_names_that_differ_from_the_parents_are_bound_to_their_own_objects(tmp_p
     source_of_set_auth_token = getattr(pyngrok, process_stub["set_auth_token"][1])
     assert source_of_set_auth_token is pyngrok.process.set_auth_token
     assert source_of_set_auth_token is not pyngrok.ngrok.set_auth_token
-    aio_stub = (tmp_path / "pyngrok" / "aio.pyi").read_text(encoding="utf-8")
-    connect = [line for line in aio_stub.splitlines() if line.startswith("async def connect(")]
-    assert connect and connect[0].endswith("-> NgrokTunnel: ...")
-    assert "from . import NgrokTunnel" in aio_stub.splitlines()
+    aio_stub = (tmp_path / "pyngrok" / "aio.pyi").read_text(encoding="utf-8").splitlines()
+    # aio.connect is defined in the source (it is also an async context manager), so the stub binds it.
+    assert "connect = _aio_connect" in aio_stub and "from . import _aio_connect" in aio_stub
+    assert pyngrok.aio.connect is pyngrok._aio_connect
+    get_tunnels = [line for line in aio_stub if line.startswith("async def get_tunnels(")]
+    assert get_tunnels and get_tunnels[0].endswith("-> List[NgrokTunnel]: ...")
+    assert "from . import NgrokTunnel" in aio_stub
 
 
 def test_the_vendored_package_imports_and_runs(tmp_path: Any, fake_ngrok_path: str) -> None:
@@ -179,6 +182,8 @@ USER_PROGRAM = textwrap.dedent(
     async def open_async() -> List[str]:
         tunnel = await aio.connect("8000")
         reveal_type(tunnel)  # NgrokTunnel
+        async with aio.connect("8001") as scoped:
+            reveal_type(scoped)  # NgrokTunnel
         return [t.public_url or "" for t in await aio.get_tunnels()]
 
 
