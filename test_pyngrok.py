@@ -714,10 +714,7 @@ def test_cli_passes_commands_through_with_exit_codes(fake_ngrok_path: str, tmp_p
 def real_ngrok_path() -> str:
     import realagent
 
-    path = realagent.ensure_real_agent()
-    if path is None:
-        pytest.skip(f"the real ngrok 2.3.41 agent is unavailable: {realagent.last_error()}")
-    return path
+    return realagent.require_real_agent()
 
 
 def real_config(real_ngrok_path: str, tmp_path: Any, **overrides: Any) -> PyngrokConfig:

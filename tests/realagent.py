@@ -5,9 +5,7 @@ The binary comes from the npm package ``@expo/ngrok-bin-linux-x64@2.3.41``
 ``<repo>/.cache/ngrok-2.3.41/ngrok`` by default; that directory must be
 git-ignored.
 
-    path = ensure_real_agent()
-    if path is None:
-        pytest.skip(last_error())
+    path = require_real_agent()   # in a test or fixture: the path, or a skip (a failure in CI)
 
 Concurrent callers (threads or processes) are serialised with an ``flock``
 on ``<cache_dir>/.lock`` and the binary is moved into place with an atomic
@@ -231,6 +229,21 @@ def ensure_real_agent(cache_dir: Optional[str] = None) -> Optional[str]:
         _verified[key] = str(final)
         _set_error(None)
         return str(final)
+
+
+def require_real_agent(cache_dir: Optional[str] = None) -> str:
+    """For tests and fixtures: the agent's path; when it cannot be had, a skip that says why, or a failure
+    when the environment sets ``REQUIRE_REAL_AGENT`` (as CI does, so that it cannot pass with no real-agent
+    coverage at all)."""
+    import pytest
+
+    path = ensure_real_agent(cache_dir)
+    if path is not None:
+        return path
+    reason = f"the real ngrok {AGENT_VERSION} agent is unavailable: {last_error()}"
+    if os.environ.get("REQUIRE_REAL_AGENT", "") not in ("", "0"):
+        pytest.fail(reason + " (and REQUIRE_REAL_AGENT is set)", pytrace=False)
+    pytest.skip(reason)
 
 
 if __name__ == "__main__":  # pragma: no cover - manual helper

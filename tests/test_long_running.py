@@ -10,7 +10,7 @@ the monotonic clock, printed (visible with ``-s``) and written, per Python versi
 ``.cache/long_running_timings.json`` when the module ends.
 
 The same features against the fake agent are in tests/test_supervision.py. The whole module is skipped, with
-the reason, when the real agent cannot be had (see tests/realagent.py).
+the reason, when the real agent cannot be had, or fails under REQUIRE_REAL_AGENT (see tests/realagent.py).
 """
 
 from __future__ import annotations
@@ -94,10 +94,7 @@ def _timings_file() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def agent_binary() -> str:
-    path = realagent.ensure_real_agent()
-    if path is None:
-        pytest.skip(f"real ngrok {realagent.AGENT_VERSION} agent unavailable: {realagent.last_error()}")
-    return path
+    return realagent.require_real_agent()
 
 
 @pytest.fixture(scope="module")

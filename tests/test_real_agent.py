@@ -5,7 +5,8 @@ our loopback tunnel server (tests/tunnel_server.py); traffic goes public port ->
 a local service and back.  Every test here goes through pyngrok's public functions; the tunnel server is
 only used to set the scene (reject a token, drop a session, send a Stop) and to check what the agent sent.
 
-The whole module is skipped, with the reason, when the agent cannot be fetched (no npm registry).
+The whole module is skipped, with the reason, when the agent cannot be fetched (no npm registry), and fails
+instead when REQUIRE_REAL_AGENT is set (as in CI).
 """
 
 from __future__ import annotations
@@ -40,10 +41,7 @@ PAGE = "hello from the local site\n"
 
 @pytest.fixture(scope="session")
 def ngrok_binary() -> str:
-    path = realagent.ensure_real_agent()
-    if path is None:
-        pytest.skip(f"the real ngrok {realagent.AGENT_VERSION} agent is unavailable: {realagent.last_error()}")
-    return path
+    return realagent.require_real_agent()
 
 
 @pytest.fixture(scope="module")

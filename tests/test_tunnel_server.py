@@ -417,10 +417,7 @@ def test_server_rejects_auth_and_refuses_connections(server: ts.TunnelServer) ->
 
 @pytest.fixture(scope="module")
 def agent_binary() -> str:
-    path = realagent.ensure_real_agent()
-    if path is None:
-        pytest.skip(f"real ngrok {realagent.AGENT_VERSION} agent unavailable: {realagent.last_error()}")
-    return path
+    return realagent.require_real_agent()
 
 
 def _free_port() -> int:

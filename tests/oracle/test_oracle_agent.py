@@ -32,11 +32,7 @@ except ImportError:  # pragma: no cover - depends on the checkout
 def agent_path() -> str:
     if realagent is None:
         pytest.skip("tests/realagent.py is not available")
-    path = realagent.ensure_real_agent()
-    if not path:
-        reason = getattr(realagent, "last_error", lambda: None)()
-        pytest.skip(reason or "the ngrok 2.3.41 agent binary is not available")
-    return path
+    return str(realagent.require_real_agent())
 
 
 def free_port() -> int:
