@@ -387,17 +387,23 @@ def test_output_is_drained_without_the_monitor(pyngrok_config: PyngrokConfig, mo
 
 
 def test_monitor_thread_controls_logging(pyngrok_config: PyngrokConfig) -> None:
-    seen: List[str] = []
-    pyngrok_config.log_event_callback = lambda entry: seen.append(str(entry.msg))
+    seen: List[pyngrok.NgrokLog] = []
+    pyngrok_config.log_event_callback = seen.append
     ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+
+    def tunnel_logged(port: str, where: List[pyngrok.NgrokLog]) -> bool:
+        return any(entry.msg == "started tunnel" and port in str(entry.addr) for entry in list(where))
+
     ngrok_process.stop_monitor_thread()
-    count = len(seen)
     ngrok.connect("8000", pyngrok_config=pyngrok_config)
-    time.sleep(0.3)
-    assert len(seen) == count
+    ngrok.connect("8002", pyngrok_config=pyngrok_config)
+    # One reader takes the lines in order: once the second tunnel's line is recorded, the first one's has been
+    # read and passed on, or not, while monitoring was off.
+    assert wait_for(lambda: tunnel_logged("8002", ngrok_process.logs))
+    assert tunnel_logged("8000", ngrok_process.logs) and not tunnel_logged("8000", seen)
     ngrok_process.start_monitor_thread()
     ngrok.connect("8001", pyngrok_config=pyngrok_config)
-    assert wait_for(lambda: "started tunnel" in seen[count:])
+    assert wait_for(lambda: tunnel_logged("8001", seen))
 
 
 def test_agent_death_is_noticed_and_the_next_call_starts_a_fresh_one(

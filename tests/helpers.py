@@ -45,13 +45,18 @@ def port_refuses(port: int) -> bool:
         return True
 
 
-def pid_alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie."""
+def process_state(pid: int) -> str:
+    """The state letter of process ``pid`` in /proc (``R``, ``S``, ``Z``...), or ``""`` once it is gone."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+            return stat.read().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
-        return False
+        return ""
+
+
+def pid_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    return process_state(pid) not in ("", "Z")
 
 
 class LocalSite:
@@ -159,8 +164,11 @@ def publish_fault_rows(section: str, rows: List[Dict[str, Any]]) -> None:
     directory = os.path.join(REPO_ROOT, ".cache", "fault_rows")
     os.makedirs(directory, exist_ok=True)
     python = ".".join(map(str, sys.version_info[:3]))
-    with open(os.path.join(directory, f"{section}.json"), "w", encoding="utf-8") as handle:
+    stored_path = os.path.join(directory, f"{section}.json")
+    staging = f"{stored_path}.{os.getpid()}.tmp"  # runs on several Pythons at once: readers see whole files
+    with open(staging, "w", encoding="utf-8") as handle:
         json.dump({"python": python, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, handle, indent=1)
+    os.replace(staging, stored_path)
     lines = ["| fault | outcome | seconds | leftovers |", "| --- | --- | ---: | --- |"]
     notes = []
     for name in ("faults", "soak", "fuzz"):
@@ -173,5 +181,7 @@ def publish_fault_rows(section: str, rows: List[Dict[str, Any]]) -> None:
         for row in stored["rows"]:
             outcome = str(row["outcome"]).replace("|", "\\|").replace("\n", " ")
             lines.append(f"| {row['fault']} | {outcome} | {row['seconds']} | {row['leftovers']} |")
-    with open(os.path.join(REPO_ROOT, ".cache", "fault_table.md"), "w", encoding="utf-8") as handle:
+    table = os.path.join(REPO_ROOT, ".cache", "fault_table.md")
+    with open(f"{table}.{os.getpid()}.tmp", "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n\nRuns: " + "; ".join(notes) + "\n")
+    os.replace(f"{table}.{os.getpid()}.tmp", table)

@@ -442,12 +442,15 @@ def test_pathological_json_log_line_mid_session(
     config.session_callback = lambda event: events.append(event.state)
     current = scene(config)
     ngrok_process = pyngrok.get_ngrok_process(config)
-    time.sleep(3.5)  # the line comes at 1 s; a dead reader reports "stopped" 2 s later
+    # The line comes 1 s after the start. A reader that chokes on it never records it; one that records it and
+    # then dies never records the agent's next line, which a new tunnel brings.
+    assert wait_for(lambda: any(entry.line.startswith('{"lvl":"eror"') for entry in ngrok_process.logs))
+    pyngrok.connect("8000", pyngrok_config=config)
+    assert wait_for(lambda: any(entry.msg == "started tunnel" for entry in ngrok_process.logs))
     current.mark()
     reader_alive = ngrok_process._monitor_thread is not None and ngrok_process._monitor_thread.is_alive()
     state = ngrok_process.session_state
     assert reader_alive and state == "online" and "stopped" not in events, (reader_alive, state, events)
-    assert any(entry.line.startswith('{"lvl":"eror"') for entry in ngrok_process.logs)  # read, kept, not parsed
     assert ngrok_process.healthy()
     current.finish(
         "agent writes a JSON log line nested 20000 deep (mid-session)",
@@ -479,10 +482,15 @@ def test_api_server_errors_on_create(
     succeeds: bool,
     limit: float,
 ) -> None:
-    """Only 503 with error_code 104 (the agent's session is coming up) is retried, for startup_timeout at most."""
+    """Only 503 with error_code 104 (the agent's session is coming up) is retried, for startup_timeout at most.
+
+    The back-off between tries is cut to test size: no config option sets it, so the module's own first delay
+    is replaced (``monkeypatch`` fails loudly should it be renamed).
+    """
+    monkeypatch.setattr(pyngrok, "_CREATE_RETRY_FIRST_DELAY", 0.01)
     monkeypatch.setenv("FAKE_NGROK_API_FAIL", fail)
     pyngrok.get_ngrok_process(pyngrok_config)
-    pyngrok_config.startup_timeout = 2  # the retry budget
+    pyngrok_config.startup_timeout = 1  # the retry budget
     current = scene()
     if succeeds:
         tunnel = pyngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config)

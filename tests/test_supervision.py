@@ -81,7 +81,9 @@ def test_without_supervision_a_death_is_reported_and_nothing_restarts(
     assert wait_for(lambda: "stopped" in recorder.states())
     stopped = next(event for event in recorder.events if event.state == "stopped")
     assert stopped.reason == "ngrok exited with code -9"
-    time.sleep(1.0)
+    # A supervisor would be registered before the exit is made visible: once it is, none must be there.
+    assert wait_for(first._exited.is_set)
+    assert pyngrok_config.ngrok_path not in pyngrok._supervisors
     assert not process.is_process_running(pyngrok_config.ngrok_path)
     assert list(children_of(os.getpid())) == []
     # The next call starts a fresh agent.
