@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import socketserver
+import subprocess
 import sys
 import threading
 import time
@@ -149,6 +150,29 @@ def children_of(pid: int) -> Iterator[int]:
             continue
         if int(fields[1]) == pid and fields[0] != "Z":
             yield int(entry)
+
+
+def loopback_up() -> None:
+    """Bring up ``lo`` in this process's network namespace (a new namespace starts with it down)."""
+    import fcntl
+    import struct
+
+    get_flags, set_flags, up = 0x8913, 0x8914, 0x1  # SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP (linux/sockios.h, if.h)
+    with socket.socket() as control:
+        request = struct.pack("16sH22x", b"lo", 0)  # struct ifreq: the name, then the flags
+        flags = struct.unpack("16sH22x", fcntl.ioctl(control, get_flags, request))[1]
+        fcntl.ioctl(control, set_flags, struct.pack("16sH22x", b"lo", flags | up))
+
+
+def own_network_command(*argv: str) -> Optional[List[str]]:
+    """``argv`` run in a network namespace of its own (``unshare``, as root or in a user namespace), where no
+    other program can hold or free a port; None when this system cannot make one."""
+    prefix = ["unshare", "--net", "--map-root-user"]
+    try:
+        works = subprocess.run([*prefix, "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    except OSError:
+        works = False
+    return [*prefix, *argv] if works else None
 
 
 def read_cmdline(pid: int) -> Optional[str]:

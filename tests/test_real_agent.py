@@ -12,10 +12,13 @@ instead when REQUIRE_REAL_AGENT is set (as in CI).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -26,7 +29,17 @@ import pytest
 import pyngrok
 import realagent  # tests/ is on sys.path: conftest.py puts it there
 import tunnel_server as ts
-from helpers import EchoServer, LocalSite, children_of, free_port, pid_alive, port_refuses, read_cmdline, wait_for
+from helpers import (
+    EchoServer,
+    LocalSite,
+    children_of,
+    free_port,
+    own_network_command,
+    pid_alive,
+    port_refuses,
+    read_cmdline,
+    wait_for,
+)
 from pyngrok import agent, ngrok, process
 from pyngrok.conf import PyngrokConfig
 from pyngrok.exception import PyngrokError, PyngrokNgrokError, PyngrokNgrokHTTPError
@@ -166,25 +179,65 @@ def test_real_agent_starts_healthy_from_its_startup_log(make_config: ConfigFacto
     assert session.authenticated and session.agent_version == "2.3.41" and session.authtoken == AUTHTOKEN
 
 
-def test_real_agent_api_url_follows_a_moved_default_web_addr(make_config: ConfigFactory) -> None:
-    squatter = socket.socket()
-    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the agent does: TIME_WAIT is no obstacle
-    try:
-        try:
-            squatter.bind(("127.0.0.1", 4040))
-            squatter.listen(1)
-        except OSError:
-            pass  # someone else holds 4040 already: the agent must move all the same
-        config = make_config(web_port=None)
-        ngrok_process = ngrok.get_ngrok_process(config)
-    finally:
-        squatter.close()
-    warned = [e for e in ngrok_process.logs if e.msg == "can't bind default web address, trying alternatives"]
-    assert warned and warned[0].addr == "127.0.0.1:4040"
-    (logged,) = [entry.addr for entry in ngrok_process.logs if entry.msg == "starting web service"]
+MOVED_WEB_ADDR_SCENE = """
+import json, socket, sys
+from helpers import loopback_up
+loopback_up()
+import pyngrok, tunnel_server
+from realworld import write_agent_config
+binary, workdir, ca, cert, key, token = sys.argv[1:7]
+server = tunnel_server.TunnelServer(workdir, certs=(ca, cert, key)).start()
+squatter = socket.socket()
+squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the agent does: TIME_WAIT is no obstacle
+squatter.bind(("127.0.0.1", 4040))  # the agent's default web address, held by us alone in this namespace
+squatter.listen(1)
+config = pyngrok.PyngrokConfig(
+    ngrok_path=binary,
+    config_path=write_agent_config(workdir + "/ngrok.yml", server.addr, server.ca_path, web_port=None),
+    ngrok_version="2", config_version="2", auth_token=token, startup_timeout=10,
+)
+try:
+    agent = pyngrok.get_ngrok_process(config)
+    print(json.dumps({
+        "warned": [e.addr for e in agent.logs if e.msg == "can't bind default web address, trying alternatives"],
+        "started": [e.addr for e in agent.logs if e.msg == "starting web service"],
+        "api_url": agent.api_url,
+        "tunnels": len(pyngrok.get_tunnels(config)),
+    }))
+finally:
+    pyngrok.kill(config)
+    squatter.close()
+    server.close()
+"""
+
+
+def test_real_agent_api_url_follows_a_moved_default_web_addr(
+    ngrok_binary: str, certs: Tuple[str, str, str], tmp_path: Path
+) -> None:
+    """With no web_addr the agent tries 127.0.0.1:4040 and moves on when it is taken; the API URL follows.
+
+    Port 4040 must be held all along by the test itself, so the scene runs in a network namespace of its own:
+    on the machine, another program may hold that port, or free it, at any time.
+    """
+    command = own_network_command(
+        sys.executable, "-c", MOVED_WEB_ADDR_SCENE, ngrok_binary, str(tmp_path), *certs, AUTHTOKEN
+    )
+    if command is None:
+        reason = "no network namespace can be made here (unshare --net --map-root-user fails)"
+        if os.environ.get("REQUIRE_REAL_AGENT", "") not in ("", "0"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    env = {name: value for name, value in os.environ.items() if name not in ("NGROK_AUTHTOKEN", "NGROK_API_KEY")}
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(tests_dir), tests_dir])
+    scene = subprocess.run(command, env=env, capture_output=True, timeout=60)
+    assert scene.returncode == 0, scene.stderr.decode(errors="replace")
+    seen = json.loads(scene.stdout.decode().splitlines()[-1])
+    assert seen["warned"] == ["127.0.0.1:4040"]
+    (logged,) = seen["started"]
     assert logged != "127.0.0.1:4040"
-    assert ngrok_process.api_url == "http://" + logged
-    assert ngrok.get_tunnels(config) == []  # the API really is there
+    assert seen["api_url"] == "http://" + logged
+    assert seen["tunnels"] == 0  # the API really is there
 
 
 def test_real_agent_taken_explicit_web_addr_is_reported(make_config: ConfigFactory) -> None:
