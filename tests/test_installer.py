@@ -24,6 +24,7 @@ for path in (REPO_ROOT, TESTS_DIR):
         sys.path.insert(0, path)
 
 import pyngrok  # noqa: E402 - found through the sys.path set up above
+from helpers import wait_for  # noqa: E402
 from installer_servers import (  # noqa: E402
     ArchiveServer,
     Entry,
@@ -656,9 +657,31 @@ def test_http_through_a_forward_proxy(
 CONCURRENT_INSTALL = """
 import contextlib, os, sys, time
 import pyngrok
-ngrok_path, archive, go, mode = sys.argv[1:5]
+ngrok_path, archive, ready, go, events, mode = sys.argv[1:7]
+
+def record(what):
+    with open(events, "a") as log:  # appends of one short line each land whole
+        log.write(what + " " + str(os.getpid()) + "\\n")
+
+def unlocked(path):
+    record("unlocked")
+    return contextlib.nullcontext()
+
+def recorded(place_binary):
+    def place(*args, **kwargs):
+        record("enter")
+        try:
+            return place_binary(*args, **kwargs)
+        finally:
+            record("leave")
+    return place
+
+# Each name is read before it is replaced, so that a renamed one fails here, loudly (AttributeError).
 if mode == "no-lock":
-    pyngrok._install_lock = lambda path: contextlib.nullcontext()
+    assert callable(pyngrok._path_lock)
+    pyngrok._path_lock = unlocked
+pyngrok._place_binary = recorded(pyngrok._place_binary)
+open(ready, "w").close()
 while not os.path.exists(go):
     time.sleep(0.002)
 pyngrok._install_ngrok_binary(ngrok_path, archive=archive, quiet=True)
@@ -681,20 +704,24 @@ def subprocess_env(**extra: str) -> Dict[str, str]:
 def test_four_processes_installing_at_once(
     mode: str, tmp_path: Any, existing: str, bin_dir: str, isolated: str
 ) -> None:
-    """Four installers race (with the lock, and with only atomic renames); a reader runs the binary all along."""
+    """Four installers race, with the lock and with only atomic renames; a reader runs the binary all along.
+
+    With the lock, the placing of the binaries never overlaps; without it, each binary is still whole.
+    """
     versions = [f"3.99.{n}" for n in range(4)]
     padding = os.urandom(3 * 1024 * 1024)  # big enough that the writes overlap
     archives = [
         write(tmp_path, f"{v}.tgz", tgz_bytes([Entry("ngrok", fake_ngrok(v, padding=padding))])) for v in versions
     ]
-    go = str(tmp_path / "go")
+    go, events = str(tmp_path / "go"), str(tmp_path / "events")
+    ready = [str(tmp_path / f"ready-{n}") for n in range(len(archives))]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", CONCURRENT_INSTALL, existing, archive, go, mode],
+            [sys.executable, "-c", CONCURRENT_INSTALL, existing, archive, ready_file, go, events, mode],
             env=subprocess_env(TMPDIR=isolated),
             stderr=subprocess.PIPE,
         )
-        for archive in archives
+        for archive, ready_file in zip(archives, ready)
     ]
     failures: List[str] = []
     stop = threading.Event()
@@ -709,19 +736,24 @@ def test_four_processes_installing_at_once(
 
     reader = threading.Thread(target=keep_running_the_binary)
     reader.start()
-    time.sleep(0.3)  # let every process get to the start line
-    open(go, "w").close()
     try:
+        everyone_ready = wait_for(lambda: all(os.path.exists(path) for path in ready), 30)
+        open(go, "w").close()
         results = [finish(p) for p in processes]
     finally:
         stop.set()
         reader.join()
-    assert [code for code, _ in results] == [0, 0, 0, 0], results
+    assert everyone_ready and [code for code, _ in results] == [0, 0, 0, 0], results
     assert failures == []
     output = subprocess.run([existing, "version"], stdout=subprocess.PIPE, check=True).stdout.decode().strip()
     assert output in {f"ngrok version {v}" for v in versions}
     assert read(existing) == fake_ngrok(output.split()[-1], padding=padding)
     assert_no_leftovers(bin_dir, isolated)
+    steps = [line.split()[0] for line in read(events).decode().splitlines()]
+    if mode == "lock":
+        assert steps == ["enter", "leave"] * 4  # one at a time
+    else:
+        assert sorted(steps) == ["enter"] * 4 + ["leave"] * 4 + ["unlocked"] * 4
 
 
 # --- Progress output ----------------------------------------------------------------------------------
