@@ -100,6 +100,12 @@ class FakeAgent:
                     raise AssertionError(f"no {needle!r} in output: {self.text_lines()[-20:]!r}")
                 self.cond.wait(remaining)
 
+    def exit_code(self, timeout: float) -> int:
+        """Wait for the agent to exit and for its last line to be read; its exit code."""
+        code = self.proc.wait(timeout=timeout)
+        self.reader.join(timeout)
+        return code
+
     def wait_ready(self) -> None:
         line = self.wait_for("starting web service")
         self.web = "http://" + line.split("addr=")[1].split()[0]
@@ -590,7 +596,7 @@ def test_json_log_format(start):
 
 def test_startup_error(start):
     agent = start(env={"FAKE_NGROK_STARTUP": "error"}, ready=False)
-    assert agent.proc.wait(timeout=5) == 1
+    assert agent.exit_code(5) == 1
     messages = [line.split(" msg=")[1].split(" obj=")[0] for line in agent.text_lines()]
     assert messages[1:] == [
         '"starting web service"',
@@ -609,7 +615,7 @@ def test_startup_error(start):
 
 def test_startup_stderr_error_and_silent(start, tmp_path):
     agent = start(env={"FAKE_NGROK_STARTUP": "stderr_error"}, ready=False)
-    assert agent.proc.wait(timeout=5) == 1
+    assert agent.exit_code(5) == 1
     assert agent.text_lines() == []
     assert "yaml: line 3: mapping values are not allowed in this context" in agent.proc.stderr.read().decode()
 
@@ -713,7 +719,7 @@ def test_require_authtoken_and_state_file(start, exe, tmp_path, config):
 
 def test_crash_after_and_flood_and_bad_bytes(start):
     crash = start(env={"FAKE_NGROK_CRASH_AFTER": "0.3"})
-    assert crash.proc.wait(timeout=5) == 2
+    assert crash.exit_code(5) == 2
     assert "lvl=crit" in crash.text_lines()[-1]
 
     flood = start(env={"FAKE_NGROK_FLOOD": "5000", "FAKE_NGROK_BAD_BYTES": "1"})

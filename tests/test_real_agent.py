@@ -143,12 +143,13 @@ def messages(ngrok_process: process.NgrokProcess) -> List[str]:
 
 
 def wait_for_requests(config: PyngrokConfig, count: int, tunnel_name: Any = None) -> List[agent.CapturedRequest]:
-    """The agent's captured requests, once ``count`` of them have their response recorded."""
+    """The agent's captured requests, once ``count`` of them have their response and duration recorded (under
+    load the agent has been seen listing a request with its response but a duration of 0)."""
     found: List[agent.CapturedRequest] = []
 
     def complete() -> bool:
         found[:] = agent.get_requests(tunnel_name, pyngrok_config=config)
-        return len([r for r in found if r.response]) >= count
+        return len([r for r in found if r.response and r.duration]) >= count
 
     assert wait_for(complete, 5), found
     return found
