@@ -7,13 +7,25 @@ PYTHONS ?= 3.8.18 3.9.18 3.10.13 3.11.7 3.12.1 3.13.0
 TEST_PACKAGES ?= pytest pyyaml==6.0.3 jsonschema
 PYTEST_ARGS ?=
 VENV ?= .venv
+# The tier that does not depend on the Python running it: the test doubles' own tests (fake agent, tunnel
+# server, real-agent fetcher), the oracles (PyYAML, jsonschema, the real agent), the fuzz run and the soak.
+# `make test-all` runs it once, on ONCE_PYTHON; the rest runs on every Python in PYTHONS.
+ONCE_TESTS ?= tests/test_fake_ngrok.py tests/test_tunnel_server.py tests/test_realagent.py tests/oracle \
+	tests/test_fuzz.py tests/test_soak.py
+ONCE_PYTHON ?= 3.11.7
+# How many test runs `make test-all` starts at once. The suite mostly waits on subprocesses and sockets
+# (about 40% of a core each), so on 2 cores three at a time keep both busy.
+TEST_JOBS ?= 3
+# FUZZ_FULL=1 makes the tier's fuzz run the full one (100,000 cases per target), as CI does.
+FUZZ_FULL ?=
 
-.PHONY: help venv test test-all fuzz-full demo bench bench-quick gates docs clean
+.PHONY: help venv test test-all test-once fuzz-full demo bench bench-quick gates docs clean
 
 help:
 	@echo "make demo        run: the real ngrok agent carries a request to a local page, all on loopback"
 	@echo "make test        test: the whole suite on $(PYTHON), in $(VENV) (made on first use)"
-	@echo "make test-all    the suite on each of CPython $(PYTHONS) (pyenv), one venv each"
+	@echo "make test-all    the suite on each of CPython $(PYTHONS) (pyenv), one venv each,"
+	@echo "                 $(TEST_JOBS) runs at a time; the tests that do not depend on the Python once"
 	@echo "make fuzz-full   the fuzz targets at 100,000 cases each (minutes)"
 	@echo "make gates       ruff, mypy --strict, vermin 3.8, and the packaging tests (wheel, sdist)"
 	@echo "make docs        the Sphinx docs into docs/_build/html (warnings are errors)"
@@ -27,7 +39,8 @@ $(VENV)/bin/python:
 venv: $(VENV)/bin/python
 	@$(VENV)/bin/python -c "import pytest, yaml, jsonschema" 2>/dev/null || $(VENV)/bin/python -m pip install -q $(TEST_PACKAGES)
 
-# The fuzz targets at 100,000 cases each (the default run, on every Python, does fewer of the slow ones).
+# The fuzz targets at 100,000 cases each, on $(PYTHON) (the default run does fewer of the slow ones; CI runs
+# the full one once, in `make test-all FUZZ_FULL=1`).
 fuzz-full: venv
 	FUZZ_FULL=1 $(VENV)/bin/python -m pytest -p no:cacheprovider tests/test_fuzz.py
 
@@ -66,16 +79,32 @@ gates:
 	  env PYNGROK_PACKAGING_TESTS=1 $$bin/python -m pytest -p no:cacheprovider tests/test_ecosystem.py tests/test_typing.py; \
 	[ $$status -eq 0 ] && echo "=== all gates passed" || echo "=== some gates failed"; exit $$status
 
-# One virtual environment per Python under .venv-<version>; a missing Python fails the target.
+# One virtual environment per Python under .venv-<version>; a missing Python fails the target. Each run has
+# its own output block (--output-sync) and prints its own time.
 test-all:
-	@set -e; for version in $(PYTHONS); do \
-	  prefix=$$(pyenv prefix $$version) || { echo "Python $$version is missing (pyenv install $$version)"; exit 1; }; \
-	  venv=.venv-$$version; \
-	  [ -x $$venv/bin/python ] || $$prefix/bin/python -m venv $$venv; \
-	  $$venv/bin/python -c "import pytest, yaml, jsonschema" 2>/dev/null || $$venv/bin/python -m pip install -q $(TEST_PACKAGES); \
-	  echo "=== Python $$version ==="; \
-	  $$venv/bin/python -m pytest $(PYTEST_ARGS) || exit 1; \
-	done
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-once $(addprefix test-python-,$(PYTHONS))
+
+test-once: venv-$(ONCE_PYTHON)
+	@.venv-$(ONCE_PYTHON)/bin/python -c "import yaml, jsonschema" 2>/dev/null || \
+	  .venv-$(ONCE_PYTHON)/bin/python -m pip install -q $(TEST_PACKAGES)
+	@echo "=== version-independent tier, Python $(ONCE_PYTHON) ==="
+	@start=$$(date +%s); FUZZ_FULL=$(FUZZ_FULL) .venv-$(ONCE_PYTHON)/bin/python -m pytest $(PYTEST_ARGS) $(ONCE_TESTS); \
+	status=$$?; echo "=== version-independent tier: $$(( $$(date +%s) - start )) s"; exit $$status
+
+test-python-%: venv-%
+	@echo "=== Python $* ==="
+	@start=$$(date +%s); .venv-$*/bin/python -m pytest $(PYTEST_ARGS) $(addprefix --ignore=,$(ONCE_TESTS)); \
+	status=$$?; echo "=== Python $*: $$(( $$(date +%s) - start )) s"; exit $$status
+
+# The Python-dependent suite needs only pytest; test-once adds the oracles to its venv.
+venv-%:
+	@prefix=$$(pyenv prefix $*) || { echo "Python $* is missing (pyenv install $*)"; exit 1; }; \
+	venv=.venv-$*; \
+	[ -x $$venv/bin/python ] || $$prefix/bin/python -m venv $$venv; \
+	$$venv/bin/python -c "import pytest" 2>/dev/null || $$venv/bin/python -m pip install -q pytest
+
+# venv-* and test-python-* name no files: never delete them as intermediates.
+.SECONDARY:
 
 clean:
 	rm -rf $(VENV) .venv-* .bench docs/_build .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
