@@ -686,7 +686,9 @@ def test_agents_before_3_30_have_no_endpoints_api(start):
 
 
 def test_restart_in_place_and_session_limit(start):
-    agent = start(env={"FAKE_NGROK_RESTART_AFTER": "0.2"})
+    # The restart must come after the POST below: 0.2 s after the session came up was too soon on a loaded
+    # machine (the POST got the 503 of a restarting agent). The test awaits the restart's line, not the time.
+    agent = start(env={"FAKE_NGROK_RESTART_AFTER": "1.0"})
     assert agent.api("POST", "/api/endpoints", {"name": "e", "upstream": {"url": "80"}})[0] == 201
     line = agent.wait_for("received stop request")
     assert 'lvl=info msg="INFO received stop request obj=app stopReq=\\"{err:<nil> restart:true}\\""' in line
