@@ -514,18 +514,24 @@ def _python_level(ngrok_level: str) -> str:
 # ======================================================================================================
 
 # What the rest of the file uses:
-#   _yaml_load(text: str, path: str = "<string>") -> Any      raises PyngrokConfigError(path, line, column)
-#   _yaml_dump(data: Any) -> str                               block style, keys in insertion order
+#   _yaml_load(text, path="<string>") -> Any                raises PyngrokConfigError(path, line, column)
+#   _yaml_load_marked(text, path) -> (value, {key path: line})
+#   _yaml_dump(data) -> str                                  block style, keys in insertion order
+#   _yaml_edit(text, path, changes) -> str                   sets keys by editing only their lines;
+#                                                            raises _YamlCannotEdit(why) where it cannot
+#   _yaml_same(a, b) -> bool                                 equal values, types and key order
 #
 # The reader follows the YAML 1.1 scanning and parsing rules as PyYAML applies them (so a config means the same
 # thing to us as to upstream), and resolves plain scalars with the same null/bool/int/float/timestamp rules as
-# ``yaml.safe_load``. Tokens are found with regular expressions over the whole text rather than one character at
-# a time, and values are built straight from the tokens, without events or nodes in between.
+# ``yaml.safe_load``. The scanner finds tokens with regular expressions over the whole text rather than one
+# character at a time; each token knows where it starts and ends (offsets), and errors turn an offset into a line
+# and column. The parser builds values straight from the tokens, without events or nodes in between, and on
+# request notes where each pair is written, which is what lets an edit touch only the lines of a key.
 #
-# What PyYAML refuses, this reader refuses too (more than one document, collections as keys, unknown tags), each as
-# a PyngrokConfigError at its position. It also refuses, although PyYAML reads them, what no config needs (the
-# README lists them): ``%TAG`` directives, recursive aliases, nesting deeper than _YAML_MAX_DEPTH, the line breaks
-# U+2028 and U+2029, and a byte order mark after the start.
+# What PyYAML refuses, this reader refuses too (more than one document, collections as keys, unknown tags), each
+# as a PyngrokConfigError at its position. It also refuses, although PyYAML reads them, what no config needs
+# (the README lists them): ``%TAG`` directives, tags with %-escapes, recursive aliases, nesting deeper than
+# _YAML_MAX_DEPTH, the line breaks U+2028 and U+2029, and a byte order mark after the start.
 
 _YAML_MAX_DEPTH = 200
 _YAML_MAX_KEY_LENGTH = 1024
@@ -990,20 +996,8 @@ class _YamlScanner:
         if not match:
             raise self.error(f"expected a tag, but found {_yaml_describe(self.text[self.pos])}")
         self.pos = match.end()
-        uri = match.group()
-        if "%" not in uri:
-            return uri
-        parts = uri.split("%")
-        data = bytearray(parts[0].encode("utf-8"))
-        for part in parts[1:]:
-            if len(part) < 2 or not all(c in "0123456789ABCDEFabcdef" for c in part[:2]):
-                raise self.error("expected a URI escape sequence of 2 hexadecimal digits in the tag")
-            data.append(int(part[:2], 16))
-            data.extend(part[2:].encode("utf-8"))
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise self.error("the tag's URI escape sequences are not valid UTF-8") from None
+        # A %-escape stays as written: no tag a config can use needs one, so the parser refuses the tag.
+        return match.group()
 
     # --- Scalars ---
 
@@ -1176,10 +1170,10 @@ class _YamlScanner:
         if increment is None:
             # Without an indentation indicator, the deepest of the leading space-only lines sets the indentation
             # (the last of them holds the indentation of the first non-empty line).
-            start = self.pos
-            end = _yaml_end(_YAML_SPACES_AND_BREAKS, text, start)
-            max_indent = max(len(spaces) for spaces in text[start:end].split("\n"))
-            breaks = "\n" * self.consume_breaks(start, end)
+            here = self.pos
+            end = _yaml_end(_YAML_SPACES_AND_BREAKS, text, here)
+            max_indent = max(len(spaces) for spaces in text[here:end].split("\n"))
+            breaks = "\n" * self.consume_breaks(here, end)
             indent = max(min_indent, max_indent)
         else:
             indent = min_indent + increment - 1
@@ -1265,33 +1259,29 @@ class _YamlInProgress:
 _YAML_IN_PROGRESS = _YamlInProgress()
 
 
-class _YamlPairMarks:
-    """Where one key and its value are written: offsets into the text the parser read.
+if TYPE_CHECKING:
 
-    ``colon_end`` is None when the key has no ``:`` (``{a}``, or ``? a`` alone); ``value_start`` is None when the
-    value is empty, and then ``value_end`` is where the value would start. ``value_kind`` is the token kind of the
-    value's node (after its anchor and tag) and ``style`` the quote or block indicator of a scalar value.
-    """
+    class _YamlPairMarks(NamedTuple):
+        """Where one key and its value are written: offsets into the text the parser read.
 
-    __slots__ = ("anchored", "colon_end", "key_start", "style", "value_end", "value_kind", "value_start")
+        ``colon_end`` is None when the key has no ``:`` (``{a}``, or ``? a`` alone); ``value_start`` is None when
+        the value is empty, and then ``value_end`` is where the value would start. ``value_kind`` is the token kind
+        of the value's node (after its anchor and tag), ``style`` the quote or block indicator of a scalar value;
+        ``anchored`` says whether the value holds an anchor (which aliases elsewhere may use).
+        """
 
-    def __init__(
-        self,
-        key_start: int,
-        colon_end: Optional[int],
-        value_start: Optional[int],
-        value_end: int,
-        value_kind: Optional[str],
-        style: Optional[str],
-        anchored: bool,
-    ) -> None:
-        self.key_start = key_start
-        self.colon_end = colon_end
-        self.value_start = value_start
-        self.value_end = value_end
-        self.value_kind = value_kind
-        self.style = style
-        self.anchored = anchored
+        key_start: int
+        colon_end: Optional[int]
+        value_start: Optional[int]
+        value_end: int
+        value_kind: Optional[str]
+        style: Optional[str]
+        anchored: bool
+
+else:
+    _YamlPairMarks = collections.namedtuple(
+        "_YamlPairMarks", "key_start colon_end value_start value_end value_kind style anchored"
+    )
 
 
 class _YamlMappingMarks:
@@ -1760,9 +1750,9 @@ class _YamlParser:
         if self.index > value_index:
             node = value_index
             while tokens[node].kind is _YT_ANCHOR or tokens[node].kind is _YT_TAG:
-                anchored = anchored or tokens[node].kind is _YT_ANCHOR
                 node += 1
             value_start, value_kind, style = tokens[value_index].start, tokens[node].kind, tokens[node].style
+            anchored = any(token.kind is _YT_ANCHOR for token in tokens[value_index : self.index])
         marks.end = tokens[last].end
         if key is not _YAML_MERGE:
             colon_end = None if colon is None else colon.end
@@ -2243,6 +2233,7 @@ class _YamlEditor:
         # goes into an outer one (inner and outer mappings can end on one line), and a changed value before a new
         # key: the rank is -2 * the column of the mapping's keys, plus 1 for a new key.
         self.edits: List[Tuple[int, int, int, int, str]] = []
+        self.filled: Set[int] = set()  # the flow mappings (by id of their marks) that new keys went after the '{' of
 
     def add(self, start: int, end: int, rank: int, replacement: str) -> None:
         self.edits.append((start, end, rank, len(self.edits), replacement))
@@ -2262,20 +2253,22 @@ class _YamlEditor:
         if pair is None:
             self.insert(marks, key, value, first)
         elif pair.anchored:
-            raise _YamlCannotEdit(f"the value of {key!r} has an anchor, which aliases elsewhere may use")
+            raise _YamlCannotEdit(f"the value of {key!r} holds an anchor, which aliases elsewhere may use")
         elif marks.flow:
             self.replace_in_flow(pair, value)
         else:
             self.replace_in_block(marks, pair, value)
 
     def insert(self, marks: _YamlMappingMarks, key: Any, value: Any, first: bool) -> None:
-        empty = marks.end == marks.start
         if marks.flow:
             entry = _yaml_inline(key, None, True) + ": " + _yaml_inline(value, None, True)
-            if first or empty:
-                self.add(marks.start + 1, marks.start + 1, 1, entry + ("" if empty else ", "))
+            has_pairs = marks.end != marks.start
+            if first and has_pairs:
+                self.add(marks.start + 1, marks.start + 1, 1, entry + ", ")
             else:
-                self.add(marks.end, marks.end, 1, ", " + entry)
+                at = marks.end if has_pairs else marks.start + 1
+                self.add(at, at, 1, (", " if has_pairs or id(marks) in self.filled else "") + entry)
+            self.filled.add(id(marks))
             return
         start = self.line_start(marks.start)
         column = marks.start - start
@@ -2300,26 +2293,29 @@ class _YamlEditor:
     def replace_in_block(self, marks: _YamlMappingMarks, pair: _YamlPairMarks, value: Any) -> None:
         if pair.colon_end is None:
             raise _YamlCannotEdit("the key has no ':'")
+        column = marks.start - self.line_start(marks.start)
+        rank = -2 * column
         old_block = pair.value_kind in (_YT_BLOCK_MAPPING_START, _YT_BLOCK_SEQUENCE_START, _YT_BLOCK_ENTRY)
         if not (isinstance(value, (dict, list, tuple)) and value):
             text = _yaml_inline(value, pair.style if pair.value_kind is _YT_SCALAR else None)
             if pair.value_start is None or old_block:
-                self.add(pair.colon_end, pair.value_end, 0, " " + text)
+                self.add(pair.colon_end, pair.value_end, rank, " " + text)
             else:
-                self.add(pair.value_start, pair.value_end, 0, text)
+                self.add(pair.value_start, pair.value_end, rank, text)
             return
-        column = pair.key_start - self.line_start(pair.key_start)
         lines = "\n" + "\n".join(_yaml_block_lines(value, column + self.step, self.step))
         if pair.value_start is None:
             end = self.line_end(pair.colon_end)
-            self.add(end, end, -2 * column, lines)
+            self.add(end, end, rank, lines)
         elif old_block:
-            self.add(self.line_end(pair.colon_end), pair.value_end, -2 * column, lines)
+            # From the end of the key's line (keeping a comment there), unless the old value starts on it.
+            end = self.line_end(pair.colon_end)
+            self.add(min(end, pair.value_start), pair.value_end, rank, lines)
         else:
             # The old value goes, a comment after it stays on the key's line, the new value follows.
             end = self.line_end(pair.value_end)
-            self.add(pair.colon_end, pair.value_end, 0, "")
-            self.add(end, end, -2 * column, lines)
+            self.add(pair.colon_end, pair.value_end, rank, "")
+            self.add(end, end, rank, lines)
 
     def apply(self, original: str) -> str:
         """Apply the edits to the original text, whose line breaks the checked text had made "\\n"."""

@@ -283,6 +283,7 @@ def test_standard_tags():
         ("? [a]\n: b", 1, 3, "cannot be a key"),
         ("[a]: b", 1, 1, "cannot be a key"),
         ("a: !custom x", 1, 4, "not supported"),
+        ("a: !!%73tr x", 1, 4, "not supported"),
         ("%TAG !e! tag:e,2000:\n---\na: 1", 1, 1, "%TAG"),
         ("a: &x [*x]", 1, 8, "recursive"),
         ("a: *nope", 1, 4, "no anchor"),
