@@ -38,9 +38,9 @@ Code written for upstream runs unchanged::
     ngrok.kill()
 
 The upstream submodules (``pyngrok.ngrok``, ``pyngrok.conf``, ``pyngrok.process``, ``pyngrok.installer``,
-``pyngrok.agent``, ``pyngrok.exception``, ``pyngrok.log``, ``pyngrok.aio``) are registered as facades over
-this one module, so ``from pyngrok.conf import PyngrokConfig`` works, also when the file is vendored under
-another package name; every name they export is also importable from ``pyngrok`` itself. The main entry
+``pyngrok.agent``, ``pyngrok.exception``, ``pyngrok.log``, ``pyngrok.aio``) are modules made from this one
+file on first import, so ``from pyngrok.conf import PyngrokConfig`` works, also when the file is vendored
+under another package name; what they define is also importable from ``pyngrok`` itself. The main entry
 points: :class:`PyngrokConfig`, :func:`connect`, :func:`disconnect`, :func:`get_tunnels`, :func:`kill`,
 :func:`get_ngrok_process`, :func:`install_ngrok` and, for a captured request, :func:`get_requests` and
 :func:`replay_request`.
@@ -68,40 +68,44 @@ import threading
 import time
 import types
 
-# Annotations are never evaluated (``from __future__ import annotations``), so ``typing``, which costs more to
-# import than half of this module, is imported only by type checkers; they treat this name as always true.
-TYPE_CHECKING = False
+# The annotations' names exist at run time, so ``typing.get_type_hints`` resolves them (for sphinx, pydantic,
+# beartype); ``typing`` adds little once ``logging`` is imported.
+from typing import (
+    IO,
+    TYPE_CHECKING,
+    Any,
+    BinaryIO,
+    Callable,
+    Coroutine,
+    Dict,
+    Generator,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Set,
+    Tuple,
+    Union,
+    cast,
+)
 
-if TYPE_CHECKING:
-    from typing import (
-        IO,
-        Any,
-        BinaryIO,
-        Callable,
-        Coroutine,
-        Dict,
-        Generator,
-        Iterable,
-        Iterator,
-        List,
-        Optional,
-        Set,
-        Tuple,
-        Union,
-    )
-
-    # Where a value sits in a config: its keys and list indices from the top.
-    _YamlKeyPath = Tuple[Union[str, int], ...]
+# Where a value sits in a config: its keys and list indices from the top.
+_YamlKeyPath = Tuple[Union[str, int], ...]
 
 if TYPE_CHECKING:  # at run time these are _LazyModule stand-ins, imported on first use (see below)
     import argparse
+    import asyncio
     import copy
+    import ctypes
     import hashlib
     import hmac
     import http.client
+    import importlib.abc
+    import importlib.machinery
     import json
     import platform
     import queue
+    import shlex
     import socket
     import ssl
     import subprocess
@@ -183,13 +187,16 @@ class _LazyModule:
 
 if not TYPE_CHECKING:
     argparse = _LazyModule("argparse")
+    asyncio = _LazyModule("asyncio")
     copy = _LazyModule("copy")
+    ctypes = _LazyModule("ctypes")
     hashlib = _LazyModule("hashlib")
     hmac = _LazyModule("hmac")
     http = _LazyModule("http")
     json = _LazyModule("json")
     platform = _LazyModule("platform")
     queue = _LazyModule("queue")
+    shlex = _LazyModule("shlex")
     socket = _LazyModule("socket")
     ssl = _LazyModule("ssl")
     subprocess = _LazyModule("subprocess")
@@ -5880,6 +5887,8 @@ def run(args: Optional[List[str]] = None, pyngrok_config: Optional[PyngrokConfig
 # Agent inspection: status and captured requests
 # ======================================================================================================
 
+_inspection_logger = logging.getLogger("pyngrok.agent")
+
 
 class NgrokAgent:
     """The status of the running agent (``/api/status``).
@@ -6044,9 +6053,12 @@ async def _run_in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any
 
 
 def _make_async(function: Callable[..., Any]) -> Callable[..., Any]:
+    # The twin is looked up at each call, so a patched ``ngrok.connect`` is what ``aio.connect`` runs.
+    name = function.__name__
+
     @functools.wraps(function)
     async def in_thread(*args: Any, **kwargs: Any) -> Any:
-        return await _run_in_thread(function, *args, **kwargs)
+        return await _run_in_thread(globals()[name], *args, **kwargs)
 
     in_thread.__doc__ = f"Async version of :func:`{function.__name__}`, run in a worker thread.\n\n{function.__doc__}"
     return in_thread
@@ -6239,47 +6251,277 @@ _FACADES: Dict[str, Dict[str, str]] = {
 }
 
 
-class _Facade(types.ModuleType):
-    """A submodule that is a view of this module: reads and writes go to this module's globals.
+# Names each upstream module holds besides its own definitions: what it imports from its siblings and the
+# standard library, and its logger. Code written for upstream reaches them (``ngrok.conf``,
+# ``process.NgrokLog``, ``installer.urlopen``), and its tests patch them. A value that names a submodule
+# (``"conf"``) is that submodule; ``"module:name"`` is a standard-library name, imported on first access.
+_TYPING_NAMES = ("Any", "Callable", "Dict", "List", "MutableMapping", "Optional", "Tuple", "Union")
+_FACADE_IMPORTS: Dict[str, Dict[str, str]] = {
+    "exception": {"re": "re", "NgrokLog": "NgrokLog"},
+    "log": {"logging": "logging", "shlex": "shlex"},
+    "conf": {
+        "os": "os",
+        "get_ngrok_bin": "get_ngrok_bin",
+        "get_default_ngrok_dir": "get_default_ngrok_dir",
+        "NgrokLog": "NgrokLog",
+    },
+    "installer": {
+        **{name: name for name in ("copy", "logging", "os", "platform", "socket", "sys", "tempfile", "threading")},
+        **{name: name for name in ("time", "tarfile", "zipfile", "PyngrokError", "PyngrokNgrokInstallError")},
+        "PyngrokSecurityError": "PyngrokSecurityError",
+        "HTTPStatus": "http:HTTPStatus",
+        "URLError": "urllib.error:URLError",
+        "logger": "_installer_logger",
+        "_config_cache": "_config_cache",
+        "_merge_config": "_merge_config",
+    },
+    "process": {
+        **{name: name for name in ("atexit", "ctypes", "logging", "os", "subprocess", "sys", "threading", "time")},
+        **{name: name for name in ("conf", "installer", "PyngrokConfig", "PyngrokError", "PyngrokNgrokError")},
+        **{name: name for name in ("PyngrokSecurityError", "SUPPORTED_NGROK_VERSIONS", "NgrokLog")},
+        "HTTPStatus": "http:HTTPStatus",
+        "HTTPError": "urllib.error:HTTPError",
+        "URLError": "urllib.error:URLError",
+        "Request": "urllib.request:Request",
+        "logger": "_process_logger",
+        "ngrok_logger": "_agent_logger",
+        "_current_processes": "_current_processes",
+        "_current_processes_lock": "_current_processes_lock",
+        "_start_process": "_start_process",
+        "_terminate_process": "_terminate_gracefully",
+    },
+    "ngrok": {
+        **{name: name for name in ("json", "logging", "os", "socket", "sys", "uuid", "__version__", "conf")},
+        **{name: name for name in ("installer", "process", "PyngrokConfig", "PyngrokError", "PyngrokNgrokHTTPError")},
+        **{name: name for name in ("PyngrokNgrokURLError", "PyngrokSecurityError", "get_default_config")},
+        "NgrokProcess": "NgrokProcess",
+        "HTTPStatus": "http:HTTPStatus",
+        "HTTPError": "urllib.error:HTTPError",
+        "URLError": "urllib.error:URLError",
+        "urlencode": "urllib.parse:urlencode",
+        "urlsplit": "urllib.parse:urlsplit",
+        "urlunsplit": "urllib.parse:urlunsplit",
+        "Request": "urllib.request:Request",
+        "logger": "_api_logger",
+        "_current_tunnels": "_current_tunnels",
+    },
+    "agent": {
+        **{name: name for name in ("logging", "conf", "PyngrokConfig", "get_ngrok_process", "api_request")},
+        "logger": "_inspection_logger",
+    },
+    "aio": {
+        **{name: name for name in ("asyncio", "ngrok", "PyngrokConfig", "NgrokApiResponse", "NgrokTunnel")},
+        "NgrokProcess": "NgrokProcess",
+    },
+}
+for _names in _FACADE_IMPORTS.values():
+    _names.update({name: f"typing:{name}" for name in _TYPING_NAMES})
+del _names
 
-    Setting ``conf.DEFAULT_NGROK_PATH`` or monkeypatching ``process.get_process`` through a facade changes
-    the one shared state, as it would in upstream's package.
+
+def _facade_exports(short_name: str) -> Dict[str, str]:
+    """Every name of upstream's ``pyngrok.<short_name>``, mapped to the name of its value in this file.
+
+    A build script can call this at run time: ``{name: _facade_exports(name) for name in _FACADES}``; each
+    submodule's ``__all__`` lists the public ones that this file defines (not the modules it imports).
+    """
+    return {**_FACADE_IMPORTS.get(short_name, {}), **_FACADES[short_name]}
+
+
+class _Submodule(types.ModuleType):
+    """Upstream's ``pyngrok.ngrok``, ``pyngrok.conf``, ...: a real module whose names are this module's values.
+
+    Each name sits in the submodule's own ``__dict__``, so ``mock.patch``, ``patch.object`` and pytest's
+    ``monkeypatch`` find it there and restore it with ``setattr``. A write (and so a patch and its undo)
+    reaches this module's global of that name, which the library's code reads, and every other submodule
+    that holds the same object under a name for that global: patching ``pyngrok.process.get_process``
+    changes what :func:`get_ngrok_process` calls, as it does in upstream's package.
     """
 
-    def __init__(self, name: str, exports: Dict[str, str]) -> None:
-        super().__init__(name)
-        object.__setattr__(self, "_exports", exports)
-        object.__setattr__(self, "__all__", sorted(exports))
+    def __setattr__(self, name: str, value: Any) -> None:
+        _rebind(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
-        exports: Dict[str, str] = object.__getattribute__(self, "_exports")
-        if name in exports:
-            return globals()[exports[name]]
-        raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        """A standard-library name (``ngrok.HTTPError``), imported on first access and then kept."""
+        target = _facade_exports(self.__name__.rpartition(".")[2]).get(name, "")
+        if ":" not in target:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        value = _stdlib_value(target)
+        vars(self)[name] = value
+        return value
+
+
+class _Package(types.ModuleType):
+    """This module's own type once it is imported: writes to its globals reach the submodules too."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        exports: Dict[str, str] = object.__getattribute__(self, "_exports")
-        if name in exports:
-            globals()[exports[name]] = value
-        else:
-            object.__setattr__(self, name, value)
-
-    def __dir__(self) -> List[str]:
-        return sorted(set(super().__dir__()) | set(object.__getattribute__(self, "_exports")))
+        _rebind(None, name, value)
 
 
-def _register_facades() -> None:
-    this_module = sys.modules[__name__]
-    for short_name, exports in _FACADES.items():
-        full_name = f"{__name__}.{short_name}"
-        facade = sys.modules.get(full_name)
-        if not isinstance(facade, _Facade):
-            facade = _Facade(full_name, exports)
-            sys.modules[full_name] = facade
-        setattr(this_module, short_name, facade)
+_MISSING = object()
+# The submodules created so far, by short name; a submodule is created on first import.
+_submodules: Dict[str, _Submodule] = {}
 
 
-_register_facades()
+def _rebind(submodule: Optional[_Submodule], name: str, value: Any) -> None:
+    """Set ``name`` in ``submodule`` (or in this module when None) and in the views that share its value."""
+    this_globals = globals()
+    namespace = this_globals if submodule is None else vars(submodule)
+    old = namespace.get(name, _MISSING)
+    namespace[name] = value
+    if submodule is None:
+        target: Optional[str] = name
+    else:
+        target = _facade_exports(submodule.__name__.rpartition(".")[2]).get(name)
+        if target is None or old is _MISSING or this_globals.get(target, _MISSING) is not old:
+            return
+        this_globals[target] = value
+    if old is _MISSING:
+        return
+    for short_name, view in _submodules.items():
+        view_globals = vars(view)
+        for view_name, view_target in _facade_exports(short_name).items():
+            if view_target == target and view_globals.get(view_name, _MISSING) is old:
+                view_globals[view_name] = value
+
+
+def _submodule(short_name: str) -> types.ModuleType:
+    full_name = f"{__name__}.{short_name}"
+    __import__(full_name)
+    return sys.modules[full_name]
+
+
+def __getattr__(name: str) -> Any:
+    """``pyngrok.ngrok`` after a bare ``import pyngrok``: the submodules are imported on first use."""
+    if name in _FACADES:
+        return _submodule(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _submodule_all(short_name: str) -> List[str]:
+    """The submodule's public names that this file defines: its API without the modules it imports."""
+    this_globals = globals()
+    return sorted(
+        name
+        for name, target in _facade_exports(short_name).items()
+        if not name.startswith("_")
+        and target in this_globals
+        and target not in _FACADES
+        and not isinstance(this_globals[target], (types.ModuleType, _LazyModule))
+    )
+
+
+def _stdlib_value(target: str) -> Any:
+    module_name, _, name = target.partition(":")
+    __import__(module_name)
+    return getattr(sys.modules[module_name], name)
+
+
+def _fill_submodule(submodule: types.ModuleType) -> None:
+    short_name = submodule.__name__.rpartition(".")[2]
+    exports = _facade_exports(short_name)
+    this_globals = globals()
+    values: Dict[str, Any] = {}
+    for name, target in exports.items():
+        if target in _FACADES:
+            values[name] = _submodule(target)
+        elif ":" not in target:
+            values[name] = this_globals[target]
+        elif target.partition(":")[0] in sys.modules:  # else imported on first access, by _Submodule
+            values[name] = _stdlib_value(target)
+    values["__all__"] = _submodule_all(short_name)
+    vars(submodule).update(values)
+    if isinstance(submodule, _Submodule):
+        _submodules[short_name] = submodule
+
+
+# Run as ``python -m pyngrok.<name>``: the submodule's names, and for ``ngrok`` its command line.
+_SUBMODULE_MAIN = "from {package} import _run_submodule\n_run_submodule({short_name!r}, globals())\n"
+
+
+def _run_submodule(short_name: str, namespace: Dict[str, Any]) -> None:
+    names = vars(_submodule(short_name))
+    namespace.update({name: value for name, value in names.items() if not name.startswith("__")})
+    if short_name == "ngrok" and namespace.get("__name__") == "__main__":
+        sys.exit(main())
+
+
+class _SubmoduleLoader:
+    """The finder and loader of the submodules, for the import system, ``importlib`` and ``runpy``.
+
+    This module's ``__path__`` holds one entry, answered by a path hook with this finder, so that
+    ``importlib.util.find_spec``, ``importlib.reload``, ``pkgutil.iter_modules`` and ``python -m`` find the
+    submodules as they find a package's, also when the file is vendored under another name. Nothing on
+    disk is searched, so no stray ``conf.py`` beside the file can shadow a submodule.
+    """
+
+    def __init__(self, path_entry: str) -> None:
+        self.path_entry = path_entry
+
+    def find_spec(
+        self, fullname: str, target: Optional[types.ModuleType] = None
+    ) -> Optional[importlib.machinery.ModuleSpec]:
+        package, _, short_name = fullname.rpartition(".")
+        if package != __name__ or short_name not in _FACADES:
+            return None
+        import importlib.machinery
+
+        origin = globals().get("__file__")
+        spec = importlib.machinery.ModuleSpec(fullname, cast("importlib.abc.Loader", self), origin=origin)
+        spec.has_location = origin is not None
+        return spec
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        return _Submodule(spec.name, f"Upstream's ``pyngrok.{spec.name.rpartition('.')[2]}``, a view of {__name__}.")
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        _fill_submodule(module)
+
+    def is_package(self, fullname: str) -> bool:
+        return False
+
+    def get_source(self, fullname: str) -> str:
+        return _SUBMODULE_MAIN.format(package=__name__, short_name=fullname.rpartition(".")[2])
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        return compile(self.get_source(fullname), f"<{fullname}>", "exec")
+
+    def iter_modules(self, prefix: str = "") -> Iterator[Tuple[str, bool]]:
+        for short_name in sorted(_FACADES):
+            yield prefix + short_name, False
+
+    def invalidate_caches(self) -> None:
+        pass
+
+
+def _submodule_path_hook(path_entry: str) -> _SubmoduleLoader:
+    if path_entry != _SUBMODULE_LOADER.path_entry:
+        raise ImportError("not a pyngrok submodule path")
+    return _SUBMODULE_LOADER
+
+
+def _become_package() -> None:
+    """Give this module a ``__path__`` answered by :class:`_SubmoduleLoader`, and its writes' propagation."""
+    this_module = sys.modules.get(__name__)
+    if this_module is None or vars(this_module) is not globals() or __name__ == "__main__":
+        return  # executed outside the import system, or run as a script: no submodules
+    this_module.__class__ = _Package
+    for hook in list(sys.path_hooks):
+        if getattr(hook, "__globals__", None) is globals():
+            sys.path_hooks.remove(hook)  # a reload of this module: replace the old hook
+    sys.path_hooks.insert(0, _submodule_path_hook)
+    sys.path_importer_cache.pop(_SUBMODULE_LOADER.path_entry, None)
+    vars(this_module)["__path__"] = [_SUBMODULE_LOADER.path_entry, *getattr(this_module, "__path__", ())]
+    for short_name in _FACADES:
+        existing = sys.modules.get(f"{__name__}.{short_name}")
+        if existing is not None:  # a reload of this module: refresh the submodules already imported
+            existing.__class__ = _Submodule
+            _fill_submodule(existing)
+
+
+# One entry per module name, so that two copies of the file (vendored and installed) never share one.
+_SUBMODULE_LOADER = _SubmoduleLoader(f"{globals().get('__file__') or '<string>'}#{__name__}")
+_become_package()
 
 # The one module's public API, as pydoc and ``from pyngrok import *`` see it: every name the upstream
 # submodules export that has its own name here, and the installer's size limits.
@@ -6293,8 +6535,8 @@ __all__ = sorted(
 # ======================================================================================================
 
 
-def main() -> None:
-    """Run ``ngrok`` with the command line's arguments and exit with its exit code.
+def main() -> int:
+    """Run ``ngrok`` with the command line's arguments; the console script exits with the code returned.
 
     Our own commands come first: ``help`` (also ``-h``, ``--help`` and no arguments) prints the usage with no
     network and no agent, ``install`` installs the agent (for air-gapped sites: ``--archive FILE``, ``--url
@@ -6302,8 +6544,10 @@ def main() -> None:
     writes this file as a typed package into ``DIR/pyngrok``, and ``version`` prints this library's version
     and, when an agent is installed, the agent's. ``agent ARGS`` runs the agent with exactly ``ARGS``; any
     other command line goes to the agent as it is, installing it first.
+
+    :return: The exit code: ngrok's, or 1 when pyngrok could not run it.
     """
-    sys.exit(_cli(sys.argv[1:]))
+    return _cli(sys.argv[1:])
 
 
 def _cli_usage() -> str:
@@ -6643,4 +6887,4 @@ _CLI_ALIASES = {"-h": "help", "--help": "help", "-v": "version", "--version": "v
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
