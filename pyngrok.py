@@ -2362,25 +2362,41 @@ class _YamlEditor:
 def get_default_ngrok_dir() -> str:
     """Get the default directory of the ``ngrok`` binary and its config file for this OS.
 
+    The OS is :func:`get_system`'s (``platform.system()``, as upstream asks); one that ngrok does not support
+    gets the Unix directory.
+
     :return: ``~/Library/Application Support/ngrok`` on macOS, ``~/AppData/Local/ngrok`` on Windows,
         ``$XDG_CONFIG_HOME/ngrok`` (default ``~/.config/ngrok``) elsewhere.
     """
+    try:
+        system = get_system()
+    except PyngrokNgrokInstallError:
+        system = "unix"
+    return _ngrok_dir_for(system)
+
+
+def _ngrok_dir_for(system: str) -> str:
     home = os.path.expanduser("~")
-    if sys.platform == "darwin":
+    if system == "darwin":
         return os.path.join(home, "Library", "Application Support", "ngrok")
-    if sys.platform.startswith(("win", "cygwin", "msys")):
+    if system == "windows":
         return os.path.join(home, "AppData", "Local", "ngrok")
     return os.path.join(os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config"), "ngrok")
 
 
-def _ngrok_bin_name() -> str:
-    return "ngrok.exe" if sys.platform.startswith(("win", "cygwin", "msys")) else "ngrok"
-
-
+# At import the OS is read from ``sys.platform``, which names it as ``platform.system()`` does for the
+# systems ngrok supports, without the cost of importing ``platform``.
+_IMPORT_SYSTEM = (
+    "darwin"
+    if sys.platform == "darwin"
+    else "windows"
+    if sys.platform.startswith(("win", "cygwin", "msys"))
+    else "unix"
+)
 DEFAULT_CONFIG_PATH: Optional[str] = None
-DEFAULT_NGROK_DIR = get_default_ngrok_dir()
+DEFAULT_NGROK_DIR = _ngrok_dir_for(_IMPORT_SYSTEM)
 DEFAULT_NGROK_CONFIG_PATH = os.path.join(DEFAULT_NGROK_DIR, "ngrok.yml")
-DEFAULT_NGROK_PATH = os.path.join(DEFAULT_NGROK_DIR, _ngrok_bin_name())
+DEFAULT_NGROK_PATH = os.path.join(DEFAULT_NGROK_DIR, "ngrok.exe" if _IMPORT_SYSTEM == "windows" else "ngrok")
 
 
 class PyngrokConfig:
@@ -3406,21 +3422,8 @@ _SYSTEM_PREFIXES = (
     ("linux", "linux"),
     ("freebsd", "freebsd"),
 )
-_ARCH_ALIASES = {
-    "x86_64": "x86_64",
-    "amd64": "x86_64",
-    "x64": "x86_64",
-    "i386": "i386",
-    "i486": "i386",
-    "i586": "i386",
-    "i686": "i386",
-    "x86": "i386",
-    "aarch64": "x86_64_arm",
-    "arm64": "x86_64_arm",
-    "s390x": "s390x",
-    "ppc64": "ppc64",
-    "ppc64le": "ppc64le",
-}
+# Machines named as they are, not as 32/64-bit x86 or ARM.
+_ARCH_AS_IS = ("s390x", "ppc64", "ppc64le")
 
 
 class _InstallSecurityError(PyngrokSecurityError, PyngrokNgrokInstallError):
@@ -3452,17 +3455,18 @@ def get_system() -> str:
 
 
 def get_arch() -> str:
-    """Get this machine's architecture in upstream's naming.
+    """Get this machine's architecture in upstream's naming, by upstream's rule.
 
-    :return: ``i386`` or ``x86_64`` (with ``_arm`` appended on ARM), ``s390x``, ``ppc64`` or ``ppc64le``; an
-        unknown machine is returned as is, which :func:`get_ngrok_cdn_url` then reports as unsupported.
+    A machine name ending in ``64`` is ``x86_64``, any other ``i386``; ``_arm`` is appended when it starts
+    with ``arm`` or ``aarch64``. A binary for the wrong machine fails the installer's ``version`` check.
+
+    :return: ``i386`` or ``x86_64`` (with ``_arm`` appended on ARM), or ``s390x``, ``ppc64``, ``ppc64le``.
     """
     machine = platform.machine().lower()
-    if machine in _ARCH_ALIASES:
-        return _ARCH_ALIASES[machine]
-    if machine.startswith("arm"):
-        return "i386_arm"
-    return machine
+    if machine in _ARCH_AS_IS:
+        return machine
+    arch = "x86_64" if machine.endswith("64") else "i386"
+    return f"{arch}_arm" if machine.startswith(("arm", "aarch64")) else arch
 
 
 def get_ngrok_bin() -> str:
@@ -3736,15 +3740,28 @@ def _scheme_checking_redirect_handler(allow_http: bool) -> urllib.request.HTTPRe
     return SchemeCheckingRedirectHandler()
 
 
+def _download_urlopen(
+    request: urllib.request.Request,
+    timeout: float,
+    *,
+    context: Optional[ssl.SSLContext] = None,
+    allow_http: bool = False,
+) -> http.client.HTTPResponse:
+    """Open a download through the environment's proxies, with the TLS context, following only redirects
+    that keep to the allowed schemes; upstream's ``installer.urlopen``, where tests patch it."""
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=context), _scheme_checking_redirect_handler(allow_http)
+    )
+    response: http.client.HTTPResponse = opener.open(request, timeout=timeout)
+    return response
+
+
 def _open_url(url: str, options: _InstallOptions) -> http.client.HTTPResponse:
     """Open ``url`` through the environment's proxies; a failure worth retrying is a _TransientDownloadError."""
     _check_url_scheme(url, options.allow_http)
-    opener = urllib.request.build_opener(
-        urllib.request.HTTPSHandler(context=options.context), _scheme_checking_redirect_handler(options.allow_http)
-    )
     request = urllib.request.Request(url, headers={"User-Agent": f"pyngrok/{__version__}"})
     try:
-        response: http.client.HTTPResponse = opener.open(request, timeout=options.timeout)
+        response = _download_urlopen(request, options.timeout, context=options.context, allow_http=options.allow_http)
     except urllib.error.HTTPError as e:
         e.close()
         if e.code in _TRANSIENT_HTTP_CODES:
@@ -3761,10 +3778,11 @@ def _open_url(url: str, options: _InstallOptions) -> http.client.HTTPResponse:
         raise _TransientDownloadError(str(e.reason)) from e
     except (OSError, http.client.HTTPException) as e:
         raise _TransientDownloadError(str(e) or type(e).__name__) from e
-    if response.status != 200:
+    status = response.getcode()
+    if status != 200:
         response.close()
         raise PyngrokNgrokInstallError(
-            f"Download of {url} failed: HTTP {response.status} {response.reason}. {_OFFLINE_INSTALL_ADVICE}."
+            f"Download of {url} failed: HTTP {status} {response.reason}. {_OFFLINE_INSTALL_ADVICE}."
         )
     return response
 
@@ -4250,6 +4268,29 @@ def _install_ngrok_binary(ngrok_path: str, ngrok_version: Optional[str] = "3", *
     _install(ngrok_path, ngrok_version, _install_options(kwargs))
 
 
+def _download_file(url: str, retries: int = 0, **kwargs: Any) -> str:
+    """Upstream's download helper: download ``url`` to a new temporary file and return its path.
+
+    :param url: The URL; only ``https`` is allowed (``allow_http=True`` for plain http).
+    :param retries: Upstream's count of the attempts already made: ``DEFAULT_RETRY_COUNT`` less this remain.
+    :param kwargs: ``timeout``, ``allow_http``, ``quiet`` and the TLS options of :func:`installer.install_ngrok`.
+    :return: The path of the downloaded file; the caller removes it.
+    :raises PyngrokSecurityError: When the URL's scheme is not allowed.
+    :raises PyngrokNgrokInstallError: When the download fails.
+    """
+    options = _install_options({**kwargs, "retries": max(0, DEFAULT_RETRY_COUNT - retries)})
+    _check_url_scheme(url, options.allow_http)
+    name = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
+    fd, path = tempfile.mkstemp(prefix="pyngrok-", suffix=f"-{name}" if name else ".download")
+    try:
+        with os.fdopen(fd, "w+b") as file:
+            _download(url, file, options, _Progress(options.quiet))
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
+
+
 # --- CLI: ``python -m pyngrok install`` ---------------------------------------------------------------
 
 
@@ -4450,8 +4491,6 @@ class NgrokProcess:
             target=self._read_pipe, args=(self.proc.stderr, self._on_stderr_line), name="pyngrok-stderr", daemon=True
         )
         self._readers = [stdout_reader, stderr_reader]
-        # The stdout reader is the "monitor thread" of upstream: it lives as long as the agent does.
-        self._monitor_thread = stdout_reader
         for reader in self._readers:
             reader.start()
 
@@ -4605,21 +4644,35 @@ class NgrokProcess:
     def start_monitor_thread(self) -> None:
         """Start logging the agent's lines and passing them to ``log_event_callback``.
 
-        The agent's output is always drained by a reader thread; this switches on what is done with it.
+        The agent's output is always drained by reader threads; this switches on what is done with it. As in
+        upstream, ``_monitor_thread`` is then a thread that lives while monitoring is on and the agent runs.
         """
-        self._monitoring = True
+        with self._changed:
+            self._monitoring = True
+            if self._monitor_thread is None and not self._exited.is_set():
+                self._monitor_thread = threading.Thread(target=self._monitor, name="pyngrok-monitor", daemon=True)
+                self._monitor_thread.start()
 
     def stop_monitor_thread(self) -> None:
         """Stop logging the agent's lines and passing them to ``log_event_callback``.
 
-        The reader thread keeps draining the agent's output (so the agent never blocks) until it exits.
+        The reader threads keep draining the agent's output (so the agent never blocks) until it exits.
         """
-        self._monitoring = False
+        with self._changed:
+            self._monitoring = False
+            self._changed.notify_all()
+
+    def _monitor(self) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._monitoring or self._exited.is_set())
+            if self._monitor_thread is threading.current_thread():
+                self._monitor_thread = None
 
     # --- stopping ------------------------------------------------------------------------------------
 
     def _stop(self) -> None:
         self._stopping = True
+        atexit.unregister(self._stop_at_exit)
         _terminate_gracefully(self.proc)
         for reader in self._readers:
             if reader is not threading.current_thread():
@@ -4633,11 +4686,21 @@ class NgrokProcess:
         """Let go of an agent that belongs to the parent of this forked process, without touching it."""
         self._stopping = True
         self._monitoring = False
+        atexit.unregister(self._stop_at_exit)  # the parent stops it at its exit, not this child
         self._overlay_dir = None  # the parent removes it
         for pipe in (self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
+
+    def _stop_at_exit(self) -> None:
+        """Registered with ``atexit`` when the agent starts (as upstream does), unregistered when it stops."""
+        if self._stopping:
+            return
+        if _current_processes.get(self.pyngrok_config.ngrok_path) is self:
+            kill_process(self.pyngrok_config.ngrok_path)
+        else:
+            self._stop()
 
     def _remove_overlay(self) -> None:
         if self._overlay_dir is not None:
@@ -4984,6 +5047,8 @@ def _overlay_args(overlay_dir: Optional[str]) -> List[str]:
 def _start_process(pyngrok_config: PyngrokConfig, cancelled: Optional[threading.Event] = None) -> NgrokProcess:
     config_path = get_config_path(pyngrok_config)
     _validate_binary(pyngrok_config.ngrok_path)
+    if is_process_running(pyngrok_config.ngrok_path):
+        raise PyngrokNgrokError(f'ngrok is already running for the "ngrok_path": {pyngrok_config.ngrok_path}')
     if os.path.exists(config_path):
         for warning in _validate_config_file(config_path):
             _process_logger.warning("ngrok config: %s", warning)
@@ -4996,6 +5061,7 @@ def _start_process(pyngrok_config: PyngrokConfig, cancelled: Optional[threading.
             _remove_tree(overlay_dir)
         raise
     ngrok_process = NgrokProcess(proc, pyngrok_config)
+    atexit.register(ngrok_process._stop_at_exit)
     ngrok_process._overlay_dir = overlay_dir
     ngrok_process._start_readers()
     _current_processes[pyngrok_config.ngrok_path] = ngrok_process
@@ -5006,7 +5072,8 @@ def _start_process(pyngrok_config: PyngrokConfig, cancelled: Optional[threading.
         ngrok_process._stop()
         raise
     ngrok_process._starting = False
-    ngrok_process._monitoring = pyngrok_config.monitor_thread
+    if pyngrok_config.monitor_thread:
+        ngrok_process.start_monitor_thread()
     _process_logger.debug("ngrok process has started with API URL: %s", ngrok_process.api_url)
     return ngrok_process
 
@@ -5138,8 +5205,10 @@ def api_request(
     """
     if not url.lower().startswith(("http://", "https://")):
         raise PyngrokSecurityError(f'URL must start with "http": {url}')
-    if params:
-        url = f"{url}{'&' if urllib.parse.urlsplit(url).query else '?'}{urllib.parse.urlencode(params)}"
+    if params:  # after the URL's own query, before its #fragment
+        parts = urllib.parse.urlsplit(url)
+        query = "&".join(part for part in (parts.query, urllib.parse.urlencode(params)) if part)
+        url = urllib.parse.urlunsplit(parts._replace(query=query))
     body = json.dumps(data).encode("utf-8") if data else None
     headers = {"Content-Type": "application/json"}
     if auth:
@@ -5268,15 +5337,23 @@ def _urllib_exchange(
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    request = urllib.request.Request(url, headers=headers, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.reason, response.read().decode("utf-8", "replace")
+        response = _api_urlopen(request, body, timeout)
+        try:
+            return response.getcode(), str(response.reason), response.read().decode("utf-8", "replace")
+        finally:
+            response.close()
     except urllib.error.HTTPError as error:
         return error.code, str(error.reason), error.read().decode("utf-8", "replace")
     except urllib.error.URLError as error:
         reason = error.reason
         raise PyngrokNgrokURLError(f"ngrok client exception, URLError: {reason}", reason) from None
+
+
+def _api_urlopen(request: urllib.request.Request, data: Optional[bytes], timeout: float) -> Any:
+    """Open an API request to a host that is not loopback; upstream's ``ngrok.urlopen``, where tests patch it."""
+    return urllib.request.urlopen(request, data, timeout)
 
 
 # ======================================================================================================
@@ -6274,6 +6351,8 @@ _FACADE_IMPORTS: Dict[str, Dict[str, str]] = {
         "logger": "_installer_logger",
         "_config_cache": "_config_cache",
         "_merge_config": "_merge_config",
+        "_download_file": "_download_file",
+        "urlopen": "_download_urlopen",
     },
     "process": {
         **{name: name for name in ("atexit", "ctypes", "logging", "os", "subprocess", "sys", "threading", "time")},
@@ -6283,6 +6362,7 @@ _FACADE_IMPORTS: Dict[str, Dict[str, str]] = {
         "HTTPError": "urllib.error:HTTPError",
         "URLError": "urllib.error:URLError",
         "Request": "urllib.request:Request",
+        "urlopen": "urllib.request:urlopen",
         "logger": "_process_logger",
         "ngrok_logger": "_agent_logger",
         "_current_processes": "_current_processes",
@@ -6303,6 +6383,7 @@ _FACADE_IMPORTS: Dict[str, Dict[str, str]] = {
         "urlunsplit": "urllib.parse:urlunsplit",
         "Request": "urllib.request:Request",
         "logger": "_api_logger",
+        "urlopen": "_api_urlopen",
         "_current_tunnels": "_current_tunnels",
     },
     "agent": {

@@ -355,3 +355,219 @@ def test_get_type_hints_gives_the_real_types() -> None:
     assert connect["pyngrok_config"] == Optional[conf.PyngrokConfig]
     assert typing.get_type_hints(conf.PyngrokConfig.__init__)["ngrok_path"] == Optional[str]
     assert typing.get_type_hints(ngrok.NgrokTunnel.__init__)["data"] == Dict[str, Any]
+
+
+# --- Upstream's names, with upstream's meaning ---------------------------------------------------------------
+
+# Every module-level name of upstream pyngrok 9.1.0's modules (read from its source), but for the private
+# helpers its own tests never use and ``yaml`` (upstream's YAML library, which this file does not use).
+UPSTREAM_NAMES = {
+    "agent": "logging Any Dict List Optional conf PyngrokConfig get_ngrok_process api_request logger NgrokAgent "
+    "CapturedRequest get_agent_status get_requests get_request replay_request delete_requests",
+    "aio": "asyncio Any Dict List Optional Tuple Union ngrok PyngrokConfig NgrokApiResponse NgrokTunnel NgrokProcess "
+    "install_ngrok set_auth_token set_api_key get_ngrok_process connect connect_all disconnect get_tunnels kill api "
+    "get_version update api_request",
+    "conf": "os Callable Optional get_ngrok_bin get_default_ngrok_dir NgrokLog DEFAULT_CONFIG_PATH DEFAULT_NGROK_DIR "
+    "DEFAULT_NGROK_CONFIG_PATH DEFAULT_NGROK_PATH PyngrokConfig get_default set_default get_config_path",
+    "exception": "re Any List Optional Union Dict MutableMapping NgrokLog PyngrokError PyngrokSecurityError "
+    "PyngrokNgrokInstallError PyngrokNgrokError PyngrokNgrokHTTPError PyngrokNgrokURLError",
+    "installer": "copy logging os platform socket sys tempfile threading time tarfile zipfile HTTPStatus Any Dict "
+    "Optional URLError urlopen PyngrokError PyngrokNgrokInstallError PyngrokSecurityError logger CDN_URL_PREFIX "
+    "PLATFORMS UNIX_BINARIES SUPPORTED_NGROK_VERSIONS DEFAULT_DOWNLOAD_TIMEOUT DEFAULT_RETRY_COUNT "
+    "config_file_lock _config_cache _print_progress_enabled get_default_ngrok_dir get_system get_arch "
+    "get_ngrok_bin get_ngrok_cdn_url install_ngrok get_ngrok_config get_default_config install_default_config "
+    "validate_config _merge_config _download_file",
+    "log": "logging shlex Optional NgrokLog",
+    "ngrok": "json logging os socket sys uuid HTTPStatus Any Dict List Optional Tuple Union HTTPError URLError "
+    "urlencode urlsplit urlunsplit Request urlopen __version__ conf installer process PyngrokConfig PyngrokError "
+    "PyngrokNgrokHTTPError PyngrokNgrokURLError PyngrokSecurityError get_default_config NgrokProcess logger "
+    "NgrokTunnel NgrokApiResponse _current_tunnels install_ngrok set_auth_token set_api_key get_ngrok_process "
+    "connect connect_all disconnect get_tunnels kill api get_version update api_request run main",
+    "process": "atexit ctypes logging os subprocess sys threading time HTTPStatus Any Dict List Optional HTTPError "
+    "URLError Request urlopen conf installer PyngrokConfig PyngrokError PyngrokNgrokError PyngrokSecurityError "
+    "SUPPORTED_NGROK_VERSIONS NgrokLog logger ngrok_logger NgrokProcess set_auth_token set_api_key "
+    "is_process_running get_process kill_process run_process capture_run_process _terminate_process "
+    "_start_process _current_processes _current_processes_lock",
+}
+
+
+@pytest.mark.parametrize("short_name", SUBMODULES)
+def test_every_upstream_name_is_there(short_name: str) -> None:
+    module = submodule(short_name)
+    missing = [name for name in UPSTREAM_NAMES[short_name].split() if not hasattr(module, name)]
+    assert missing == []
+
+
+def test_imported_names_are_the_siblings_objects() -> None:
+    ngrok, process, conf, agent = submodule("ngrok"), submodule("process"), submodule("conf"), submodule("agent")
+    installer, aio, log = submodule("installer"), submodule("aio"), submodule("log")
+    assert ngrok.conf is conf and ngrok.installer is installer and ngrok.process is process and aio.ngrok is ngrok
+    assert ngrok.PyngrokConfig is conf.PyngrokConfig and ngrok.PyngrokError is submodule("exception").PyngrokError
+    assert process.NgrokLog is log.NgrokLog and process.SUPPORTED_NGROK_VERSIONS is installer.SUPPORTED_NGROK_VERSIONS
+    assert conf.get_ngrok_bin is installer.get_ngrok_bin and agent.api_request is ngrok.api_request
+    assert aio.NgrokTunnel is ngrok.NgrokTunnel and ngrok.get_default_config is installer.get_default_config
+    assert ngrok.__version__ == pyngrok.__version__
+    import urllib.error
+    import urllib.parse
+
+    assert ngrok.HTTPError is urllib.error.HTTPError and ngrok.urlencode is urllib.parse.urlencode
+
+
+def test_loggers_have_upstreams_names() -> None:
+    names = {short_name: submodule(short_name).logger.name for short_name in ("ngrok", "process", "installer", "agent")}
+    assert names == {name: f"pyngrok.{name}" for name in names}
+    assert submodule("process").ngrok_logger.name == "pyngrok.process.ngrok"
+
+
+def test_registries_hold_the_agent_and_its_tunnels(pyngrok_config: pyngrok.PyngrokConfig) -> None:
+    ngrok, process = submodule("ngrok"), submodule("process")
+    tunnel = ngrok.connect("8000", pyngrok_config=pyngrok_config)
+    assert process._current_processes[pyngrok_config.ngrok_path] is ngrok.get_ngrok_process(pyngrok_config)
+    assert ngrok._current_tunnels[tunnel.public_url] is tunnel
+
+
+def test_a_second_start_for_a_running_binary_raises(pyngrok_config: pyngrok.PyngrokConfig) -> None:
+    process = submodule("process")
+    first = process._start_process(pyngrok_config)
+    with pytest.raises(pyngrok.PyngrokNgrokError, match="already running"):
+        process._start_process(pyngrok_config)
+    assert process._current_processes[pyngrok_config.ngrok_path] is first and first.proc.poll() is None
+
+
+def test_terminate_process_stops_the_agent(pyngrok_config: pyngrok.PyngrokConfig) -> None:
+    process = submodule("process")
+    ngrok_process = process._start_process(pyngrok_config)
+    monitor_thread = ngrok_process._monitor_thread
+    assert monitor_thread is not None and monitor_thread.is_alive()
+    process._terminate_process(ngrok_process.proc)
+    assert ngrok_process.proc.poll() is not None
+    monitor_thread.join(10)
+    assert not monitor_thread.is_alive()
+
+
+def test_monitor_thread_off_and_stopped(pyngrok_config: pyngrok.PyngrokConfig) -> None:
+    ngrok = submodule("ngrok")
+    pyngrok_config.monitor_thread = False
+    ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+    assert ngrok_process._monitor_thread is None
+    ngrok_process.start_monitor_thread()
+    monitor_thread = ngrok_process._monitor_thread
+    assert monitor_thread is not None and monitor_thread.is_alive()
+    ngrok_process.stop_monitor_thread()
+    monitor_thread.join(10)
+    assert not monitor_thread.is_alive() and ngrok_process._monitor_thread is None
+    ngrok.connect("8000", pyngrok_config=pyngrok_config)  # the readers still drain the agent's output
+    assert any("started tunnel" in str(log.msg) for log in ngrok_process.logs)
+
+
+def test_atexit_registration_follows_the_agent(pyngrok_config: pyngrok.PyngrokConfig) -> None:
+    import atexit
+
+    with mock.patch("atexit.register", wraps=atexit.register) as register:
+        ngrok_process = submodule("process").get_process(pyngrok_config)
+    register.assert_called_once_with(ngrok_process._stop_at_exit)
+    with mock.patch("atexit.unregister", wraps=atexit.unregister) as unregister:
+        pyngrok.kill(pyngrok_config)
+    unregister.assert_called_once_with(ngrok_process._stop_at_exit)  # a stopped agent holds no exit hook
+
+
+def test_patched_installer_urlopen_fails_the_download(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    installer = submodule("installer")
+    monkeypatch.setattr(pyngrok, "_RETRY_BACKOFF_SECONDS", 0.0)
+    ngrok_path = str(tmp_path / "bin" / "ngrok")
+    failing = pytest.raises(pyngrok.PyngrokNgrokInstallError, match="no network")
+    with mock.patch("pyngrok.installer.urlopen", side_effect=OSError("no network")) as urlopen, failing:
+        installer.install_ngrok(ngrok_path, retries=2, quiet=True)
+    assert urlopen.call_count == 3 and not os.path.exists(ngrok_path)
+    refused = mock.MagicMock()
+    refused.getcode.return_value = 500
+    failing = pytest.raises(pyngrok.PyngrokNgrokInstallError, match="HTTP 500")
+    with mock.patch("pyngrok.installer.urlopen", return_value=refused), failing:
+        installer.install_ngrok(ngrok_path, quiet=True)
+    assert not os.path.exists(ngrok_path)
+
+
+def test_download_file_fetches_to_a_temporary_file() -> None:
+    from installer_servers import ArchiveServer, Route
+
+    installer = submodule("installer")
+    with pytest.raises(pyngrok.PyngrokSecurityError):
+        installer._download_file(f"file:{__file__}", retries=10)
+    server = ArchiveServer()
+    try:
+        server.routes["/ngrok-v3-stable-linux-amd64.tgz"] = Route(body=b"archive bytes")
+        path = installer._download_file(server.url("/ngrok-v3-stable-linux-amd64.tgz"), allow_http=True, quiet=True)
+    finally:
+        server.close()
+    try:
+        with open(path, "rb") as downloaded:
+            assert downloaded.read() == b"archive bytes"
+        assert path.endswith("ngrok-v3-stable-linux-amd64.tgz")
+    finally:
+        os.unlink(path)
+
+
+def test_api_request_puts_params_before_the_fragment() -> None:
+    import http.server
+    import threading
+
+    requested: List[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requested.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "12")
+            self.end_headers()
+            self.wfile.write(b'{"ok": true}')
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api?limit=2#frag"
+        answer = submodule("ngrok").api_request(url, params={"tunnel_name": "demo"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer == {"ok": True} and requested == ["/api?limit=2&tunnel_name=demo"]
+
+
+def test_patched_ngrok_urlopen_carries_requests_to_other_hosts() -> None:
+    """Mocked: example.test is not reachable from here (no internet); the mock stands in for the remote host."""
+    with mock.patch("pyngrok.ngrok.urlopen") as urlopen:
+        urlopen.return_value.read.return_value = b'{"answer": 42}'
+        urlopen.return_value.getcode.return_value = 200
+        answer = submodule("ngrok").api_request("https://example.test/api?limit=2#frag", params={"a": "b"})
+    assert answer == {"answer": 42}
+    assert urlopen.call_args[0][0].full_url == "https://example.test/api?limit=2&a=b#frag"
+
+
+@pytest.mark.parametrize(
+    "system, expected",
+    [("Darwin", ("Library", "Application Support", "ngrok")), ("Windows 10", ("AppData", "Local", "ngrok"))],
+)
+def test_default_ngrok_dir_asks_platform_system(
+    monkeypatch: pytest.MonkeyPatch, system: str, expected: Tuple[str, ...]
+) -> None:
+    import platform
+
+    monkeypatch.setattr(platform, "system", lambda: system)
+    assert submodule("installer").get_default_ngrok_dir() == os.path.join(os.path.expanduser("~"), *expected)
+
+
+def test_main_returns_the_exit_code(
+    fake_ngrok_path: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ngrok = submodule("ngrok")
+    monkeypatch.setattr(pyngrok, "_default_pyngrok_config", None)
+    monkeypatch.setenv("PYNGROK_NGROK_PATH", fake_ngrok_path)
+    monkeypatch.setattr("pyngrok.conf.DEFAULT_NGROK_CONFIG_PATH", str(tmp_path / "ngrok.yml"))
+    monkeypatch.setattr(sys, "argv", ["ngrok", "version"])
+    assert ngrok.main() == 0
+    assert "pyngrok version" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", ["ngrok", "no-such-command"])
+    assert ngrok.main() != 0

@@ -448,7 +448,7 @@ def test_pathological_json_log_line_mid_session(
     pyngrok.connect("8000", pyngrok_config=config)
     assert wait_for(lambda: any(entry.msg == "started tunnel" for entry in ngrok_process.logs))
     current.mark()
-    reader_alive = ngrok_process._monitor_thread is not None and ngrok_process._monitor_thread.is_alive()
+    reader_alive = ngrok_process._readers[0].is_alive()  # the stdout reader
     state = ngrok_process.session_state
     assert reader_alive and state == "online" and "stopped" not in events, (reader_alive, state, events)
     assert ngrok_process.healthy()

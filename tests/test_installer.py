@@ -170,6 +170,10 @@ PLATFORM_CASES = [
     ("Linux", "i686", "linux-386.tgz"),
     ("Linux", "armv7l", "linux-arm.tgz"),
     ("Linux", "aarch64", "linux-arm64.tgz"),
+    ("Linux", "arm aarch64", "linux-arm64.tgz"),
+    # Upstream's rule: any other name ending in 64 is x86_64; the installer's version check then rejects a
+    # binary that does not run here.
+    ("Linux", "riscv64", "linux-amd64.tgz"),
     ("Linux", "s390x", "linux-s390x.tgz"),
     ("Linux", "ppc64", "linux-ppc64.tgz"),
     ("Linux", "ppc64le", "linux-ppc64le.tgz"),
@@ -199,9 +203,7 @@ def test_platforms_table_matches_upstream_keys() -> None:
     assert installer.get_ngrok_cdn_url is pyngrok.get_ngrok_cdn_url
 
 
-@pytest.mark.parametrize(
-    "system, machine, message", [("SunOS", "i86pc", '"sunos"'), ("Linux", "riscv64", "linux_riscv64")]
-)
+@pytest.mark.parametrize("system, machine, message", [("SunOS", "i86pc", '"sunos"'), ("AIX", "powerpc", '"aix"')])
 def test_unsupported_platforms(monkeypatch: pytest.MonkeyPatch, system: str, machine: str, message: str) -> None:
     monkeypatch.setattr(platform, "system", lambda: system)
     monkeypatch.setattr(platform, "machine", lambda: machine)
