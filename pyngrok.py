@@ -6457,13 +6457,41 @@ def _rebind(submodule: Optional[_Submodule], name: str, value: Any) -> None:
         if target is None or old is _MISSING or this_globals.get(target, _MISSING) is not old:
             return
         this_globals[target] = value
-    if old is _MISSING:
-        return
+    if old is not _MISSING and target is not None:
+        _propagate(target, old, value)
+
+
+def _propagate(target: str, old: Any, value: Any) -> None:
+    """Replace ``old`` by ``value`` in every submodule name that stands for this module's global ``target``."""
     for short_name, view in _submodules.items():
         view_globals = vars(view)
         for view_name, view_target in _facade_exports(short_name).items():
             if view_target == target and view_globals.get(view_name, _MISSING) is old:
                 view_globals[view_name] = value
+
+
+# A forked child rebinds some globals (fresh locks, see _forget_the_parents_agents); the submodules follow.
+_globals_at_fork: Dict[str, Any] = {}
+
+
+def _note_globals_before_fork() -> None:
+    _globals_at_fork.clear()
+    if _submodules:
+        this_globals = globals()
+        targets = {target for short_name in _submodules for target in _facade_exports(short_name).values()}
+        _globals_at_fork.update((target, this_globals[target]) for target in targets if target in this_globals)
+
+
+def _follow_globals_after_fork() -> None:
+    this_globals = globals()
+    for target, old in _globals_at_fork.items():
+        if this_globals.get(target, _MISSING) is not old:
+            _propagate(target, old, this_globals[target])
+    _globals_at_fork.clear()
+
+
+if hasattr(os, "register_at_fork"):  # registered after _forget_the_parents_agents, so it runs after it
+    os.register_at_fork(before=_note_globals_before_fork, after_in_child=_follow_globals_after_fork)
 
 
 def _submodule(short_name: str) -> types.ModuleType:

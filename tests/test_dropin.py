@@ -132,6 +132,24 @@ def test_a_view_that_holds_another_object_is_not_overwritten() -> None:
     assert ngrok.PyngrokConfig is original
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_sees_its_fresh_locks_through_the_submodules() -> None:
+    installer, process = submodule("installer"), submodule("process")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running the parent's exit handlers
+        same = installer.config_file_lock is pyngrok.config_file_lock
+        same = same and process._current_processes_lock is pyngrok._current_processes_lock
+        os.write(write_end, b"same" if same else b"stale")
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as child:
+        answer = child.read()
+    os.waitpid(pid, 0)
+    assert answer == b"same"
+    assert installer.config_file_lock is pyngrok.config_file_lock  # the parent's own are untouched
+
+
 def test_patch_dict_on_a_submodule_dict_round_trips() -> None:
     ngrok = submodule("ngrok")
     before = snapshot()
