@@ -6404,7 +6404,7 @@ def _facade_exports(short_name: str) -> Dict[str, str]:
     """Every name of upstream's ``pyngrok.<short_name>``, mapped to the name of its value in this file.
 
     A build script can call this at run time: ``{name: _facade_exports(name) for name in _FACADES}``; each
-    submodule's ``__all__`` lists the public ones that this file defines (not the modules it imports).
+    submodule's ``__all__`` lists its public API: the names upstream's module defines itself.
     """
     return {**_FACADE_IMPORTS.get(short_name, {}), **_FACADES[short_name]}
 
@@ -6500,24 +6500,20 @@ def _submodule(short_name: str) -> types.ModuleType:
     return sys.modules[full_name]
 
 
-def __getattr__(name: str) -> Any:
-    """``pyngrok.ngrok`` after a bare ``import pyngrok``: the submodules are imported on first use."""
-    if name in _FACADES:
-        return _submodule(name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Hidden from type checkers, which would otherwise take every misspelled ``pyngrok.X`` for a valid name.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        """``pyngrok.ngrok`` after a bare ``import pyngrok``: the submodules are imported on first use."""
+        if name in _FACADES:
+            return _submodule(name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _submodule_all(short_name: str) -> List[str]:
-    """The submodule's public names that this file defines: its API without the modules it imports."""
-    this_globals = globals()
-    return sorted(
-        name
-        for name, target in _facade_exports(short_name).items()
-        if not name.startswith("_")
-        and target in this_globals
-        and target not in _FACADES
-        and not isinstance(this_globals[target], (types.ModuleType, _LazyModule))
-    )
+    """The submodule's public API: what upstream's module defines itself (its logger too), not what it imports."""
+    own = set(_FACADES[short_name]) | {"logger", "ngrok_logger"} & set(_facade_exports(short_name))
+    return sorted(name for name in own if not name.startswith("_"))
 
 
 def _stdlib_value(target: str) -> Any:
