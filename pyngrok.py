@@ -6740,6 +6740,13 @@ _PACKAGE_FORM_SUBMODULES = ("agent", "aio", "conf", "exception", "installer", "l
 
 _PACKAGE_FORM_MAIN = '"""``python -m pyngrok``: the CLI."""\n\nimport sys\n\nfrom . import main\n\nsys.exit(main())\n'
 
+# Beside each stub, a source file that the import system never reaches (importing ``pyngrok`` makes the
+# submodules first), so that pyright and IDEs, which look for a module's source, find one and do not warn.
+_PACKAGE_FORM_SUBMODULE_SOURCE = (
+    '"""Made by ``__init__.py`` as ``pyngrok.{name}``, typed by ``{name}.pyi``: tools look for this file."""\n\n'
+    'raise ImportError("pyngrok.{name} is made by pyngrok/__init__.py: import it as pyngrok.{name}")\n'
+)
+
 
 def _vendor_cli(args: List[str]) -> int:
     """Run ``python -m pyngrok vendor DIR``: write the typed package form into ``DIR/pyngrok``.
@@ -6821,6 +6828,7 @@ def _package_form_files() -> Dict[str, str]:
     for short_name in _PACKAGE_FORM_SUBMODULES:
         submodule = getattr(module, short_name)
         files[f"{short_name}.pyi"] = _submodule_stub(module, submodule, defined, imports)
+        files[f"{short_name}.py"] = _PACKAGE_FORM_SUBMODULE_SOURCE.format(name=short_name)
     return files
 
 

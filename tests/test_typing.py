@@ -26,7 +26,12 @@ import pyngrok
 from helpers import REPO_ROOT
 
 SUBMODULES = ("agent", "aio", "conf", "exception", "installer", "log", "ngrok", "process")
-PACKAGE_FILES = {"__init__.py", "__main__.py", "py.typed", *(f"{name}.pyi" for name in SUBMODULES)}
+PACKAGE_FILES = {
+    "__init__.py",
+    "__main__.py",
+    "py.typed",
+    *(f"{name}{ext}" for name in SUBMODULES for ext in (".pyi", ".py")),
+}
 SOURCE = os.path.join(REPO_ROOT, "pyngrok.py")
 
 MYPY_VERSION = "2.4.1"
@@ -65,6 +70,9 @@ def test_vendor_writes_the_one_file_with_marker_and_stubs(tmp_path: Any) -> None
     with open(SOURCE, "rb") as source:
         assert (package / "__init__.py").read_bytes() == source.read()
     assert (package / "py.typed").read_bytes() == b""
+    for name in SUBMODULES:  # the import system never reaches them: importing pyngrok made the submodules
+        shim = (package / f"{name}.py").read_text(encoding="utf-8")
+        assert [node.__class__ for node in ast.parse(shim).body] == [ast.Expr, ast.Raise]
 
 
 @pytest.mark.parametrize("name", SUBMODULES)
@@ -255,8 +263,8 @@ def check_with_pyright(tools: Dict[str, str], project: str, env: Dict[str, str],
     result = run_tool([tools["pyright"], "--outputjson", "--pythonpath", python, "program.py"], project, env)
     report = json.loads(result.stdout)
     diagnostics = report["generalDiagnostics"]
-    errors = [d for d in diagnostics if d["severity"] == "error"]
-    assert result.returncode == 0 and not errors, json.dumps(errors, indent=1)
+    problems = [d for d in diagnostics if d["severity"] != "information"]  # no "could not be resolved from source"
+    assert result.returncode == 0 and not problems, json.dumps(problems, indent=1)
     revealed = {
         d["range"]["start"]["line"] + 1: plain_type(d["message"].rsplit(' is "', 1)[1][:-1])
         for d in diagnostics
