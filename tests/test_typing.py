@@ -35,6 +35,8 @@ PACKAGE_FILES = {
 SOURCE = os.path.join(REPO_ROOT, "pyngrok.py")
 
 MYPY_VERSION = "2.4.1"
+# The build backend that pyproject.toml asks for, installed beside mypy to build our wheel without isolation.
+BUILD_PACKAGES = ("setuptools>=77", "wheel")
 PYRIGHT_VERSION = "1.1.414"
 TOOLS_DIR = os.path.join(REPO_ROOT, ".cache", "typing-tools")
 
@@ -228,12 +230,12 @@ def run_tool(command: List[str], cwd: str, env: Dict[str, str]) -> "subprocess.C
 @pytest.fixture(scope="module")
 def typing_tools() -> Dict[str, str]:
     """A venv with the pinned mypy (and setuptools, wheel to build ours), and the pinned pyright from npm."""
-    venv = os.path.join(TOOLS_DIR, f"venv-mypy-{MYPY_VERSION}")
+    venv = os.path.join(TOOLS_DIR, f"venv-mypy-{MYPY_VERSION}-setuptools-77")
     python = os.path.join(venv, "bin", "python")
     mypy = os.path.join(venv, "bin", "mypy")
     if not os.path.exists(mypy):
         subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=300)
-        packages = [f"mypy=={MYPY_VERSION}", "setuptools", "wheel"]
+        packages = [f"mypy=={MYPY_VERSION}", *BUILD_PACKAGES]
         subprocess.run([python, "-m", "pip", "install", "-q", *packages], check=True, timeout=600)
     npm_prefix = os.path.join(TOOLS_DIR, f"pyright-{PYRIGHT_VERSION}")
     pyright = os.path.join(npm_prefix, "node_modules", ".bin", "pyright")
