@@ -3319,7 +3319,10 @@ def _config_text(
     except _YamlCannotEdit as error:
         reason = str(error)
     except PyngrokConfigError as error:
-        reason = f"editing only the changed keys would make the file invalid ({error})"
+        # Not the error's message: it may quote a value, and the value may be a secret.
+        reason = "editing only the changed keys would not give a valid file" + (
+            f" (line {error.line})" if error.line else ""
+        )
     logger.info("Writing all of %s anew (its comments past the first block are lost): %s", config_path, reason)
     return (_leading_comments(text) + _yaml_dump(config)).replace("\n", newline)
 

@@ -74,6 +74,18 @@ def test_an_edit_that_would_not_read_back_as_the_config_is_written_anew(caplog):
     assert any("would not give the same config" in record.getMessage() for record in caplog.records)
 
 
+def test_an_edit_that_would_not_read_back_at_all_is_written_anew(tmp_path, caplog):
+    # After '...' the document is over: a key appended there would start a second one.
+    path = tmp_path / "ngrok.yml"
+    path.write_text("---\n# nothing yet\n...\n")
+    caplog.set_level(logging.INFO, logger="pyngrok")
+    pyngrok.install_default_config(str(path), {"agent": {"authtoken": "secret-token-value"}})
+    assert pyngrok._yaml_load(path.read_text()) == {"version": "3", "agent": {"authtoken": "secret-token-value"}}
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("would not give a valid file (line 4)" in message for message in messages)
+    assert not any("secret-token-value" in message for message in messages)
+
+
 def test_a_kept_block_scalar_keeps_its_blank_lines(tmp_path):
     path = tmp_path / "ngrok.yml"
     path.write_text('version: "3"\nagent:\n  metadata: |+\n    kept\n\n\n# after\n')
