@@ -5590,7 +5590,10 @@ def connect(
                 f'Options {v3_only} require config_version="3". Set PyngrokConfig.config_version="3" to use these.'
             )
     _interpolate_tunnel_definition(pyngrok_config, options, addr, proto, name)
-    _upgrade_legacy_params(pyngrok_config, options)
+    if pyngrok_config.config_version == "3":
+        _translate_to_endpoint(options)
+    else:
+        _upgrade_legacy_params(pyngrok_config, options)
 
     _api_logger.info("Opening tunnel named: %s", options.get("name"))
     ngrok_process = get_ngrok_process(pyngrok_config)
@@ -5738,9 +5741,14 @@ def _upstream_url(addr: str, proto: str) -> str:
 
 
 def _upgrade_legacy_params(pyngrok_config: PyngrokConfig, options: Dict[str, Any]) -> None:
-    """Translate v2 options that v3 agents renamed: ``bind_tls`` to ``schemes``, ``auth`` to ``basic_auth``."""
+    """Translate v2 tunnel options that v3 agents renamed: ``bind_tls`` to ``schemes``, ``auth`` to
+    ``basic_auth``, ``hostname`` to ``domain``, ``client_cas`` to ``mutual_tls_cas``, ``policy`` to
+    ``traffic_policy``."""
     if pyngrok_config.ngrok_version != "3":
         return
+    for old, new in (("hostname", "domain"), ("client_cas", "mutual_tls_cas"), ("policy", "traffic_policy")):
+        if old in options and new not in options:
+            options[new] = options.pop(old)
     if "bind_tls" in options:
         bind_tls = options.pop("bind_tls")
         if bind_tls in (True, "true"):
@@ -5752,6 +5760,150 @@ def _upgrade_legacy_params(pyngrok_config: PyngrokConfig, options: Dict[str, Any
     if "auth" in options:
         auth = options.pop("auth")
         options["basic_auth"] = auth if isinstance(auth, list) else [auth]
+
+
+# --- v2 tunnel options for v3 endpoints ----------------------------------------------------------------
+# POST /api/endpoints accepts these fields and no others; the agent answers 400 ("field X not found") to the
+# rest. connect() translates the v2 options that have an endpoint equivalent and refuses the others, naming
+# what to use instead, before any request.
+_ENDPOINT_FIELDS = frozenset(
+    {"name", "url", "upstream", "pooling_enabled", "inspect", "traffic_policy", "bindings", "metadata", "description"}
+)
+_ENDPOINT_UPSTREAM_FIELDS = frozenset({"url", "protocol"})
+_NO_ENDPOINT_EQUIVALENT = {
+    "oauth": 'a Traffic Policy "oauth" action (traffic_policy=...)',
+    "oidc": 'a Traffic Policy "openid-connect" action (traffic_policy=...)',
+    "ip_restriction": 'a Traffic Policy "restrict-ips" action (traffic_policy=...)',
+    "request_header": 'Traffic Policy "add-headers"/"remove-headers" actions on on_http_request',
+    "response_header": 'Traffic Policy "add-headers"/"remove-headers" actions on on_http_response',
+    "circuit_breaker": 'a Traffic Policy "circuit-breaker" action (traffic_policy=...)',
+    "compression": 'a Traffic Policy "compress-response" action (traffic_policy=...)',
+    "user_agent_filter": 'a Traffic Policy "deny" action with an expression on req.user_agent',
+    "verify_webhook": 'a Traffic Policy "verify-webhook" action (traffic_policy=...)',
+    "mutual_tls_cas": 'a Traffic Policy "terminate-tls" action (mutual_tls_certificate_authorities)',
+    "client_cas": 'a Traffic Policy "terminate-tls" action (mutual_tls_certificate_authorities)',
+    "crt": 'a Traffic Policy "terminate-tls" action, or agent_tls_termination in a config-file endpoint',
+    "key": 'a Traffic Policy "terminate-tls" action, or agent_tls_termination in a config-file endpoint',
+    "terminate_at": 'a Traffic Policy "terminate-tls" action (traffic_policy=...)',
+    "agent_tls_termination": "an endpoint started by the agent from its config file (ngrok start NAME)",
+    "proxy_proto": "upstream.proxy_protocol in an endpoint of the config file (ngrok start NAME)",
+    "websocket_tcp_converter": 'tunnels: PyngrokConfig(config_version="2")',
+    "labels": "url= (labeled tunnels went with Edges)",
+    "policy": "traffic_policy=",
+}
+
+
+def _translate_to_endpoint(options: Dict[str, Any]) -> None:
+    """Turn v2 tunnel options into endpoint fields in place, or raise before anything is sent.
+
+    ``domain``/``hostname`` (and ``subdomain`` with ``domain`` as its base) become ``url``, ``remote_addr``
+    a ``tcp://`` url, ``bind_tls``/``schemes`` the url's scheme, ``auth``/``basic_auth`` a Traffic Policy
+    ``basic-auth`` action and ``host_header`` an ``add-headers`` action setting ``host``.
+
+    :raises PyngrokError: For an option with no endpoint equivalent, naming what to use instead.
+    """
+    for key in sorted(str(key) for key in options):
+        if key in _NO_ENDPOINT_EQUIVALENT:
+            raise PyngrokError(
+                f'Option "{key}" has no equivalent for ngrok v3 endpoints; use {_NO_ENDPOINT_EQUIVALENT[key]}.'
+            )
+    url = _endpoint_url(options)
+    if url:
+        options["url"] = url
+    actions = _basic_auth_actions(options) + _host_header_actions(options)
+    if actions:
+        options["traffic_policy"] = _with_request_actions(options.get("traffic_policy"), actions)
+    upstream = options.get("upstream")
+    extra_upstream = (
+        sorted(str(k) for k in upstream if k not in _ENDPOINT_UPSTREAM_FIELDS) if isinstance(upstream, dict) else []
+    )
+    unknown = sorted(str(key) for key in options if key not in _ENDPOINT_FIELDS)
+    if unknown or extra_upstream:
+        what = unknown[0] if unknown else f"upstream.{extra_upstream[0]}"
+        raise PyngrokError(
+            f'Option "{what}" is not a field of ngrok v3 endpoints, which accept {", ".join(sorted(_ENDPOINT_FIELDS))} '
+            f'(upstream: url, protocol); for v2 tunnels use PyngrokConfig(config_version="2").'
+        )
+
+
+def _endpoint_url(options: Dict[str, Any]) -> Optional[str]:
+    """The endpoint URL the v2 options ask for (popping them), or None to leave ``url`` as it is."""
+    url = str(options.get("url") or "")
+    scheme, _, host = url.rpartition("://") if "://" in url else ("", "", url)
+    domain = options.pop("domain", None) or options.pop("hostname", None)
+    subdomain = options.pop("subdomain", None)
+    remote_addr = options.pop("remote_addr", None)
+    wanted_scheme = _endpoint_scheme(options.pop("bind_tls", None), options.pop("schemes", None))
+    if subdomain and not domain:
+        raise PyngrokError(
+            f'Option "subdomain" has no v3 equivalent without a base domain: use url="https://{subdomain}.<your '
+            'domain>", or pass domain= as the base.'
+        )
+    if (domain or remote_addr) and host:
+        raise PyngrokError(f'Options "url" and "{"domain" if domain else "remote_addr"}" both set the endpoint URL.')
+    if domain:
+        host = f"{subdomain}.{domain}" if subdomain else str(domain)
+    if remote_addr:
+        scheme, host = "tcp", str(remote_addr)
+    if wanted_scheme:
+        if scheme in ("tcp", "tls") or (scheme and scheme != wanted_scheme):
+            raise PyngrokError(f'Options "bind_tls"/"schemes" ask for {wanted_scheme}, but the URL is {scheme}://.')
+        scheme = wanted_scheme
+    if not (domain or remote_addr or wanted_scheme):
+        return None
+    return f"{scheme or 'https'}://{host}"
+
+
+def _endpoint_scheme(bind_tls: Any, schemes: Any) -> Optional[str]:
+    if schemes is not None:
+        chosen = sorted({str(s).lower() for s in (schemes if isinstance(schemes, list) else [schemes])})
+    elif bind_tls is not None:
+        text = str(bind_tls).lower()
+        chosen = ["http", "https"] if text == "both" else ["https"] if text in ("true", "1") else ["http"]
+    else:
+        return None
+    if chosen == ["http"] or chosen == ["https"]:
+        return chosen[0]
+    raise PyngrokError(
+        'An endpoint has one URL, so one scheme: bind_tls="both" / schemes=["http", "https"] has no v3 '
+        "equivalent; connect twice, once with bind_tls=True and once with bind_tls=False."
+    )
+
+
+def _basic_auth_actions(options: Dict[str, Any]) -> List[Dict[str, Any]]:
+    credentials: List[str] = []
+    for key in ("auth", "basic_auth"):
+        value = options.pop(key, None)
+        credentials.extend(str(item) for item in (value if isinstance(value, list) else [value]) if item)
+    return [{"type": "basic-auth", "config": {"credentials": credentials}}] if credentials else []
+
+
+def _host_header_actions(options: Dict[str, Any]) -> List[Dict[str, Any]]:
+    host_header = options.pop("host_header", None)
+    if not host_header or host_header == "preserve":  # endpoints pass the Host header on as it came
+        return []
+    if host_header == "rewrite":
+        upstream = _mapping_field(options, "upstream")
+        target = str(upstream.get("url") or "")
+        host_header = urllib.parse.urlsplit(target if "://" in target else f"//{target}").netloc or target
+    return [{"type": "add-headers", "config": {"headers": {"host": str(host_header)}}}]
+
+
+def _with_request_actions(policy: Any, actions: List[Dict[str, Any]]) -> Any:
+    """``policy`` (a mapping or its YAML/JSON text) with ``actions`` as a first on_http_request rule."""
+    as_text = isinstance(policy, str)
+    if as_text:
+        try:
+            policy = _yaml_load(policy, "traffic_policy")
+        except PyngrokConfigError as error:
+            raise PyngrokError(f"traffic_policy is not valid YAML or JSON: {error}") from None
+    if policy is None:
+        policy = {}
+    if not isinstance(policy, dict) or not isinstance(policy.get("on_http_request", []), list):
+        raise PyngrokError("traffic_policy must be a mapping with a list of on_http_request rules.")
+    merged = dict(policy)
+    merged["on_http_request"] = [{"actions": actions}, *policy.get("on_http_request", [])]
+    return json.dumps(merged) if as_text else merged
 
 
 def connect_all(pyngrok_config: Optional[PyngrokConfig] = None) -> List[NgrokTunnel]:

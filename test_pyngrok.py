@@ -19,6 +19,7 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.error
 import urllib.request
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -486,6 +487,125 @@ def test_tunnel_as_context_manager_disconnects(pyngrok_config: PyngrokConfig, lo
         assert fetch(str(tunnel.public_url)) == local_site.page
         raise ValueError("boom")
     assert port_refuses(public_port(str(tunnel.public_url)))
+
+
+# Every option upstream's connect() documents (the agent's tunnel definition, and the v3 endpoint fields),
+# with a sample value, and what config_version="3" makes of it: "sent" (as endpoint fields) or "refused".
+CONNECT_OPTIONS = [
+    ("url", "https://given.example.com", "sent"),
+    ("upstream", {"url": "8000", "protocol": "http2"}, "sent"),
+    ("inspect", False, "sent"),
+    ("pooling_enabled", True, "sent"),
+    ("traffic_policy", {"on_http_request": [{"actions": [{"type": "deny"}]}]}, "sent"),
+    ("bindings", ["public"], "sent"),
+    ("metadata", "meta", "sent"),
+    ("description", "described", "sent"),
+    ("domain", "web.example.com", "sent"),
+    ("hostname", "web.example.com", "sent"),
+    ("bind_tls", True, "sent"),
+    ("bind_tls", False, "sent"),
+    ("schemes", ["https"], "sent"),
+    ("auth", "user:password1", "sent"),
+    ("basic_auth", ["user:password1"], "sent"),
+    ("host_header", "rewrite", "sent"),
+    ("host_header", "preserve", "sent"),
+    ("remote_addr", "1.tcp.ngrok.io:20000", "sent"),
+    ("subdomain", "web", "refused"),
+    ("bind_tls", "both", "refused"),
+    ("schemes", ["http", "https"], "refused"),
+    ("oauth", {"provider": "google"}, "refused"),
+    ("oidc", {"issuer_url": "https://idp.example.com"}, "refused"),
+    ("ip_restriction", {"allow_cidrs": ["10.0.0.0/8"]}, "refused"),
+    ("request_header", {"add": ["x-a:1"]}, "refused"),
+    ("response_header", {"remove": ["server"]}, "refused"),
+    ("circuit_breaker", 0.5, "refused"),
+    ("compression", True, "refused"),
+    ("user_agent_filter", {"deny": ["bot"]}, "refused"),
+    ("verify_webhook", {"provider": "slack", "secret": "s"}, "refused"),
+    ("mutual_tls_cas", "cas.pem", "refused"),
+    ("client_cas", "cas.pem", "refused"),
+    ("crt", "cert.pem", "refused"),
+    ("key", "key.pem", "refused"),
+    ("terminate_at", "agent", "refused"),
+    ("proxy_proto", 2, "refused"),
+    ("websocket_tcp_converter", True, "refused"),
+    ("labels", ["edge=x"], "refused"),
+    ("policy", {"inbound": []}, "refused"),
+    ("no_such_option", 1, "refused"),
+]
+
+
+@pytest.mark.parametrize("option, value, fate", CONNECT_OPTIONS)
+def test_no_field_outside_the_endpoint_fields_reaches_the_agent(
+    pyngrok_config: PyngrokConfig, option: str, value: Any, fate: str
+) -> None:
+    """The strict fake answers 400 to any field POST /api/endpoints does not accept, as the real agent does."""
+    proto = "tcp" if option == "remote_addr" else None
+    if fate == "sent":
+        tunnel = ngrok.connect("8000", proto, pyngrok_config=pyngrok_config, **{option: value})
+        assert tunnel.public_url and tunnel.name in [t.name for t in ngrok.get_tunnels(pyngrok_config)]
+    else:
+        with pytest.raises(PyngrokError) as raised:
+            ngrok.connect("8000", proto, pyngrok_config=pyngrok_config, **{option: value})
+        assert not isinstance(raised.value, PyngrokNgrokHTTPError) and option in str(raised.value)
+        assert not process.is_process_running(pyngrok_config.ngrok_path)  # refused before any request
+
+
+def test_v2_options_translate_to_endpoint_fields() -> None:
+    def translated(**options: Any) -> Dict[str, Any]:
+        options.setdefault("upstream", {"url": "http://localhost:8000"})
+        pyngrok._translate_to_endpoint(options)
+        return options
+
+    assert translated(domain="a.example.com")["url"] == "https://a.example.com"
+    assert translated(hostname="a.example.com", bind_tls=False)["url"] == "http://a.example.com"
+    assert translated(subdomain="a", domain="example.com")["url"] == "https://a.example.com"
+    assert translated(url="tcp://", remote_addr="1.tcp.ngrok.io:20000")["url"] == "tcp://1.tcp.ngrok.io:20000"
+    assert translated(schemes=["http"])["url"] == "http://"
+    policy = translated(auth="u:password1", host_header="rewrite")["traffic_policy"]
+    assert policy == {
+        "on_http_request": [
+            {
+                "actions": [
+                    {"type": "basic-auth", "config": {"credentials": ["u:password1"]}},
+                    {"type": "add-headers", "config": {"headers": {"host": "localhost:8000"}}},
+                ]
+            }
+        ]
+    }
+    text = "on_http_request:\n  - actions:\n      - type: deny\n"
+    merged = json.loads(translated(basic_auth=["u:password1"], traffic_policy=text)["traffic_policy"])
+    assert [rule["actions"][0]["type"] for rule in merged["on_http_request"]] == ["basic-auth", "deny"]
+    assert translated(host_header="preserve") == {"upstream": {"url": "http://localhost:8000"}}
+    with pytest.raises(PyngrokError, match='"url" and "domain"'):
+        translated(url="https://b.example.com", domain="a.example.com")
+
+
+def test_translated_options_act_on_traffic(pyngrok_config: PyngrokConfig, local_site: Any) -> None:
+    tunnel = ngrok.connect(local_site.port, auth="user:password1", host_header="rewrite", pyngrok_config=pyngrok_config)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        fetch(str(tunnel.public_url))
+    assert refused.value.code == 401 and local_site.hits == []
+    request = urllib.request.Request(str(tunnel.public_url), headers={"Authorization": "Basic dXNlcjpwYXNzd29yZDE="})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.read().decode() == local_site.page
+    (captured,) = [r for r in agent.get_requests(pyngrok_config=pyngrok_config) if r.response["status_code"] == 200]
+    assert captured.request["headers"]["Host"] == [f"localhost:{local_site.port}"]
+
+
+def test_v2_tunnel_definitions_of_a_v3_config_become_endpoints(pyngrok_config: PyngrokConfig, local_site: Any) -> None:
+    with open(str(pyngrok_config.config_path), "a", encoding="utf-8") as config:
+        config.write(
+            f"tunnels:\n  web:\n    proto: http\n    addr: {local_site.port}\n    schemes: [https]\n"
+            "    basic_auth: ['user:password1']\n    host_header: site.example\n"
+            "  old:\n    proto: http\n    addr: 80\n    oauth:\n      provider: google\n"
+        )
+    tunnel = ngrok.connect(name="web", pyngrok_config=pyngrok_config)
+    assert tunnel.name == "web-api" and tunnel.upstream["url"] == f"http://localhost:{local_site.port}"
+    with pytest.raises(urllib.error.HTTPError):
+        fetch(str(tunnel.public_url))
+    with pytest.raises(PyngrokError, match='"oauth" has no equivalent'):
+        ngrok.connect(name="old", pyngrok_config=pyngrok_config)
 
 
 def test_v2_config_uses_tunnels_and_translates(pyngrok_config: PyngrokConfig, local_site: Any) -> None:
