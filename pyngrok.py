@@ -2528,7 +2528,8 @@ def get_config_path(pyngrok_config: PyngrokConfig) -> str:
 #   install_default_config(config_path, data=None, ngrok_version="3", config_version="3") -> None
 #   validate_config(data) -> None
 #   _config_schema_json() -> str      (what `python -m pyngrok schema` prints)
-#   _validate_config_file(config_path) -> List[str]   (warnings; raises PyngrokConfigError on errors)
+#   _validate_config_file(config_path, ngrok_version=None) -> List[str]   (warnings; raises PyngrokConfigError)
+#   _config_findings(config_path) -> List[str]   (errors and warnings, never raises)
 
 SUPPORTED_NGROK_VERSIONS = ["2", "3"]
 
@@ -2561,25 +2562,25 @@ _SCHEMA_AGENT_COMMON: Dict[str, Any] = {
     "authtoken": _schema_of("string", "The authtoken the agent authenticates with."),
     "connect_interface": _schema_of("string", "The network interface to connect through (Linux only)."),
     "connect_timeout": _schema_of(_SCHEMA_DURATION, "How long to wait for the session connection, e.g. 10s."),
-    "console_ui": _schema_of(["boolean", "string"], "Show the console UI.", enum=[True, False, "iftty"]),
-    "console_ui_color": _schema_of("string", "The console UI background.", enum=["transparent", "black"]),
+    "console_ui": _schema_of(["boolean", "string"], "Show the console UI.", examples=[True, False, "iftty"]),
+    "console_ui_color": _schema_of("string", "The console UI background.", examples=["transparent", "black"]),
     "crl_noverify": _schema_of("boolean", "Skip checking the certificate revocation list."),
     "dns_resolver_ips": _schema_strings("DNS servers for the tunnel session."),
     "heartbeat_interval": _schema_of(_SCHEMA_DURATION, "How often to heartbeat, e.g. 10s."),
     "heartbeat_tolerance": _schema_of(_SCHEMA_DURATION, "How late a heartbeat reply may be, e.g. 15s."),
     "inspect_db_size": _schema_of("integer", "Bytes of memory for captured requests (0 default, -1 off)."),
-    "log_level": _schema_of("string", "Log detail.", enum=["crit", "warn", "error", "info", "debug"]),
-    "log_format": _schema_of("string", "Log record format.", enum=["logfmt", "json", "term"]),
+    "log_level": _schema_of("string", "Log detail.", examples=["crit", "warn", "error", "info", "debug"]),
+    "log_format": _schema_of("string", "Log record format.", examples=["logfmt", "json", "term"]),
     "log": _schema_of(["string", "boolean"], "Where to log: stdout, stderr, a file path, or false."),
     "metadata": _schema_of("string", "Opaque user metadata for the agent session."),
     "proxy_url": _schema_of("string", "An HTTP or SOCKS5 proxy URL for the session connection."),
     "region": _schema_of(
         "string",
         "The region to connect to (deprecated).",
-        enum=["us", "us-cal-1", "eu", "ap", "au", "sa", "jp", "in"],
+        examples=["us", "us-cal-1", "eu", "ap", "au", "sa", "jp", "in", "auto", "eu-lon-1"],
     ),
     "remote_management": _schema_of("boolean", "Allow stopping, restarting and updating the agent remotely."),
-    "update_channel": _schema_of("string", "The update channel.", enum=["stable", "unstable", "beta"]),
+    "update_channel": _schema_of("string", "The update channel.", examples=["stable", "unstable", "beta"]),
     "update_check": _schema_of("boolean", "Check for updates."),
     "web_addr": _schema_of(["string", "boolean"], "The address of the local web UI and API, or false."),
     "web_allow_hosts": _schema_strings("Host headers the local web UI and API accept."),
@@ -2589,22 +2590,25 @@ _SCHEMA_TUNNEL: Dict[str, Any] = _schema_object(
     "A tunnel definition (v2 config, and the deprecated 'tunnels' of a v3 config).",
     {
         "addr": _schema_of(["string", "integer"], "The local port or address to forward to."),
-        "proto": _schema_of("string", "The tunnel protocol.", enum=["http", "tcp", "tls"]),
+        "proto": _schema_of("string", "The tunnel protocol.", examples=["http", "tcp", "tls"]),
         "metadata": _schema_of("string", "Opaque user metadata for the tunnel."),
         "inspect": _schema_of("boolean", "Capture requests for inspection."),
-        "auth": _schema_of("string", "user:password for HTTP basic auth (ngrok 2)."),
+        "auth": _schema_of("string", "user:password for HTTP basic auth (ngrok 2).", deprecated=True),
         "basic_auth": _schema_strings("user:password pairs for HTTP basic auth."),
         "bind_tls": _schema_of(
-            ["boolean", "string"], "Bind HTTPS, HTTP or both (ngrok 2).", enum=[True, False, "both"]
+            ["boolean", "string"],
+            "Bind HTTPS, HTTP or both (ngrok 2).",
+            examples=[True, False, "both"],
+            deprecated=True,
         ),
         "circuit_breaker": _schema_of("number", "The 5XX ratio above which requests are rejected."),
         "compression": _schema_of("boolean", "Gzip-compress responses."),
         "host_header": _schema_of("string", "Rewrite the Host header: rewrite, preserve or a value."),
-        "hostname": _schema_of("string", "The hostname to request (ngrok 2)."),
+        "hostname": _schema_of("string", "The hostname to request (ngrok 2).", deprecated=True),
         "domain": _schema_of("string", "The domain to request."),
         "subdomain": _schema_of("string", "The subdomain to request."),
         "url": _schema_of("string", "The URL to request."),
-        "schemes": _schema_strings("The schemes to bind.", enum=["http", "https"]),
+        "schemes": _schema_strings("The schemes to bind.", examples=["http", "https"]),
         "oauth": _schema_object(
             "OAuth authentication.",
             {
@@ -2654,16 +2658,16 @@ _SCHEMA_TUNNEL: Dict[str, Any] = _schema_object(
             },
         ),
         "mutual_tls_cas": _schema_of("string", "A PEM file of CAs for mutual TLS."),
-        "client_cas": _schema_of("string", "A PEM file of CAs for mutual TLS (ngrok 2)."),
+        "client_cas": _schema_of("string", "A PEM file of CAs for mutual TLS (ngrok 2).", deprecated=True),
         "proxy_proto": _schema_of(["string", "integer"], "The PROXY protocol version, 1 or 2."),
         "websocket_tcp_converter": _schema_of("boolean", "Convert websocket connections to TCP upstream."),
         "traffic_policy": _SCHEMA_POLICY,
-        "policy": _schema_of("object", "The Traffic Policy (renamed traffic_policy in agent 3.14.0)."),
+        "policy": _schema_of("object", "The Traffic Policy (renamed traffic_policy in agent 3.14.0).", deprecated=True),
         "remote_addr": _schema_of("string", "The reserved TCP address to bind."),
         "crt": _schema_of("string", "A PEM certificate to terminate TLS with."),
         "key": _schema_of("string", "A PEM private key to terminate TLS with."),
-        "terminate_at": _schema_of("string", "Where TLS terminates.", enum=["edge", "agent", "upstream"]),
-        "labels": _schema_strings("name=value labels of a labeled tunnel."),
+        "terminate_at": _schema_of("string", "Where TLS terminates.", examples=["edge", "agent", "upstream"]),
+        "labels": _schema_strings("name=value labels of a labeled tunnel (gone with Edges).", deprecated=True),
         "pooling_enabled": _schema_of("boolean", "Let several agents serve the same URL."),
     },
 )
@@ -2677,11 +2681,11 @@ _SCHEMA_ENDPOINT: Dict[str, Any] = _schema_object(
             "Where the endpoint forwards to.",
             {
                 "url": _schema_of(["string", "integer"], "A port, a host or an origin."),
-                "protocol": _schema_of("string", "The protocol spoken upstream.", enum=["http1", "http2"]),
+                "protocol": _schema_of("string", "The protocol spoken upstream.", examples=["http1", "http2"]),
                 "proxy_protocol": _schema_of(["string", "integer"], "The PROXY protocol version, 1 or 2."),
             },
         ),
-        "bindings": _schema_strings("The endpoint binding (one).", enum=["public", "internal", "kubernetes"]),
+        "bindings": _schema_strings("The endpoint binding (one).", examples=["public", "internal", "kubernetes"]),
         "traffic_policy": _SCHEMA_POLICY,
         "traffic_policy_file": _schema_of("string", "A file holding the Traffic Policy."),
         "pooling_enabled": _schema_of("boolean", "Let several agents serve the same URL."),
@@ -2719,9 +2723,13 @@ _CONFIG_SCHEMA: Dict[str, Any] = {
                 **_SCHEMA_AGENT_COMMON,
                 "root_cas": _schema_of("string", "CAs for the session connection: trusted, host or a file."),
                 "server_addr": _schema_of("string", "The ngrok server to connect to."),
-                "http_proxy": _schema_of("string", "An HTTP proxy URL for the session connection (ngrok 2)."),
-                "socks5_proxy": _schema_of("string", "A SOCKS5 proxy URL for the session connection (ngrok 2)."),
-                "trust_host_root_certs": _schema_of("boolean", "Trust the host's root CAs (ngrok 2)."),
+                "http_proxy": _schema_of(
+                    "string", "An HTTP proxy URL for the session connection (ngrok 2).", deprecated=True
+                ),
+                "socks5_proxy": _schema_of(
+                    "string", "A SOCKS5 proxy URL for the session connection (ngrok 2).", deprecated=True
+                ),
+                "trust_host_root_certs": _schema_of("boolean", "Trust the host's root CAs (ngrok 2).", deprecated=True),
                 "tunnels": _schema_of(
                     ["object", "null"], "Tunnel definitions by name.", additionalProperties={"$ref": "#/$defs/tunnel"}
                 ),
@@ -2737,7 +2745,10 @@ _CONFIG_SCHEMA: Dict[str, Any] = {
                         **_SCHEMA_AGENT_COMMON,
                         "connect_url": _schema_of("string", "The ngrok server to connect to."),
                         "connect_cas": _schema_of("string", "CAs for the session connection: trusted, host or a file."),
-                        "crl_url": _schema_of("string", "A custom certificate revocation list URL."),
+                        "crl_url": _schema_of("string", "A custom certificate revocation list URL (agent 3.39.7)."),
+                        "local_storage": _schema_of(
+                            "boolean", "Keep captured requests for the local inspector (agent 3.32.0)."
+                        ),
                     },
                     type=["object", "null"],
                 ),
@@ -2752,6 +2763,19 @@ _CONFIG_SCHEMA: Dict[str, Any] = {
         "tunnel": _SCHEMA_TUNNEL,
         "endpoint": _SCHEMA_ENDPOINT,
     },
+}
+
+# What replaces a key of ngrok 2 agents (marked "deprecated" in the schema), which ngrok 3 agents refuse.
+_CONFIG_LEGACY_REPLACEMENTS = {
+    "auth": "basic_auth",
+    "bind_tls": "schemes",
+    "hostname": "domain",
+    "client_cas": "mutual_tls_cas",
+    "policy": "traffic_policy",
+    "labels": "an endpoint url",
+    "http_proxy": "proxy_url",
+    "socks5_proxy": "proxy_url",
+    "trust_host_root_certs": "root_cas: host",
 }
 
 # Keys that belong to the other config version, for a more useful warning than "unknown key".
@@ -2862,11 +2886,25 @@ class _SchemaCheck:
         if "enum" in schema and not any(_schema_equal(value, option) for option in schema["enum"]):
             options = ", ".join(json.dumps(option) for option in schema["enum"])
             self.errors.append((key_path, f"expected one of {options}, got {_config_value_text(value)}"))
+        if self.warn:
+            self.advise(schema, value, key_path)
         if isinstance(value, dict):
             self.check_object(schema, value, key_path)
         elif isinstance(value, list) and "items" in schema:
             for index, item in enumerate(value):
                 self.check(schema["items"], item, (*key_path, index))
+
+    def advise(self, schema: Dict[str, Any], value: Any, key_path: _YamlKeyPath) -> None:
+        """Warnings from the annotations: a value outside the documented ``examples``, a ``deprecated`` key.
+
+        Value lists are advice, not rules: agents add values (regions, protocols) faster than docs list them.
+        """
+        examples = schema.get("examples")
+        if examples and not any(_schema_equal(value, example) for example in examples):
+            self.warnings.append((key_path, _config_unknown_value_text(value, examples)))
+        if schema.get("deprecated") and key_path and isinstance(key_path[-1], str):
+            replacement = _CONFIG_LEGACY_REPLACEMENTS.get(key_path[-1], "its ngrok 3 equivalent")
+            self.warnings.append((key_path, f"a key of ngrok 2 agents, which ngrok 3 agents refuse: use {replacement}"))
 
     def check_object(self, schema: Dict[str, Any], value: Dict[Any, Any], key_path: _YamlKeyPath) -> None:
         for key in schema.get("required", ()):
@@ -2923,6 +2961,16 @@ def _config_unknown_key_text(key: Any, parent: _YamlKeyPath, known: Dict[str, An
         return f"unknown key ({hint})"
     close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.75)
     return f"unknown key, did you mean {close[0]!r}?" if close else "unknown key"
+
+
+def _config_unknown_value_text(value: Any, examples: List[Any]) -> str:
+    import difflib
+
+    known = ", ".join(json.dumps(example) for example in examples)
+    text = f"the value {_config_value_text(value)} is not one of the documented values ({known})"
+    words = [example for example in examples if isinstance(example, str)]
+    close = difflib.get_close_matches(value, words, n=1, cutoff=0.6) if isinstance(value, str) else []
+    return f"{text}, did you mean {close[0]!r}?" if close else f"{text}; the agent may still accept it"
 
 
 def _config_version_text(version: Any) -> Optional[str]:
@@ -3327,25 +3375,50 @@ def _config_text(
     return (_leading_comments(text) + _yaml_dump(config)).replace("\n", newline)
 
 
-def _validate_config_file(config_path: str) -> List[str]:
+def _validate_config_file(config_path: str, ngrok_version: Optional[str] = None) -> List[str]:
     """Check a config file before the agent starts with it; refresh the cached config.
 
+    A file without ``version`` (an empty one too) is refused for an ngrok 3 agent (``ngrok_version="3"``),
+    which would refuse it itself (`` `version` property is required ``); ngrok 2 agents need no version.
+
     :param config_path: The config file.
-    :return: Warnings: unknown keys, with a "did you mean" for near-misses. Each names the key path and the line.
+    :param ngrok_version: The major version of the agent that will read it, if known.
+    :return: Warnings: unknown keys, with a "did you mean" for near-misses, values outside the documented ones,
+        keys of ngrok 2 agents. Each names the key path and the line.
     :raises OSError: When the file cannot be read.
     :raises PyngrokConfigError: When the file is not valid YAML, or fails validation; the message names the key
         path, the file and the line of each problem.
     """
     with config_file_lock:
         config, lines, _ = _load_config_file(config_path, marked=True)
-        if config is None:
-            return []
-        config = _require_mapping(config, config_path)
-        _config_cache[config_path] = config
+        if config is not None:
+            config = _require_mapping(config, config_path)
+            _config_cache[config_path] = config
+    if ngrok_version == "3" and (config is None or config.get("version") is None):
+        raise PyngrokConfigError(
+            f"{config_path}:1: the config has no 'version', which ngrok 3 agents require (they refuse the file: "
+            '"`version` property is required"); add version: "3" (or "2" for a file of v2 keys)',
+            path=config_path,
+            line=1,
+        )
+    if config is None:
+        return []
     errors, warnings, line = _check_config(config, lines, config_path)
     if errors:
         raise PyngrokConfigError("; ".join(errors), path=config_path, line=line)
     return warnings
+
+
+def _config_findings(config_path: str) -> List[str]:
+    """Everything pyngrok's check finds in a config file (errors and warnings, with key paths and lines)."""
+    try:
+        config, lines, _ = _load_config_file(config_path, marked=True)
+    except PyngrokConfigError as error:
+        return [str(error)]
+    except OSError:
+        return []
+    errors, warnings, _ = _check_config(config if config is not None else {}, lines, config_path)
+    return errors + warnings
 
 
 # ======================================================================================================
@@ -4721,6 +4794,16 @@ def _startup_error_is_final(log: NgrokLog, error: str) -> bool:
     return log.lvl == "CRITICAL" or _NGROK_ERROR_CODE.search(error) is not None
 
 
+_AGENT_CONFIG_REFUSAL = re.compile(r"Error reading configuration file '([^']+)'")
+
+
+def _config_refusal_findings(error: str) -> str:
+    """When the agent refused a config file, what pyngrok's own check finds in it (key paths and lines)."""
+    match = _AGENT_CONFIG_REFUSAL.search(error)
+    findings = _config_findings(match.group(1)) if match else []
+    return f" pyngrok's check of that file: {'; '.join(findings)}." if findings else ""
+
+
 def _is_restart_in_place(log: NgrokLog) -> bool:
     """The agent's line for a Restart from ngrok's service, in its v3 and v2 forms.
 
@@ -5053,7 +5136,7 @@ def _start_process(pyngrok_config: PyngrokConfig, cancelled: Optional[threading.
     if is_process_running(pyngrok_config.ngrok_path):
         raise PyngrokNgrokError(f'ngrok is already running for the "ngrok_path": {pyngrok_config.ngrok_path}')
     if os.path.exists(config_path):
-        for warning in _validate_config_file(config_path):
+        for warning in _validate_config_file(config_path, pyngrok_config.ngrok_version):
             _process_logger.warning("ngrok config: %s", warning)
 
     overlay_dir = _write_overlay(pyngrok_config, config_path, authtoken=pyngrok_config.auth_token)
@@ -5156,7 +5239,7 @@ def _raise_startup_failure(ngrok_process: NgrokProcess, reason: str) -> None:
     if error is None and ngrok_process.proc.poll() is not None:
         error = f"ngrok exited with code {ngrok_process.proc.returncode}"
     if error is not None:
-        message = f"The ngrok process errored on start: {error}."
+        message = f"The ngrok process errored on start: {error}.{_config_refusal_findings(error)}"
     else:  # still running and retrying: report the timeout with the last error it retried on
         error = ngrok_process._last_transient_error
         message = f"{reason} Its last error: {error}." if error else reason

@@ -316,6 +316,26 @@ def test_a_missing_authtoken_fails_at_once_with_advice(pyngrok_config: PyngrokCo
         assert way in str(raised.value)
 
 
+def test_a_config_the_agent_refuses_is_explained_with_our_findings(pyngrok_config: PyngrokConfig) -> None:
+    path = str(pyngrok_config.config_path)
+    with open(path, "a", encoding="utf-8") as config:
+        config.write("authtoken: misplaced\n")  # a v2 key at the top of a v3 file: a warning for us, fatal for ngrok
+    with pytest.raises(PyngrokNgrokError) as raised:
+        ngrok.get_ngrok_process(pyngrok_config)
+    message = str(raised.value)
+    assert f"Error reading configuration file '{path}'" in message  # the agent's words
+    assert "line 4: field authtoken not found in type config.v3yamlConfig" in message
+    assert f"authtoken: unknown key (in a version 3 config this key belongs under 'agent:') ({path}:4)" in message
+    assert not process.is_process_running(pyngrok_config.ngrok_path)
+
+
+def test_a_config_without_version_is_refused_before_the_agent_starts(pyngrok_config: PyngrokConfig) -> None:
+    write_config(str(pyngrok_config.config_path), f"web_addr: 127.0.0.1:{free_port()}\n")
+    with pytest.raises(pyngrok.PyngrokConfigError, match="no 'version', which ngrok 3 agents require"):
+        ngrok.get_ngrok_process(pyngrok_config)
+    assert not process.is_process_running(pyngrok_config.ngrok_path) and list(children_of(os.getpid())) == []
+
+
 def test_secrets_never_reach_the_command_line(pyngrok_config: PyngrokConfig, monkeypatch: Any, tmp_path: Any) -> None:
     state_file = str(tmp_path / "state.json")
     monkeypatch.setenv("FAKE_NGROK_STATE_FILE", state_file)

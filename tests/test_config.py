@@ -309,12 +309,10 @@ def test_validate_config_accepts(data):
     "data, message",
     [
         ({"version": "3", "agent": "tok"}, "agent: expected mapping or null, got string"),
-        ({"version": "3", "agent": {"region": "mars"}}, 'agent.region: expected one of "us", "us-cal-1"'),
         ({"version": "3", "endpoints": {"a": 1}}, "endpoints: expected list or null, got mapping"),
         ({"version": "3", "endpoints": [{"url": "x"}]}, "endpoints[0]: missing the required key 'name'"),
-        ({"version": "2", "tunnels": {"web": {"proto": "udp"}}}, 'tunnels.web.proto: expected one of "http", "tcp"'),
         ({"version": "2", "inspect_db_size": "big"}, "inspect_db_size: expected integer, got string"),
-        ({"version": "2", "console_ui": "maybe"}, 'console_ui: expected one of true, false, "iftty", got "maybe"'),
+        ({"version": "3", "agent": {"region": ["eu"]}}, "agent.region: expected string, got list"),
         ({"version": "4"}, 'version: unsupported config version "4": use "2" or "3"'),
         ({"version": 1.5, "agent": {}}, 'version: unsupported config version 1.5: use "2" or "3"'),
     ],
@@ -323,6 +321,36 @@ def test_validate_config_schema_errors(data, message):
     with pytest.raises(PyngrokConfigError) as info:
         pyngrok.validate_config(data)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "data, warning",
+    [
+        (
+            {"version": "3", "agent": {"region": "us-cal-2"}},
+            'agent.region: the value "us-cal-2" is not one of the documented',
+        ),
+        ({"version": "3", "agent": {"region": "us-cal-2"}}, "did you mean 'us-cal-1'?"),
+        ({"version": "2", "tunnels": {"web": {"proto": "udp"}}}, 'tunnels.web.proto: the value "udp" is not one of'),
+        ({"version": "2", "console_ui": "maybe"}, 'console_ui: the value "maybe" is not one of the documented values'),
+        ({"version": "3", "tunnels": {"w": {"addr": 80, "auth": "u:p"}}}, "tunnels.w.auth: a key of ngrok 2 agents"),
+        ({"version": "3", "tunnels": {"w": {"addr": 80, "bind_tls": True}}}, "ngrok 3 agents refuse: use schemes"),
+    ],
+)
+def test_validate_config_value_lists_and_legacy_keys_are_advice(caplog, data, warning):
+    with caplog.at_level(logging.WARNING, logger="pyngrok"):
+        pyngrok.validate_config(data)
+    assert warning in caplog.text
+
+
+@pytest.mark.parametrize("value", ["auto", "eu-lon-1", "us-cal-1"], ids=["auto", "eu-lon-1", "us-cal-1"])
+def test_regions_the_agent_takes_draw_no_warning(caplog, value):
+    with caplog.at_level(logging.WARNING, logger="pyngrok"):
+        pyngrok.validate_config({"version": "3", "agent": {"region": value, "local_storage": False}})
+        pyngrok.validate_config(
+            {"version": "3", "endpoints": [{"name": "a", "upstream": {"url": 80, "protocol": "http2"}}]}
+        )
+    assert caplog.text == ""
 
 
 def test_validate_config_warns_about_unknown_keys(caplog):
@@ -386,6 +414,7 @@ def test_an_unsupported_version_is_named_with_file_and_line_and_nothing_else(tmp
 def test_validate_config_file_yaml_error_and_empty(tmp_path):
     path = write(tmp_path / "ngrok.yml", "")
     assert pyngrok._validate_config_file(path) == []
+    assert pyngrok._validate_config_file(path, ngrok_version="2") == []
     write(path, "a: b: c\n")
     with pytest.raises(PyngrokConfigError, match=r":1:5: "):
         pyngrok._validate_config_file(path)
@@ -404,3 +433,23 @@ def test_schema_json_is_valid_json_with_both_versions():
     for key in ("name", "url", "upstream", "bindings", "traffic_policy", "pooling_enabled", "metadata", "description"):
         assert key in endpoint
     assert set(endpoint["upstream"]["properties"]) == {"url", "protocol", "proxy_protocol"}
+
+
+@pytest.mark.parametrize("text", ["", "# nothing\n", "agent:\n  authtoken: t\n", "authtoken: t\n"])
+def test_a_file_without_version_is_refused_for_an_ngrok_3_agent(tmp_path, text):
+    path = write(tmp_path / "ngrok.yml", text)
+    with pytest.raises(PyngrokConfigError) as info:
+        pyngrok._validate_config_file(path, ngrok_version="3")
+    assert str(info.value).startswith(f"{path}:1: the config has no 'version', which ngrok 3 agents require")
+    assert 'add version: "3"' in str(info.value) and (info.value.path, info.value.line) == (path, 1)
+    assert isinstance(pyngrok._validate_config_file(path, ngrok_version="2"), list)  # ngrok 2 needs none
+
+
+def test_config_findings_never_raise(tmp_path):
+    path = write(tmp_path / "ngrok.yml", 'version: "3"\nagent:\n  authtokn: t\n  region: [eu]\nendpoints: {}\n')
+    findings = pyngrok._config_findings(path)
+    assert f"agent.region: expected string, got list ({path}:4)" in findings
+    assert f"agent.authtokn: unknown key, did you mean 'authtoken'? ({path}:3)" in findings
+    write(path, "a: [\n")
+    assert pyngrok._config_findings(path)[0].startswith(f"{path}:2:")
+    assert pyngrok._config_findings(str(tmp_path / "missing.yml")) == []
