@@ -7126,9 +7126,10 @@ def _submodule_stub(
 ) -> str:
     """The ``.pyi`` stub of one submodule: each of its names typed by what this module's source says of it.
 
-    Its public API (``__all__``) and the private names that are this module's objects are re-exported; the
-    sibling submodules it holds are imported, not re-exported, as upstream's module imports them. The
-    standard-library modules and names that upstream's module imports are left out.
+    Its public API (``__all__``) and the private names that are this module's objects are re-exported. The
+    sibling submodules and this module's objects that upstream's module imports (``ngrok.PyngrokConfig``) are
+    imported, not re-exported, so checkers treat them as they treat upstream's. The standard-library modules
+    and names that upstream's module imports are left out.
 
     :param module: This module.
     :param submodule: The submodule (``pyngrok.conf``).
@@ -7149,11 +7150,13 @@ def _submodule_stub(
             if value.__name__.startswith(f"{module.__name__}."):
                 header.add(f"from . import {value.__name__.rpartition('.')[2]}")
             continue
-        if name not in public and not name.startswith("_"):
-            continue
         source_name = name if own.get(name, lines) is value and name in defined else None
         if source_name is None and not isinstance(value, (int, float, str, bytes, type(None))):
             source_name = by_identity.get(id(value))
+        if name not in public and not name.startswith("_"):  # what upstream's module imports: there, not exported
+            if source_name is not None:
+                header.add(f"from . import {source_name}" + (f" as {name}" if source_name != name else ""))
+            continue
         if source_name == name:
             lines.append(f"from . import {name} as {name}")
         elif source_name is not None:  # only ``import X as X`` re-exports, so another name is bound by assignment

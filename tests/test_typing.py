@@ -106,6 +106,17 @@ def test_names_that_differ_from_the_parents_are_bound_to_their_own_objects(tmp_p
     assert "from . import NgrokTunnel" in aio_stub
 
 
+def test_names_upstreams_module_imports_are_there_but_not_re_exported(tmp_path: Any) -> None:
+    assert vendor(str(tmp_path)).returncode == 0
+    ngrok_stub = (tmp_path / "pyngrok" / "ngrok.pyi").read_text(encoding="utf-8").splitlines()
+    # upstream's ngrok.py imports these: reachable as ngrok.conf, ngrok.PyngrokConfig, but mypy --strict and
+    # pyright treat them as not exported, as they treat upstream's module.
+    assert "PyngrokConfig" not in pyngrok.ngrok.__all__ and pyngrok.ngrok.PyngrokConfig is pyngrok.PyngrokConfig
+    for line in ("from . import PyngrokConfig", "from . import conf", "from . import process"):
+        assert line in ngrok_stub
+    assert not [line for line in ngrok_stub if line.startswith("from . import PyngrokConfig as")]
+
+
 def test_the_vendored_package_imports_and_runs(tmp_path: Any, fake_ngrok_path: str) -> None:
     assert vendor(str(tmp_path / "vendored")).returncode == 0
     env = dict(os.environ, PYTHONPATH=str(tmp_path / "vendored"), PYNGROK_NGROK_PATH=fake_ngrok_path)
