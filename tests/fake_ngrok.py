@@ -10,7 +10,8 @@ Nothing here talks to ngrok's cloud.
 The fake is as strict as the real v3 agent by default: every strict behaviour
 rests on a documented fact, listed with its source in ``tests/FAKE_AGENT_FACTS.md``
 and marked ``# fact:`` where it is coded.  A test that needs the fake's old
-leniency names it in ``FAKE_NGROK_LENIENT`` (see ``LENIENT_BEHAVIOURS``).
+leniency names it in ``FAKE_NGROK_LENIENT`` or ``--lenient=a,b`` (see ``LENIENT_BEHAVIOURS``);
+``--strict`` (the default) turns every leniency off.
 
 Which agent the fake plays: ``V3_AGENT_VERSION`` (a 3.x version, default
 3.30.0; 3.20-3.29 have no /api/endpoints) or ``FAKE_NGROK_VERSION`` (any
@@ -123,6 +124,19 @@ LENIENT_BEHAVIOURS = {
 
 def lenient(behaviour: str) -> bool:
     return behaviour in os.environ.get("FAKE_NGROK_LENIENT", "").replace(" ", "").split(",")
+
+
+def take_strictness_flags(argv: list) -> list:
+    """``--strict`` (the default) and ``--lenient=a,b`` (the same as FAKE_NGROK_LENIENT), removed from argv."""
+    rest = []
+    for arg in argv:
+        if arg == "--strict":
+            os.environ["FAKE_NGROK_LENIENT"] = ""
+        elif arg.startswith("--lenient="):
+            os.environ["FAKE_NGROK_LENIENT"] = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    return rest
 
 
 def strict_agent() -> bool:
@@ -2201,6 +2215,7 @@ COMMANDS = {
 
 
 def main(argv: list) -> int:
+    argv = take_strictness_flags(argv)
     if not argv:
         return command_help([])
     command = COMMANDS.get(argv[0])

@@ -281,6 +281,10 @@ def test_config_is_checked_as_strictly_as_the_v3_agent_does(exe, tmp_path):
     assert check("authtoken: t\nfuture: 1\n", env={"FAKE_NGROK_VERSION": "2.3.41"}).returncode == 0
     assert check("authtoken: t\n", env={"FAKE_NGROK_LENIENT": "config"}).returncode == 0
     assert "unknown behaviours" in check("version: 3\n", env={"FAKE_NGROK_LENIENT": "everything"}).stderr
+    cfg.write_text("authtoken: t\n")
+    assert run_cli(exe, "--lenient=config", "config", "check", "--config", str(cfg)).returncode == 0
+    strict = run_cli(exe, "config", "check", "--strict", "--config", str(cfg), env={"FAKE_NGROK_LENIENT": "config"})
+    assert strict.returncode == 1 and "`version` property is required" in strict.stderr
     cfg.write_text("web_addr: 127.0.0.1:0\n")
     started = run_cli(exe, "start", "--none", "--log", "stdout", "--config", str(cfg))
     assert started.returncode == 1 and started.stdout == "" and "ERROR:  " in started.stderr
