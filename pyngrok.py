@@ -2426,8 +2426,10 @@ class PyngrokConfig:
         changes (``starting``, ``online``, ``reconnecting``, ``stopped``), from a thread of its own.
     :param supervise: Restart an agent that dies without :func:`kill_process`, and re-open its tunnels (also
         when the agent restarts itself in place, as it does on a Restart from ngrok's service).
-    :param max_restarts: How many restarts supervision tries in a row before it gives up.
-    :param restart_backoff: Seconds before the first restart; doubled for each further try.
+    :param max_restarts: How many restarts supervision tries within ``restart_window`` seconds before it gives
+        up (an agent that keeps dying soon after each restart is given up on too).
+    :param restart_backoff: Seconds before the first restart; doubled for each further restart in the window.
+    :param restart_window: Seconds over which restarts are counted against ``max_restarts``.
     """
 
     def __init__(
@@ -2447,8 +2449,9 @@ class PyngrokConfig:
         config_version: str = "3",
         session_callback: Optional[Callable[[NgrokSessionEvent], None]] = None,
         supervise: bool = False,
-        max_restarts: int = 5,
+        max_restarts: int = 3,
         restart_backoff: float = 0.5,
+        restart_window: float = 60.0,
     ) -> None:
         self.ngrok_path: str = (
             os.environ.get("PYNGROK_NGROK_PATH", DEFAULT_NGROK_PATH) if ngrok_path is None else ngrok_path
@@ -2470,6 +2473,7 @@ class PyngrokConfig:
         self.supervise: bool = supervise
         self.max_restarts: int = max_restarts
         self.restart_backoff: float = restart_backoff
+        self.restart_window: float = restart_window
 
     def __repr__(self) -> str:
         # Secrets are masked: a config is often logged or shown in a traceback.
@@ -4893,6 +4897,7 @@ def kill_process(ngrok_path: str) -> None:
     """
     with _supervisors_lock:
         supervisor = _supervisors.pop(ngrok_path, None)
+        _restart_times.pop(ngrok_path, None)  # a kill() ends a crash loop: the next agent starts afresh
     if supervisor is not None:
         supervisor.cancelled.set()
     with _current_processes_lock:
@@ -4926,6 +4931,7 @@ def _forget_the_parents_agents() -> None:
         ngrok_process._disown()
     _current_processes.clear()
     _supervisors.clear()
+    _restart_times.clear()
     _current_tunnels.clear()
     _current_processes_lock = threading.RLock()
     _supervisors_lock = threading.Lock()
@@ -4941,6 +4947,9 @@ if hasattr(os, "register_at_fork"):
 # --- supervision: restarting an agent that died, with its tunnels ------------------------------------
 
 _supervisors: Dict[str, _Supervisor] = {}
+# When supervision restarted the agent of each ngrok_path (time.monotonic()), within the restart window: kept
+# across supervisors, so that an agent that dies soon after every successful restart still runs out of tries.
+_restart_times: Dict[str, List[float]] = {}
 _supervisors_lock = threading.Lock()
 
 
@@ -4955,17 +4964,35 @@ class _Supervisor(threading.Thread):
     def run(self) -> None:
         config = self.dead.pyngrok_config
         try:
-            for attempt in range(1, config.max_restarts + 1):
-                if self.cancelled.wait(config.restart_backoff * 2 ** (attempt - 1)):
+            while True:
+                restarts = self._recent_restarts()
+                if restarts >= config.max_restarts:
+                    self._give_up()
                     return
-                if self._restart(attempt):
+                if self.cancelled.wait(config.restart_backoff * 2**restarts):
                     return
-            _process_logger.error("ngrok supervision gave up after %s restarts", config.max_restarts)
-            self.dead._notify(SESSION_STOPPED, SESSION_STOPPED, f"gave up after {config.max_restarts} restarts")
+                with _supervisors_lock:
+                    _restart_times.setdefault(config.ngrok_path, []).append(time.monotonic())
+                if self._restart(restarts + 1):
+                    return
         finally:
             with _supervisors_lock:
                 if _supervisors.get(config.ngrok_path) is self:
                     del _supervisors[config.ngrok_path]
+
+    def _recent_restarts(self) -> int:
+        config = self.dead.pyngrok_config
+        window_start = time.monotonic() - config.restart_window
+        with _supervisors_lock:
+            recent = [when for when in _restart_times.get(config.ngrok_path, ()) if when > window_start]
+            _restart_times[config.ngrok_path] = recent
+        return len(recent)
+
+    def _give_up(self) -> None:
+        config = self.dead.pyngrok_config
+        reason = f"gave up after {config.max_restarts} restarts"
+        _process_logger.error("ngrok supervision %s within %g seconds", reason, config.restart_window)
+        self.dead._notify(SESSION_STOPPED, SESSION_STOPPED, reason)
 
     def _restart(self, attempt: int) -> bool:
         config = self.dead.pyngrok_config

@@ -399,7 +399,7 @@ def test_supervision_restarts_a_killed_agent_with_its_named_tunnels(
 
     assert wait_for(lambda: recorder.states() == ["online", "stopped", "starting", "online"], 5), recorder.states()
     assert recorder.reasons("stopped") == ["ngrok exited with code -9"]
-    assert recorder.reasons("starting") == ["restart 1 of 5"]
+    assert recorder.reasons("starting") == ["restart 1 of 3"]
     assert recorder.events[-1].ngrok_process is second
 
 

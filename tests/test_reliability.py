@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any
+import threading
+from typing import Any, List
 
 import pytest
 
-from helpers import REPO_ROOT
+import pyngrok
+from helpers import REPO_ROOT, wait_for
+from pyngrok import ngrok, process
 from pyngrok.conf import PyngrokConfig
 
 TESTS_DIR = os.path.join(REPO_ROOT, "tests")
@@ -30,3 +33,43 @@ def test_a_forked_child_leaves_the_parents_agent_and_tunnel_alone(
     assert report["child_exit"] == 0, done.stderr.decode()
     assert report["agent_alive"] and report["page"] == local_site.page
     assert b"Traceback" not in done.stderr and b"Fatal Python error" not in done.stderr
+
+
+def counting_agent(directory: str, fake_ngrok_path: str, spawn_log: str) -> str:
+    """An ``ngrok`` that notes each time it is started, then runs the fake agent."""
+    path = os.path.join(directory, "counting-ngrok")
+    with open(path, "w", encoding="utf-8") as script:
+        script.write(f'#!/bin/sh\necho started >> "{spawn_log}"\nexec "{fake_ngrok_path}" "$@"\n')
+    os.chmod(path, 0o755)
+    return path
+
+
+def test_a_crash_looping_agent_is_started_at_most_max_restarts_plus_one_times(
+    pyngrok_config: PyngrokConfig, tmp_path: Any, monkeypatch: Any
+) -> None:
+    spawn_log = os.path.join(str(tmp_path), "spawns.log")
+    pyngrok_config.ngrok_path = counting_agent(str(tmp_path), pyngrok_config.ngrok_path, spawn_log)
+    pyngrok_config.supervise = True
+    pyngrok_config.max_restarts = 3
+    pyngrok_config.restart_backoff = 0.05
+    gave_up = threading.Event()
+    events: List[str] = []
+
+    def on_session(event: Any) -> None:
+        events.append(str(event.reason))
+        if str(event.reason).startswith("gave up"):
+            gave_up.set()
+
+    pyngrok_config.session_callback = on_session
+    monkeypatch.setenv("FAKE_NGROK_CRASH_AFTER", "0.3")  # healthy, then dead 0.3 s later, every time
+    ngrok.get_ngrok_process(pyngrok_config)
+    assert gave_up.wait(30), events
+    assert wait_for(lambda: pyngrok._supervisors == {} and not process.is_process_running(pyngrok_config.ngrok_path))
+    with open(spawn_log, encoding="utf-8") as spawns:
+        assert len(spawns.readlines()) == pyngrok_config.max_restarts + 1
+    assert [reason for reason in events if reason.startswith("gave up")] == ["gave up after 3 restarts"]
+    assert [reason for reason in events if reason.startswith("restart ")] == [
+        "restart 1 of 3",
+        "restart 2 of 3",
+        "restart 3 of 3",
+    ]

@@ -113,7 +113,7 @@ def test_supervision_restarts_the_agent_and_reopens_its_tunnels(pyngrok_config: 
     assert names == ["keep", "keep-tcp"] and tcp.public_url and tcp.public_url.startswith("tcp://")
     assert wait_for(lambda: recorder.states()[-3:] == ["stopped", "starting", "online"])
     starting = [event for event in recorder.events if event.state == "starting"]
-    assert starting and starting[0].reason == "restart 1 of 5"
+    assert starting and starting[0].reason == "restart 1 of 3"
 
 
 @pytest.mark.parametrize("agent_version", ["3.30.0", "2.3.41"])
