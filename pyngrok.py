@@ -2409,7 +2409,7 @@ class PyngrokConfig:
         ``DEFAULT_NGROK_PATH``).
     :param config_path: The path to the ``ngrok`` config file (default: ngrok's default location).
     :param auth_token: The authtoken the agent runs with (default: env ``NGROK_AUTHTOKEN``). It is handed
-        to the agent through a private 0600 config overlay, never on its command line.
+        to the agent through a private config overlay (in memory on Linux), never on its command line.
     :param region: The region the agent connects to.
     :param monitor_thread: Whether the agent's logs are logged and passed to ``log_event_callback``
         after startup. The agent's output is drained either way.
@@ -4550,7 +4550,7 @@ class NgrokProcess:
         self._restarted_in_place = False
         self._last_transient_error: Optional[str] = None
         self._monitor_thread: Optional[threading.Thread] = None
-        self._overlay_dir: Optional[str] = None
+        self._overlay: Optional[_Overlay] = None
         # The tunnels connect() opened on this agent, by name: what supervision re-opens after a restart.
         self._opened: Dict[str, Tuple[str, Dict[str, Any], NgrokTunnel]] = {}
 
@@ -4767,7 +4767,7 @@ class NgrokProcess:
         self._stopping = True
         self._monitoring = False
         atexit.unregister(self._stop_at_exit)  # the parent stops it at its exit, not this child
-        self._overlay_dir = None  # the parent removes it
+        self._overlay = None  # the parent removes it
         for pipe in (self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 with contextlib.suppress(OSError):
@@ -4783,9 +4783,14 @@ class NgrokProcess:
             self._stop()
 
     def _remove_overlay(self) -> None:
-        if self._overlay_dir is not None:
-            _remove_tree(self._overlay_dir)
-            self._overlay_dir = None
+        if self._overlay is not None:
+            self._overlay.remove()
+            self._overlay = None
+
+    @property
+    def _overlay_dir(self) -> Optional[str]:
+        """The directory of the agent's overlay file; ``None`` when there is none, or it lives in memory."""
+        return self._overlay.directory if self._overlay is not None else None
 
 
 def _startup_error_is_final(log: NgrokLog, error: str) -> bool:
@@ -4927,6 +4932,7 @@ def _forget_the_parents_agents() -> None:
     waits, as this also runs in the child that ``subprocess`` forks before it starts a program.
     """
     global _current_processes_lock, _supervisors_lock, _tunnels_lock, config_file_lock, _event_dispatcher
+    global _agent_spawner
     for ngrok_process in list(_current_processes.values()):
         ngrok_process._disown()
     _current_processes.clear()
@@ -4938,6 +4944,7 @@ def _forget_the_parents_agents() -> None:
     _tunnels_lock = threading.RLock()
     config_file_lock = threading.RLock()
     _event_dispatcher = _EventDispatcher()
+    _agent_spawner = _AgentSpawner()  # the parent's spawner thread is not in the child
 
 
 if hasattr(os, "register_at_fork"):
@@ -5128,11 +5135,58 @@ def _config_file_version(pyngrok_config: PyngrokConfig, config_path: str) -> str
     return pyngrok_config.config_version
 
 
-def _write_overlay(pyngrok_config: PyngrokConfig, config_path: str, **secrets: Optional[str]) -> Optional[str]:
-    """Write a private config file holding the secrets, for the agent to merge with the user's file.
+_OVERLAY_DIR_NAME = re.compile(r"pyngrok-([0-9]+)-[A-Za-z0-9_]+")
 
-    :return: The private directory holding ``overlay.yml``, or ``None`` when there is nothing to hand over.
+
+class _Overlay:
+    """A private config holding the secrets, for the agent to merge with the user's file (``--config path``).
+
+    For an agent on Linux it lives in memory only (a memfd the agent inherits and reads as ``/dev/fd/N``): no
+    file ever holds the secret, so nothing is left however the agent or this process dies. Elsewhere, and for
+    the short ``ngrok api`` runs, it is ``overlay.yml`` (0600) in a 0700 directory named after this process's
+    PID, removed when the agent stops or, if this process is killed first, by the next agent start anywhere.
     """
+
+    def __init__(self, text: str, in_memory: bool) -> None:
+        self.fd: Optional[int] = None
+        self.directory: Optional[str] = None
+        if in_memory and hasattr(os, "memfd_create") and os.path.isdir("/dev/fd"):
+            with contextlib.suppress(OSError):  # e.g. refused by a seccomp filter: fall back to a file
+                self.fd = os.memfd_create("pyngrok-overlay", os.MFD_CLOEXEC)
+        if self.fd is not None:
+            _write_all(self.fd, text.encode("utf-8"))
+            self.path = f"/dev/fd/{self.fd}"
+            return
+        self.directory = tempfile.mkdtemp(prefix=f"pyngrok-{os.getpid()}-")  # created 0700
+        self.path = os.path.join(self.directory, "overlay.yml")
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            _write_all(descriptor, text.encode("utf-8"))
+        finally:
+            os.close(descriptor)
+
+    def handed_over(self) -> None:
+        """The agent holds its own copy of the memfd now: ours is closed."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def remove(self) -> None:
+        self.handed_over()
+        if self.directory is not None:
+            _remove_tree(self.directory)
+            self.directory = None
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(descriptor, data) :]
+
+
+def _write_overlay(
+    pyngrok_config: PyngrokConfig, config_path: str, in_memory: bool = False, **secrets: Optional[str]
+) -> Optional[_Overlay]:
+    """Write the secrets into a private config overlay; ``None`` when there is nothing to hand over."""
     values = {key: value for key, value in secrets.items() if value}
     if not values:
         return None
@@ -5143,15 +5197,44 @@ def _write_overlay(pyngrok_config: PyngrokConfig, config_path: str, **secrets: O
         lines.extend(f"  {key}: {json.dumps(value)}" for key, value in values.items())
     else:
         lines.extend(f"{key}: {json.dumps(value)}" for key, value in values.items())
-    overlay_dir = tempfile.mkdtemp(prefix="pyngrok-")  # created 0700
-    descriptor = os.open(os.path.join(overlay_dir, "overlay.yml"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as overlay:
-        overlay.write("\n".join(lines) + "\n")
-    return overlay_dir
+    return _Overlay("\n".join(lines) + "\n", in_memory)
 
 
-def _overlay_args(overlay_dir: Optional[str]) -> List[str]:
-    return ["--config", os.path.join(overlay_dir, "overlay.yml")] if overlay_dir else []
+def _overlay_args(overlay: Optional[_Overlay]) -> List[str]:
+    return ["--config", overlay.path] if overlay else []
+
+
+def _sweep_orphaned_overlays() -> None:
+    """Remove the overlay directories of processes that died (by a signal) before they could remove them.
+
+    Only on POSIX, where signal 0 tells whether a PID lives; a directory of another user is left alone.
+    """
+    if os.name != "posix":
+        return
+    directory = tempfile.gettempdir()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        match = _OVERLAY_DIR_NAME.fullmatch(name)
+        if match is None or _pid_alive(int(match.group(1))):
+            continue
+        path = os.path.join(directory, name)
+        with contextlib.suppress(OSError):
+            info = os.lstat(path)
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+                _remove_tree(path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass  # it exists, but belongs to someone else
+    return True
 
 
 # --- starting an agent ---------------------------------------------------------------------------------
@@ -5166,16 +5249,19 @@ def _start_process(pyngrok_config: PyngrokConfig, cancelled: Optional[threading.
         for warning in _validate_config_file(config_path, pyngrok_config.ngrok_version):
             _process_logger.warning("ngrok config: %s", warning)
 
-    overlay_dir = _write_overlay(pyngrok_config, config_path, authtoken=pyngrok_config.auth_token)
+    _sweep_orphaned_overlays()
+    overlay = _write_overlay(pyngrok_config, config_path, in_memory=True, authtoken=pyngrok_config.auth_token)
     try:
-        proc = _spawn_agent(pyngrok_config, config_path, overlay_dir)
+        proc = _spawn_agent(pyngrok_config, config_path, overlay)
     except BaseException:
-        if overlay_dir:
-            _remove_tree(overlay_dir)
+        if overlay:
+            overlay.remove()
         raise
+    if overlay:
+        overlay.handed_over()
     ngrok_process = NgrokProcess(proc, pyngrok_config)
     atexit.register(ngrok_process._stop_at_exit)
-    ngrok_process._overlay_dir = overlay_dir
+    ngrok_process._overlay = overlay
     ngrok_process._start_readers()
     _current_processes[pyngrok_config.ngrok_path] = ngrok_process
     try:
@@ -5191,21 +5277,21 @@ def _start_process(pyngrok_config: PyngrokConfig, cancelled: Optional[threading.
     return ngrok_process
 
 
-def _agent_args(pyngrok_config: PyngrokConfig, config_path: str, overlay_dir: Optional[str]) -> List[str]:
+def _agent_args(pyngrok_config: PyngrokConfig, config_path: str, overlay: Optional[_Overlay]) -> List[str]:
     args = [pyngrok_config.ngrok_path, "start", "--none", "--log", "stdout", "--log-format", "logfmt"]
     if os.path.exists(config_path):
         args += ["--config", config_path]
-    args += _overlay_args(overlay_dir)
+    args += _overlay_args(overlay)
     if pyngrok_config.region:
         args += ["--region", pyngrok_config.region]
     return args
 
 
 def _spawn_agent(
-    pyngrok_config: PyngrokConfig, config_path: str, overlay_dir: Optional[str]
+    pyngrok_config: PyngrokConfig, config_path: str, overlay: Optional[_Overlay]
 ) -> "subprocess.Popen[bytes]":
-    args = _agent_args(pyngrok_config, config_path, overlay_dir)
-    popen_kwargs: Dict[str, Any] = {}
+    args = _agent_args(pyngrok_config, config_path, overlay)
+    popen_kwargs: Dict[str, Any] = {"pass_fds": (overlay.fd,)} if overlay and overlay.fd is not None else {}
     if os.name == "posix":
         popen_kwargs["start_new_session"] = pyngrok_config.start_new_session
     elif pyngrok_config.start_new_session:
@@ -5214,13 +5300,98 @@ def _spawn_agent(
         popen_kwargs["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0)
     _process_logger.info("Starting ngrok: %s", " ".join(args))
     try:
-        proc = subprocess.Popen(
+        proc = _agent_spawner.popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, **popen_kwargs
         )
     except OSError as error:
         raise PyngrokNgrokError(f"The ngrok binary at {pyngrok_config.ngrok_path} could not be run: {error}") from None
     _process_logger.debug("ngrok process starting with PID: %s", proc.pid)
     return proc
+
+
+class _AgentSpawner:
+    """Starts the agents from one thread that lives as long as this process, so they die with it on Linux.
+
+    Each agent asks the kernel for SIGKILL when its parent goes (``PR_SET_PDEATHSIG``), so even a ``kill -9``
+    of this process leaves no agent behind. The kernel sends that signal when the *thread* that started the
+    agent ends, which is why agents are not started from the caller's thread: it may be short-lived. The
+    function run in the child before ``exec`` only calls ``prctl`` and ``getppid`` (resolved beforehand), so it
+    takes no lock another thread could hold at the fork. Elsewhere agents are started directly; they end
+    with this process's ``atexit`` (on a normal exit or an exception), not when it is killed by a signal.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: Optional["queue.SimpleQueue[Tuple[List[str], Dict[str, Any], List[Any], threading.Event]]"]
+        self._requests = None
+
+    def popen(self, args: List[str], **kwargs: Any) -> "subprocess.Popen[bytes]":
+        prctl = _prctl()
+        if prctl is None:
+            return subprocess.Popen(args, **kwargs)
+        with self._lock:
+            if self._requests is None:
+                self._requests = queue.SimpleQueue()
+                threading.Thread(
+                    target=self._serve, args=(self._requests, prctl), name="pyngrok-spawner", daemon=True
+                ).start()
+            requests = self._requests
+        outcome: List[Any] = []
+        done = threading.Event()
+        requests.put((args, kwargs, outcome, done))
+        done.wait()
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        proc: "subprocess.Popen[bytes]" = outcome[0]
+        return proc
+
+    @staticmethod
+    def _serve(requests: "queue.SimpleQueue[Any]", prctl: Callable[..., int]) -> None:
+        while True:
+            args, kwargs, outcome, done = requests.get()
+            try:
+                outcome.append(subprocess.Popen(args, preexec_fn=_die_with_parent(prctl), **kwargs))
+            except BaseException as error:
+                outcome.append(error)
+            finally:
+                done.set()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(prctl: Callable[..., int]) -> Callable[[], None]:
+    """What the agent's child process runs before ``exec``: ask for SIGKILL when its parent thread ends."""
+    import signal
+
+    parent = os.getpid()
+
+    def ask() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request was in place
+            os._exit(1)
+
+    return ask
+
+
+@functools.lru_cache(maxsize=None)
+def _prctl() -> Optional[Callable[..., int]]:
+    """libc's ``prctl`` on Linux, ready to call; ``None`` elsewhere or when ``ctypes`` cannot load it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):
+        return None
+    prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+    prctl.restype = ctypes.c_int
+    function: Callable[..., int] = prctl
+    return function
+
+
+_agent_spawner = _AgentSpawner()
 
 
 def _wait_until_healthy(ngrok_process: NgrokProcess, cancelled: Optional[threading.Event] = None) -> None:
@@ -6186,15 +6357,15 @@ def api(*args: Any, pyngrok_config: Optional[PyngrokConfig] = None) -> NgrokApiR
     """
     pyngrok_config = pyngrok_config or get_default()
     config_path = get_config_path(pyngrok_config)
-    overlay_dir = _write_overlay(pyngrok_config, config_path, api_key=pyngrok_config.api_key)
+    overlay = _write_overlay(pyngrok_config, config_path, api_key=pyngrok_config.api_key)
     try:
         config_args = ["--config", config_path] if os.path.exists(config_path) else []
-        command = ["api", *(str(arg) for arg in args), *config_args, *_overlay_args(overlay_dir)]
+        command = ["api", *(str(arg) for arg in args), *config_args, *_overlay_args(overlay)]
         _api_logger.info('Executing "ngrok api" command with args: %s', args)
         output = _capture_run(pyngrok_config.ngrok_path, command, (pyngrok_config.api_key, pyngrok_config.auth_token))
     finally:
-        if overlay_dir:
-            _remove_tree(overlay_dir)
+        if overlay:
+            overlay.remove()
     return NgrokApiResponse.from_body(output)
 
 

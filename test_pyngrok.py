@@ -336,7 +336,12 @@ def test_a_config_without_version_is_refused_before_the_agent_starts(pyngrok_con
     assert not process.is_process_running(pyngrok_config.ngrok_path) and list(children_of(os.getpid())) == []
 
 
-def test_secrets_never_reach_the_command_line(pyngrok_config: PyngrokConfig, monkeypatch: Any, tmp_path: Any) -> None:
+@pytest.mark.parametrize("overlay_in", ["memory", "file"])
+def test_secrets_never_reach_the_command_line(
+    pyngrok_config: PyngrokConfig, monkeypatch: Any, tmp_path: Any, overlay_in: str
+) -> None:
+    if overlay_in == "file":  # as on systems without memfd_create
+        monkeypatch.delattr(os, "memfd_create", raising=False)
     state_file = str(tmp_path / "state.json")
     monkeypatch.setenv("FAKE_NGROK_STATE_FILE", state_file)
     monkeypatch.setenv("FAKE_NGROK_REQUIRE_AUTHTOKEN", SECRET_TOKEN)
@@ -350,15 +355,20 @@ def test_secrets_never_reach_the_command_line(pyngrok_config: PyngrokConfig, mon
         ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
         cmdline = read_cmdline(ngrok_process.proc.pid) or ""
         overlay_dir = ngrok_process._overlay_dir
-        assert overlay_dir and stat.S_IMODE(os.stat(overlay_dir).st_mode) == 0o700
-        overlay = os.path.join(overlay_dir, "overlay.yml")
-        assert stat.S_IMODE(os.stat(overlay).st_mode) == 0o600
+        if overlay_in == "file":
+            assert overlay_dir and stat.S_IMODE(os.stat(overlay_dir).st_mode) == 0o700
+            overlay = os.path.join(overlay_dir, "overlay.yml")
+            assert stat.S_IMODE(os.stat(overlay).st_mode) == 0o600 and "overlay.yml" in cmdline
+        else:  # only the agent holds it, as an inherited memfd: no file anywhere holds the token
+            assert overlay_dir is None
+            descriptor = cmdline.split("--config /dev/fd/")[1].split()[0]
+            assert os.readlink(f"/proc/{ngrok_process.proc.pid}/fd/{descriptor}").startswith("/memfd:")
         with open(state_file, encoding="utf-8") as state:
             seen = json.load(state)
         assert seen["authtoken_seen"] and not seen["env_has_authtoken"]
-        assert SECRET_TOKEN not in cmdline and "overlay.yml" in cmdline
+        assert SECRET_TOKEN not in cmdline
         ngrok.kill(pyngrok_config)
-        assert not os.path.exists(overlay_dir)
+        assert overlay_dir is None or not os.path.exists(overlay_dir)
     finally:
         logging_root.removeHandler(handler)
         logging_root.setLevel("NOTSET")

@@ -797,9 +797,9 @@ def test_secrets_stay_secret_through_a_whole_session(
 
     ngrok_process = pyngrok.get_ngrok_process(config)
     pid = ngrok_process.proc.pid
-    overlay = os.path.join(str(ngrok_process._overlay_dir), "overlay.yml")
-    assert stat.S_IMODE(os.stat(overlay).st_mode) == 0o600
-    assert stat.S_IMODE(os.stat(os.path.dirname(overlay)).st_mode) == 0o700
+    assert ngrok_process._overlay_dir is None  # the overlay is a memfd only the agent holds
+    overlay = f"/proc/{pid}/fd/" + (read_cmdline(pid) or "").split("--config /dev/fd/")[1].split()[0]
+    assert os.readlink(overlay).startswith("/memfd:")
     with open(f"/proc/{pid}/environ", "rb") as environ:
         # Less the fake agent's own switch, which this test sets to the token.
         agent_environment = b"\0".join(

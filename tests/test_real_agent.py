@@ -484,7 +484,7 @@ def test_real_agent_authtoken_is_not_on_the_command_line(config: PyngrokConfig, 
     ngrok_process = ngrok.get_ngrok_process(config)
     cmdline = read_cmdline(ngrok_process.proc.pid) or ""
     assert cmdline.startswith(config.ngrok_path + " start --none --log stdout --log-format logfmt --config ")
-    assert AUTHTOKEN not in cmdline and "overlay.yml" in cmdline
+    assert AUTHTOKEN not in cmdline and " --config /dev/fd/" in cmdline  # the overlay is a memfd
     with open(f"/proc/{ngrok_process.proc.pid}/environ", "rb") as environ:
         assert AUTHTOKEN.encode() not in environ.read()
     assert [s.authtoken for s in server.sessions] == [AUTHTOKEN]  # it reached the agent all the same
@@ -680,14 +680,15 @@ def test_real_agent_kill_leaves_no_agent_process(
 ) -> None:
     tunnel = ngrok.connect(site.port, pyngrok_config=config)
     ngrok_process = ngrok.get_ngrok_process(config)
-    pid, overlay_dir = ngrok_process.proc.pid, ngrok_process._overlay_dir
-    assert overlay_dir and os.path.isdir(overlay_dir)
+    pid = ngrok_process.proc.pid
+    overlay = f"/proc/{pid}/fd/" + (read_cmdline(pid) or "").split("--config /dev/fd/")[1].split()[0]
+    assert os.readlink(overlay).startswith("/memfd:")  # the authtoken overlay, held by the agent only
 
     ngrok.kill(config)
     assert ngrok_process.proc.returncode is not None and not pid_alive(pid)
     assert list(children_of(os.getpid())) == []
     assert not process.is_process_running(config.ngrok_path)
-    assert not os.path.exists(overlay_dir)
+    assert not os.path.exists(overlay)
     assert not any(reader.is_alive() for reader in ngrok_process._readers)
     assert wait_for(lambda: server.sessions == [] and server.binds == [], 5)
     assert port_refuses(public_port(tunnel.public_url))

@@ -6,13 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from typing import Any, List
 
 import pytest
 
 import pyngrok
-from helpers import REPO_ROOT, wait_for
+from helpers import REPO_ROOT, pid_alive, wait_for
 from pyngrok import ngrok, process
 from pyngrok.conf import PyngrokConfig
 
@@ -73,3 +74,32 @@ def test_a_crash_looping_agent_is_started_at_most_max_restarts_plus_one_times(
         "restart 2 of 3",
         "restart 3 of 3",
     ]
+
+
+@pytest.mark.parametrize("overlay_in", ["memory", "file"])
+def test_kill_9_of_the_program_leaves_no_agent_and_no_secret(
+    pyngrok_config: PyngrokConfig, tmp_path: Any, monkeypatch: Any, overlay_in: str
+) -> None:
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    program = os.path.join(TESTS_DIR, "parent_death_program.py")
+    args = [sys.executable, program, pyngrok_config.ngrok_path, str(pyngrok_config.config_path), overlay_in]
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, TMPDIR=str(private_tmp))
+    child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None
+        report = json.loads(child.stdout.readline())
+    finally:
+        child.kill()
+        child.wait()
+    # The agent was started from a thread that has ended, and lived on: it dies with the process only.
+    assert report["healthy"]
+    assert wait_for(lambda: not pid_alive(report["agent"]))
+    if overlay_in == "memory":
+        assert report["overlay_dir"] is None and os.listdir(str(private_tmp)) == []
+        return
+    # A file overlay outlives a kill -9; the next agent start (here, in this process) removes it.
+    assert os.listdir(str(private_tmp)) == [os.path.basename(report["overlay_dir"])]
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    ngrok.get_ngrok_process(pyngrok_config)
+    assert os.listdir(str(private_tmp)) == []
