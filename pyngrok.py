@@ -59,6 +59,7 @@ import collections
 import contextlib
 import errno
 import functools
+import io
 import logging
 import os
 import re
@@ -5462,7 +5463,10 @@ _NOT_READY_STATUS = 503
 _NOT_READY_ERROR_CODE = 104
 _CREATE_RETRY_FIRST_DELAY = 0.25
 _CREATE_RETRY_MAX_DELAY = 2.0
-_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+# The agent's API is never reached through a proxy on these hosts (nor on any 127.x.y.z).
+_LOCAL_HOSTS = frozenset({"localhost", "::1", "0.0.0.0", "::"})
+# The agent's answers are small; a longer one is refused rather than read into memory.
+_MAX_API_ANSWER_BYTES = 16 * 1024 * 1024
 
 
 def api_request(
@@ -5520,116 +5524,69 @@ def api_request(
 def _http_exchange(
     method: str, url: str, body: Optional[bytes], headers: Dict[str, str], timeout: float
 ) -> Tuple[int, str, str]:
-    """Send one request and read the whole answer: ``(status, reason, body text)``.
+    """Send one request and read the whole answer, in ``timeout`` seconds in all: ``(status, reason, text)``.
 
-    The agent's API is on loopback, where a plain HTTP/1.1 exchange on a socket is used: no proxy may come
-    between us and the agent, and it spares every program that imports this module the cost of importing
-    ``http.client`` (with ``email`` and ``ssl``). Other hosts go through ``urllib``, so environment proxies
-    and TLS apply as users expect.
+    The agent's API (any loopback or unspecified address) is reached directly with ``http.client``: no proxy
+    may come between us and the agent. Other hosts go through ``urllib``, so environment proxies and TLS
+    apply as users expect. An answer longer than ``_MAX_API_ANSWER_BYTES`` is refused.
     """
     try:
         parts = urllib.parse.urlsplit(url)
-        _ = parts.port  # a port that is not a number, or out of range, raises ValueError here
+        port = parts.port  # a port that is not a number, or out of range, raises ValueError here
     except ValueError as error:
         raise PyngrokNgrokURLError(f"ngrok client exception, bad URL {url}: {error}", error) from None
+    deadline = time.monotonic() + timeout
     try:
-        if parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK_HOSTS:
-            return _loopback_exchange(method, parts, body, headers, timeout)
-        return _urllib_exchange(method, url, body, headers, timeout)
+        if parts.scheme == "http" and _is_local_host(parts.hostname or ""):
+            return _local_exchange(method, parts, port, body, headers, deadline)
+        return _urllib_exchange(method, url, body, headers, deadline)
+    except http.client.HTTPException as error:  # a malformed or cut answer
+        raise PyngrokNgrokURLError(f"ngrok client exception, bad answer from {url}: {error!r}", error) from None
     except OSError as error:  # refused, reset, timed out (socket.timeout is an OSError)
         reason = "timed out" if isinstance(error, socket.timeout) or "timed out" in str(error) else error
         raise PyngrokNgrokURLError(f"ngrok client exception, URLError: {reason}", reason) from None
 
 
-def _loopback_exchange(
-    method: str, parts: Any, body: Optional[bytes], headers: Dict[str, str], timeout: float
+def _is_local_host(host: str) -> bool:
+    host = host.lower()
+    if host in _LOCAL_HOSTS:
+        return True
+    octets = host.split(".")
+    return len(octets) == 4 and octets[0] == "127" and all(o.isascii() and o.isdigit() and int(o) < 256 for o in octets)
+
+
+def _local_exchange(
+    method: str, parts: Any, port: Optional[int], body: Optional[bytes], headers: Dict[str, str], deadline: float
 ) -> Tuple[int, str, str]:
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close"]
-    lines.extend(f"{name}: {value}" for name, value in headers.items())
-    if body is not None or method in ("POST", "PUT", "PATCH"):
-        lines.append(f"Content-Length: {len(body or b'')}")
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
-    deadline = time.monotonic() + timeout
-    with socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout) as connection:
-        connection.sendall(request)
-        answer = _read_until_closed(connection, deadline)
-    return _parse_http_answer(answer, f"{parts.scheme}://{parts.netloc}{target}")
-
-
-def _read_until_closed(connection: socket.socket, deadline: float) -> bytes:
-    """Read an answer sent with ``Connection: close``: everything up to the peer's end of stream."""
-    chunks: List[bytes] = []
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise socket.timeout("timed out")
-        connection.settimeout(remaining)
-        chunk = connection.recv(65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-def _parse_http_answer(answer: bytes, url: str) -> Tuple[int, str, str]:
-    head, separator, payload = answer.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    version, _, rest = status_line.partition(" ")
-    code, _, reason = rest.partition(" ")
-    if not separator or not version.startswith("HTTP/1.") or not _ascii_digits(code):
-        raise PyngrokNgrokURLError(f"ngrok client exception, malformed answer from {url}", "malformed answer")
-    fields = {name.strip().lower(): value.strip() for name, _, value in (h.partition(":") for h in header_lines)}
-    if "chunked" in fields.get("transfer-encoding", "").lower():
-        payload = _dechunk(payload, url)
-    elif _ascii_digits(fields.get("content-length", "")):
-        length = int(fields["content-length"])
-        if len(payload) < length:
-            raise PyngrokNgrokURLError(f"ngrok client exception, truncated answer from {url}", "truncated answer")
-        payload = payload[:length]
-    return int(code), reason, payload.decode("utf-8", "replace")
-
-
-def _ascii_digits(text: str) -> bool:
-    # str.isdigit() is also true for superscripts and other scripts' digits, which int() refuses
-    return text.isascii() and text.isdigit()
-
-
-_HTTP_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
-
-
-def _dechunk(payload: bytes, url: str) -> bytes:
-    body: List[bytes] = []
-    position = 0
-    while True:
-        line_end = payload.find(b"\r\n", position)
-        size_text = payload[position:line_end].split(b";", 1)[0].strip() if line_end >= 0 else b""
-        if not _HTTP_CHUNK_SIZE.fullmatch(size_text):
-            raise PyngrokNgrokURLError(f"ngrok client exception, bad chunked answer from {url}", "bad chunking")
-        size = int(size_text, 16)
-        if size == 0:
-            return b"".join(body)
-        start = line_end + 2
-        if start + size > len(payload):
-            raise PyngrokNgrokURLError(f"ngrok client exception, truncated answer from {url}", "truncated answer")
-        body.append(payload[start : start + size])
-        position = start + size + 2
+    # An agent listening on every address is reached on loopback.
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(parts.hostname, parts.hostname)
+    connection = http.client.HTTPConnection(host, port or 80, timeout=_remaining(deadline))
+    connection.connect()
+    sock = connection.sock
+    try:
+        connection.sock = _DeadlineSocket(sock, deadline)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request(method, target, body, {**headers, "Connection": "close"})
+        response = connection.getresponse()
+        return response.status, response.reason, _read_answer(response, deadline, parts.geturl())
+    finally:
+        connection.close()
+        sock.close()
 
 
 def _urllib_exchange(
-    method: str, url: str, body: Optional[bytes], headers: Dict[str, str], timeout: float
+    method: str, url: str, body: Optional[bytes], headers: Dict[str, str], deadline: float
 ) -> Tuple[int, str, str]:
-    import urllib.error
-    import urllib.request
-
     request = urllib.request.Request(url, headers=headers, method=method)
     try:
-        response = _api_urlopen(request, body, timeout)
+        response = _api_urlopen(request, body, _remaining(deadline))
         try:
-            return response.getcode(), str(response.reason), response.read().decode("utf-8", "replace")
+            return response.getcode(), str(response.reason), _read_answer(response, deadline, url)
         finally:
             response.close()
     except urllib.error.HTTPError as error:
-        return error.code, str(error.reason), error.read().decode("utf-8", "replace")
+        with error:
+            return error.code, str(error.reason), _read_answer(error, deadline, url)
     except urllib.error.URLError as error:
         reason = error.reason
         raise PyngrokNgrokURLError(f"ngrok client exception, URLError: {reason}", reason) from None
@@ -5638,6 +5595,77 @@ def _urllib_exchange(
 def _api_urlopen(request: urllib.request.Request, data: Optional[bytes], timeout: float) -> Any:
     """Open an API request to a host that is not loopback; upstream's ``ngrok.urlopen``, where tests patch it."""
     return urllib.request.urlopen(request, data, timeout)
+
+
+def _remaining(deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise socket.timeout("timed out")
+    return remaining
+
+
+def _read_answer(response: Any, deadline: float, url: str) -> str:
+    """The answer's body as text, read within the deadline and never more than ``_MAX_API_ANSWER_BYTES``."""
+    if not hasattr(type(response), "read1"):  # a stand-in for urlopen's answer, as upstream's tests patch in
+        data: bytes = response.read()
+        if len(data) > _MAX_API_ANSWER_BYTES:
+            raise _answer_too_long(url)
+        return data.decode("utf-8", "replace")
+    length = response.headers.get("Content-Length", "")
+    if length.isascii() and length.isdigit() and int(length) > _MAX_API_ANSWER_BYTES:
+        raise _answer_too_long(url)
+    chunks: List[bytes] = []
+    received = 0
+    while True:
+        _remaining(deadline)  # a body that drips in is cut at the deadline
+        chunk = response.read1(65536)
+        if not chunk:
+            return b"".join(chunks).decode("utf-8", "replace")
+        received += len(chunk)
+        if received > _MAX_API_ANSWER_BYTES:
+            raise _answer_too_long(url)
+        chunks.append(chunk)
+
+
+def _answer_too_long(url: str) -> PyngrokNgrokError:
+    limit = _MAX_API_ANSWER_BYTES // (1024 * 1024)
+    return PyngrokNgrokError(f"ngrok API at {url} answered more than {limit} MiB; the answer is refused")
+
+
+class _DeadlineSocket:
+    """A connected socket whose every send and receive must finish before the call's deadline.
+
+    ``http.client`` sets one timeout per socket operation; an answer that drips in a byte at a time would
+    pass each of them. Only what ``http.client`` uses of a socket is here.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.settimeout(_remaining(self._deadline))
+        self._sock.sendall(data)
+
+    def makefile(self, mode: str, *args: Any, **kwargs: Any) -> BinaryIO:
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+    def close(self) -> None:
+        pass  # http.client closes its socket while the answer is still read: the exchange closes it after
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self._sock.settimeout(_remaining(self._deadline))
+        return self._sock.recv_into(buffer)
 
 
 # ======================================================================================================

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
+import tracemalloc
 from typing import Any, List
 
 import pytest
 
 import pyngrok
-from helpers import REPO_ROOT, pid_alive, wait_for
+from helpers import REPO_ROOT, free_port, pid_alive, wait_for
 from pyngrok import ngrok, process
 from pyngrok.conf import PyngrokConfig
+from pyngrok.exception import PyngrokNgrokError
 
 TESTS_DIR = os.path.join(REPO_ROOT, "tests")
 
@@ -103,3 +108,136 @@ def test_kill_9_of_the_program_leaves_no_agent_and_no_secret(
     monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
     ngrok.get_ngrok_process(pyngrok_config)
     assert os.listdir(str(private_tmp)) == []
+
+
+class MisbehavingApi:
+    """A real HTTP server on loopback that answers every request in one bad way, counting what it sent.
+
+    ``huge``: a 100 MB body announced by Content-Length; ``endless``: a body with no length that never ends;
+    ``drip``: a body that comes a byte every 20 ms; ``drip-head``: even the status line drips.
+    """
+
+    def __init__(self, behaviour: str) -> None:
+        self.behaviour = behaviour
+        self.sent = 0
+        self.stop = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/api/tunnels"
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.answer, args=(connection,), daemon=True).start()
+
+    def answer(self, connection: socket.socket) -> None:
+        head = {
+            "huge": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n",
+            "endless": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+        }.get(self.behaviour, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+        block = b" " * 65536
+        with connection:
+            try:
+                connection.recv(65536)
+                if self.behaviour == "drip-head":
+                    self.drip(connection, head + b"{" + b" " * 100000)
+                    return
+                connection.sendall(head)
+                if self.behaviour == "drip":
+                    self.drip(connection, b"{" + b" " * 100000)
+                    return
+                while not self.stop.is_set() and self.sent < 100_000_000:  # 100 MB at most
+                    connection.sendall(block)
+                    self.sent += len(block)
+            except OSError:
+                pass  # the client hung up, as it should
+
+    def drip(self, connection: socket.socket, data: bytes) -> None:
+        for offset in range(len(data)):
+            if self.stop.wait(0.02):
+                return
+            connection.sendall(data[offset : offset + 1])
+            self.sent += 1
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize("behaviour", ["huge", "endless", "drip", "drip-head"])
+def test_a_misbehaving_agent_api_ends_in_an_error_within_the_timeout(behaviour: str) -> None:
+    server = MisbehavingApi(behaviour)
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(PyngrokNgrokError) as raised:
+            pyngrok.api_request(server.url, timeout=1.0)
+        elapsed = time.monotonic() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        server.close()
+    if behaviour.startswith("drip"):
+        assert "timed out" in str(raised.value)
+    else:
+        assert "answered more than 16 MiB" in str(raised.value)
+    # Bounded memory: the cap, not the 100 MB. A hang guard only, far above the 1 s asked for.
+    assert peak < 40 * 1024 * 1024, peak
+    assert elapsed < 30, elapsed
+
+
+class CountingProxy:
+    """Stands where ``http_proxy`` points: any request that reaches it is counted and refused."""
+
+    def __init__(self) -> None:
+        self.hits = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                proxy.hits += 1
+                self.send_error(502)
+
+            do_POST = do_PUT = do_DELETE = do_GET
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("web_host", ["127.0.0.2", "0.0.0.0"])
+def test_the_agent_api_never_goes_through_an_env_proxy(
+    pyngrok_config: PyngrokConfig, local_site: Any, tmp_path: Any, monkeypatch: Any, web_host: str
+) -> None:
+    proxy = CountingProxy()
+    monkeypatch.setenv("http_proxy", proxy.url)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    config_path = os.path.join(str(tmp_path), "elsewhere.yml")
+    with open(config_path, "w", encoding="utf-8") as config:
+        config.write(f'version: "3"\nagent:\n  web_addr: {web_host}:{free_port()}\n')
+    pyngrok_config.config_path = config_path
+    try:
+        tunnel = ngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config)
+        assert str(ngrok.get_ngrok_process(pyngrok_config).api_url).startswith(f"http://{web_host}:")
+        assert [t.public_url for t in ngrok.get_tunnels(pyngrok_config)] == [tunnel.public_url]
+        ngrok.disconnect(str(tunnel.public_url), pyngrok_config)
+    finally:
+        proxy.close()
+    assert proxy.hits == 0
