@@ -3182,6 +3182,38 @@ def _unlock(fd: int) -> None:
             msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
+def _make_dirs(directory: str, mode: int) -> None:
+    """``os.makedirs(directory, mode, exist_ok=True)``, except that every directory made gets ``mode`` (less the
+    umask), not only the last one, and none is left group- or other-writable, even under umask 000."""
+    directory = os.path.abspath(directory)
+    if os.path.isdir(directory):
+        return
+    parent = os.path.dirname(directory)
+    if parent != directory:
+        _make_dirs(parent, mode)
+    try:
+        os.mkdir(directory, mode)
+    except FileExistsError:
+        if os.path.isdir(directory):
+            return  # made meanwhile by another thread or process
+        raise
+    made_mode = stat.S_IMODE(os.stat(directory).st_mode)
+    if made_mode & 0o022:
+        os.chmod(directory, made_mode & ~0o022)
+
+
+@contextlib.contextmanager
+def _write_step(operation: str, config_path: str) -> Iterator[None]:
+    """Report an ``OSError`` of one step of writing a config file as a ``PyngrokConfigError`` naming both."""
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise PyngrokConfigError(
+            f"Cannot write the ngrok config {config_path}: {operation} failed: {reason}", path=config_path
+        ) from error
+
+
 @contextlib.contextmanager
 def _path_lock(path: str) -> Iterator[None]:
     """Serialise the writers of one file across processes with an OS lock, which the OS releases if a holder
@@ -3193,7 +3225,7 @@ def _path_lock(path: str) -> Iterator[None]:
     read-merge-write of one process never drops another's edit.
     """
     directory, name = os.path.split(os.path.abspath(path))
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    _make_dirs(directory, 0o700)
     if sys.platform == "win32":
         lock_path = os.path.join(directory, f".{name}.lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -3249,7 +3281,8 @@ def _write_config_atomically(config_path: str, text: str, secret: bool) -> None:
     """
     target = os.path.realpath(config_path)
     directory = os.path.dirname(target)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    with _write_step(f"creating its directory {directory}", config_path):
+        _make_dirs(directory, 0o700)
     try:
         existing_mode: Optional[int] = os.stat(target).st_mode & 0o7777
     except FileNotFoundError:
@@ -3258,15 +3291,17 @@ def _write_config_atomically(config_path: str, text: str, secret: bool) -> None:
     _remove_stale_temp_files(directory, os.path.basename(target))
     temp_path = os.path.join(directory, f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(temp_path, flags, 0o600 if secret else 0o644)
     try:
-        with os.fdopen(fd, "wb") as temp_file:
-            temp_file.write(text.encode("utf-8"))
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        if existing_mode is not None or secret:
-            os.chmod(temp_path, mode if not secret or existing_mode is None else existing_mode & 0o600 or 0o600)
-        os.replace(temp_path, target)
+        with _write_step(f"writing the temporary file {temp_path}", config_path):
+            fd = os.open(temp_path, flags, 0o600 if secret else 0o644)
+            with os.fdopen(fd, "wb") as temp_file:
+                temp_file.write(text.encode("utf-8"))
+                temp_file.flush()
+                os.fsync(temp_file.fileno())
+            if existing_mode is not None or secret:
+                os.chmod(temp_path, mode if not secret or existing_mode is None else existing_mode & 0o600 or 0o600)
+        with _write_step(f"renaming {temp_path} over it", config_path):
+            os.replace(temp_path, target)
     except BaseException:
         try:
             os.unlink(temp_path)
@@ -3313,7 +3348,9 @@ def install_default_config(
     """
     # The thread lock first, then the file lock: threads of this process queue on the cheap one, and the
     # read-merge-write below never overlaps another process's.
-    with config_file_lock, _path_lock(config_path):
+    with config_file_lock, contextlib.ExitStack() as held:
+        with _write_step("creating its directory or locking it", config_path):
+            held.enter_context(_path_lock(config_path))
         defaults = get_default_config(ngrok_version, config_version)
         data = {} if data is None else copy.deepcopy(data)
         config: Any = None
@@ -4223,7 +4260,7 @@ def _extract_from_tar(file: BinaryIO, out: BinaryIO, location: str, gzipped: boo
         picker.done()
 
 
-def _extract_binary(source: _Source, out: BinaryIO) -> None:
+def _extract_binary(source: _Source, out: BinaryIO, target: str) -> None:
     kind = _archive_kind(source.file)
     _installer_logger.debug("Extracting the ngrok binary from %s (%s)", source.location, kind)
     try:
@@ -4236,7 +4273,7 @@ def _extract_binary(source: _Source, out: BinaryIO) -> None:
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as e:
         raise PyngrokNgrokInstallError(f"{source.location} is not a valid ngrok archive: {e}") from e
     except OSError as e:  # a bad gzip stream, or a full disk
-        raise PyngrokNgrokInstallError(f"Cannot extract ngrok from {source.location}: {e}") from e
+        raise PyngrokNgrokInstallError(f"Cannot extract ngrok from {source.location} to {target}: {e}") from e
 
 
 # --- Installing ---------------------------------------------------------------------------------------
@@ -4285,9 +4322,14 @@ def _place_binary(source: _Source, ngrok_path: str) -> str:
     fd, temp_path = tempfile.mkstemp(prefix=".ngrok-", suffix=suffix, dir=os.path.dirname(ngrok_path))
     replaced = False
     try:
-        with os.fdopen(fd, "wb") as out:
-            _extract_binary(source, out)
-        os.chmod(temp_path, 0o755)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                _extract_binary(source, out, f"{temp_path}, for {ngrok_path}")
+            os.chmod(temp_path, 0o755)
+        except OSError as e:  # closing (flushing) the file failed
+            raise PyngrokNgrokInstallError(
+                f"Cannot install ngrok to {ngrok_path}: writing {temp_path} failed: {e}"
+            ) from e
         version_output = _check_binary_runs(temp_path, source.location)
         try:
             os.replace(temp_path, ngrok_path)
@@ -4308,12 +4350,14 @@ def _install(ngrok_path: str, ngrok_version: Optional[str], options: _InstallOpt
     _installer_logger.debug("Installing ngrok %s to %s (%s) ...", version, ngrok_path, action)
     progress = _Progress(options.quiet)
     try:
-        os.makedirs(os.path.dirname(ngrok_path), exist_ok=True)
+        _make_dirs(os.path.dirname(ngrok_path), 0o755)
         with _path_lock(ngrok_path), _open_source(version, options, progress) as source:
             _verify_checksum(source.sha256, source.expected, source.location, options.require_checksum)
             version_output = _place_binary(source, ngrok_path)
     except OSError as e:  # the directory, the lock or a temp file could not be made
-        raise PyngrokNgrokInstallError(f"Cannot install ngrok to {ngrok_path}: {e}") from e
+        raise PyngrokNgrokInstallError(
+            f"Cannot install ngrok to {ngrok_path}: creating its directory, lock or temporary file failed: {e}"
+        ) from e
     _installer_logger.info(
         "Installed %s to %s (SHA-256 of %s: %s)", version_output, ngrok_path, source.location, source.sha256
     )

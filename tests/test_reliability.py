@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from typing import Any, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -241,3 +241,88 @@ def test_the_agent_api_never_goes_through_an_env_proxy(
     finally:
         proxy.close()
     assert proxy.hits == 0
+
+
+def prepare_write_targets(directory: str) -> Dict[str, bytes]:
+    """A config, an installed "binary" and a 64 KiB bare binary to install; returns the originals' bytes."""
+    os.makedirs(os.path.join(directory, "bin"))
+    originals = {
+        "ngrok.yml": b'version: "3"\nagent:\n  web_addr: 127.0.0.1:4041\n',
+        os.path.join("bin", "ngrok"): b"#!/bin/sh\necho ngrok version 3.0.0\n",
+    }
+    for name, content in originals.items():
+        with open(os.path.join(directory, name), "wb") as handle:
+            handle.write(content)
+    with open(os.path.join(directory, "archive"), "wb") as handle:
+        handle.write(b"#!/bin/sh\necho ngrok version 3.1.0\n" + b"#" * 65536 + b"\n")
+    return originals
+
+
+def check_failed_writes(directory: str, report: Dict[str, Any], originals: Dict[str, bytes]) -> None:
+    config_path = os.path.join(directory, "ngrok.yml")
+    for write in ("install_default_config", "set_auth_token"):
+        assert report[write]["class"] == "PyngrokConfigError", report
+        assert report[write]["path"] == config_path and config_path in report[write]["message"], report
+    assert report["install_ngrok"]["class"] == "PyngrokNgrokInstallError", report
+    assert os.path.join(directory, "bin", "ngrok") in report["install_ngrok"]["message"]
+    for name, content in originals.items():  # nothing was lost
+        with open(os.path.join(directory, name), "rb") as handle:
+            assert handle.read() == content
+    assert sorted(os.listdir(directory)) == ["archive", "bin", "ngrok.yml"]
+    assert os.listdir(os.path.join(directory, "bin")) == ["ngrok"]
+
+
+def run_write_failure_program(mode: str, directory: str, wrapper: List[str]) -> Dict[str, Any]:
+    program = os.path.join(TESTS_DIR, "write_failure_program.py")
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    done = subprocess.run(
+        [*wrapper, sys.executable, program, mode, directory], env=env, capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    report: Dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def test_writes_past_the_file_size_limit_raise_pyngrok_errors_and_keep_the_originals(tmp_path: Any) -> None:
+    directory = str(tmp_path / "target")
+    originals = prepare_write_targets(directory)
+    report = run_write_failure_program("fsize", directory, [])
+    assert "File too large" in report["install_default_config"]["message"]
+    check_failed_writes(directory, report, originals)
+
+
+def test_writes_to_a_read_only_directory_raise_pyngrok_errors_and_keep_the_originals(tmp_path: Any) -> None:
+    """The directory is bind-mounted read-only in a private mount namespace (EROFS): the tests run as root, whom
+    mode bits do not stop, so a chmod'ed directory would prove nothing. Skipped where that mount is not allowed."""
+    directory = str(tmp_path / "target")
+    originals = prepare_write_targets(directory)
+    read_only = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c"]
+    probe = subprocess.run([*read_only, 'mount --bind -o ro "$0" "$0"', directory], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"a read-only bind mount is not allowed here: {probe.stderr.decode().strip()}")
+    wrapper = [*read_only, 'mount --bind -o ro "$0" "$0" && exec "$@"', directory]
+    report = run_write_failure_program("readonly", directory, wrapper)
+    assert "Read-only file system" in report["install_default_config"]["message"]
+    check_failed_writes(directory, report, originals)
+
+
+def test_under_umask_000_nothing_made_is_group_or_other_writable(tmp_path: Any) -> None:
+    root = str(tmp_path / "root")
+    archive = str(tmp_path / "archive")
+    with open(archive, "wb") as handle:
+        handle.write(b"#!/bin/sh\necho ngrok version 3.1.0\n")
+    script = (
+        "import os, pyngrok\n"
+        "os.umask(0)\n"
+        f"pyngrok.install_default_config(os.path.join({root!r}, 'a', 'b', 'ngrok.yml'), {{}})\n"
+        f"config = pyngrok.PyngrokConfig(config_path=os.path.join({root!r}, 'c', 'd', 'n.yml'))\n"
+        "pyngrok.process.set_auth_token(config, 'token')\n"
+        f"pyngrok.installer.install_ngrok(os.path.join({root!r}, 'e', 'f', 'ngrok'), archive={archive!r}, quiet=True)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    made = [root] + [os.path.join(top, name) for top, dirs, files in os.walk(root) for name in dirs + files]
+    assert len(made) == 10  # a, b, c, d, e, f, two configs and the binary, under root
+    writable = [path for path in made if os.stat(path).st_mode & 0o022]
+    assert writable == []
