@@ -327,7 +327,7 @@ class PyngrokNgrokHTTPError(PyngrokNgrokError):
     :param url: The request URL that failed.
     :param status_code: The response status code.
     :param message: The response reason phrase.
-    :param headers: The request headers sent.
+    :param headers: The request headers sent; an ``Authorization`` header (an API key) is not kept.
     :param body: The response body.
     """
 
@@ -353,8 +353,8 @@ class PyngrokNgrokHTTPError(PyngrokNgrokError):
         self.status_code: int = status_code
         #: The response message from ``ngrok``.
         self.message: Optional[str] = message
-        #: The request headers sent to ``ngrok``.
-        self.headers: Any = headers
+        #: The request headers sent to ``ngrok``, less ``Authorization``: an error is often logged or shown.
+        self.headers: Any = _without_authorization(headers)
         #: The response body from ``ngrok``.
         self.body: str = body
         #: The agent API's own ``error_code`` (104: not ready yet, 102: invalid configuration, ...), if any.
@@ -375,6 +375,12 @@ def _agent_api_error(body: str) -> Tuple[Optional[int], Optional[str]]:
     if not isinstance(words, str) or not words:
         words = decoded.get("msg") if isinstance(decoded.get("msg"), str) else None
     return (code if isinstance(code, int) and not isinstance(code, bool) else None), words
+
+
+def _without_authorization(headers: Any) -> Any:
+    if isinstance(headers, dict):
+        return {name: value for name, value in headers.items() if str(name).lower() != "authorization"}
+    return headers
 
 
 class PyngrokNgrokURLError(PyngrokNgrokError):
@@ -3516,8 +3522,9 @@ DEFAULT_RETRY_COUNT = 0
 
 #: The largest archive (or bare binary) that will be downloaded.
 MAX_NGROK_DOWNLOAD_SIZE = 256 * 1024 * 1024
-#: The largest uncompressed archive member accepted; bigger means a zip or gzip bomb.
-MAX_NGROK_BINARY_SIZE = 512 * 1024 * 1024
+#: The largest uncompressed archive member accepted; bigger means a zip or gzip bomb. The real v3 binary is
+#: about 30 MB; extraction stops before it writes more than this.
+MAX_NGROK_BINARY_SIZE = 128 * 1024 * 1024
 _MAX_ARCHIVE_MEMBERS = 1000
 _MAX_SIDECAR_SIZE = 1024 * 1024
 _VERSION_CHECK_TIMEOUT = 30.0
@@ -4644,8 +4651,7 @@ class NgrokProcess:
                 self._on_exit()
 
     def _redact_secrets(self, text: str) -> str:
-        text = _redact(text, (self.pyngrok_config.auth_token, self.pyngrok_config.api_key))
-        return _AGENT_ECHOED_TOKEN.sub(r"\1********", text)
+        return _redact(text, (self.pyngrok_config.auth_token, self.pyngrok_config.api_key))
 
     def _on_log_line(self, line: str) -> None:
         if not line.strip():
@@ -5120,11 +5126,16 @@ def _capture_run(ngrok_path: str, args: List[str], secrets: Iterable[Optional[st
     return text
 
 
+# Real authtokens and API keys are over 30 characters. A shorter secret (a test value, or "session") is also
+# part of ordinary words of the agent's messages, so it is masked only where the agent echoes a token.
+_MIN_MASKED_SECRET_LENGTH = 20
+
+
 def _redact(text: str, secrets: Iterable[Optional[str]]) -> str:
     for secret in secrets:
-        if secret:
+        if secret and len(secret) >= _MIN_MASKED_SECRET_LENGTH:
             text = text.replace(secret, "********")
-    return text
+    return _AGENT_ECHOED_TOKEN.sub(r"\1********", text)
 
 
 def _validate_binary(ngrok_path: str) -> None:

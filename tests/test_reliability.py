@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
 import tracemalloc
+import zipfile
 from typing import Any, Dict, List
 
 import pytest
@@ -326,3 +330,82 @@ def test_under_umask_000_nothing_made_is_group_or_other_writable(tmp_path: Any) 
     assert len(made) == 10  # a, b, c, d, e, f, two configs and the binary, under root
     writable = [path for path in made if os.stat(path).st_mode & 0o022]
     assert writable == []
+
+
+class Zeros(io.RawIOBase):
+    """``size`` zero bytes, read without holding them in memory."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self.left)
+        buffer[:count] = bytes(count)
+        self.left -= count
+        return count
+
+
+def write_bomb(path: str, size: int) -> None:
+    """A real archive whose ``ngrok`` member is ``size`` zero bytes: a gzip'ed tar or a deflated zip."""
+    if path.endswith(".zip"):
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive, archive.open(
+            "ngrok", "w", force_zip64=True
+        ) as member:
+            shutil.copyfileobj(Zeros(size), member, 1024 * 1024)
+        return
+    with tarfile.open(path, "w:gz", compresslevel=1) as archive:
+        info = tarfile.TarInfo("ngrok")
+        info.size, info.mode = size, 0o755
+        archive.addfile(info, Zeros(size))
+
+
+@pytest.mark.parametrize("archive_name", ["ngrok-v3-stable-linux-amd64.tgz", "ngrok-v3-stable-linux-amd64.zip"])
+def test_a_300_mb_archive_bomb_never_puts_more_than_128_mib_on_disk(tmp_path: Any, archive_name: str) -> None:
+    """The install runs with its file-size limit (RLIMIT_FSIZE) at the cap: had it tried to write one byte past
+    the cap, the write would have failed with EFBIG and the outcome would be an I/O error, not the refusal."""
+    assert pyngrok.MAX_NGROK_BINARY_SIZE == 128 * 1024 * 1024
+    bomb = str(tmp_path / archive_name)
+    write_bomb(bomb, 300_000_000)
+    assert os.path.getsize(bomb) < 2_000_000  # a real bomb: small on disk, 300 MB inside
+    target = str(tmp_path / "bin" / "ngrok")
+    script = (
+        "import resource, signal, pyngrok\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (pyngrok.MAX_NGROK_BINARY_SIZE,) * 2)\n"
+        "try:\n"
+        f"    pyngrok.installer.install_ngrok({target!r}, archive={bomb!r}, quiet=True)\n"
+        "except pyngrok.PyngrokError as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    outcome = done.stdout.decode()
+    assert outcome.startswith("_InstallSecurityError") and "134217728" in outcome, outcome
+    assert os.listdir(str(tmp_path / "bin")) == []  # and the partial extraction is gone
+
+
+def test_a_short_authtoken_starts_and_is_masked_only_where_the_agent_echoes_it(
+    pyngrok_config: PyngrokConfig, tmp_path: Any, monkeypatch: Any, caplog: Any
+) -> None:
+    monkeypatch.setenv("FAKE_NGROK_REQUIRE_AUTHTOKEN", "session")
+    pyngrok_config.auth_token = "session"
+    caplog.set_level("DEBUG", logger="pyngrok")
+    ngrok_process = ngrok.get_ngrok_process(pyngrok_config)  # "client session established" is seen as such
+    assert ngrok_process.session_state == "online"
+    assert any(log.msg == "client session established" for log in ngrok_process.logs)
+    ngrok.kill(pyngrok_config)
+    # An agent that refuses the token echoes it: that echo is masked, in the error and in the logs.
+    echoing = os.path.join(str(tmp_path), "echoing-ngrok")
+    with open(echoing, "w", encoding="utf-8") as script:
+        script.write("#!/bin/sh\necho 'ERROR:  Your authtoken: session' >&2\nexit 1\n")
+    os.chmod(echoing, 0o755)
+    pyngrok_config.ngrok_path = echoing
+    with pytest.raises(PyngrokNgrokError) as raised:
+        ngrok.get_ngrok_process(pyngrok_config)
+    assert "Your authtoken: ********" in str(raised.value)
+    assert "Your authtoken: session" not in str(raised.value) + caplog.text
