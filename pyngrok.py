@@ -49,7 +49,7 @@ Logging goes to the ``pyngrok`` logger and its children (the agent's own lines t
 the library adds no handlers and prints nothing to stdout (install progress goes to stderr).
 
 The file reads top to bottom in the order data flows: errors, logs, YAML, config, installer, process,
-API client, tunnels, agent inspection, async, module facades, CLI.
+API client, tunnels, supervision, agent inspection, async, module facades, CLI.
 """
 
 from __future__ import annotations
@@ -4484,7 +4484,7 @@ def _installer_cli(argv: List[str]) -> int:
 
 
 # ======================================================================================================
-# Process: running the agent, reading its output, supervising its life
+# Process: running the agent and reading its output
 # ======================================================================================================
 
 _process_logger = logging.getLogger("pyngrok.process")
@@ -4699,7 +4699,9 @@ class NgrokProcess:
             self._client_connected = True
             self._set_session_state(SESSION_ONLINE)
             if self._restarted_in_place and self.pyngrok_config.supervise:
-                threading.Thread(target=_reopen_after_restart, args=(self,), name="pyngrok-reopen", daemon=True).start()
+                threading.Thread(
+                    target=_reopen_after_restart_in_place, args=(self,), name="pyngrok-reopen", daemon=True
+                ).start()
             self._restarted_in_place = False
         elif log.msg in _RECONNECTING_MESSAGES:
             self._set_session_state(SESSION_RECONNECTING, log.err)
@@ -5000,89 +5002,6 @@ def _forget_the_parents_agents() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_the_parents_agents)
-
-
-# --- supervision: restarting an agent that died, with its tunnels ------------------------------------
-
-_supervisors: Dict[str, _Supervisor] = {}
-# When supervision restarted the agent of each ngrok_path (time.monotonic()), within the restart window: kept
-# across supervisors, so that an agent that dies soon after every successful restart still runs out of tries.
-_restart_times: Dict[str, List[float]] = {}
-_supervisors_lock = threading.Lock()
-
-
-class _Supervisor(threading.Thread):
-    """Restarts a dead agent with the same config and re-opens its tunnels, with back-off and a limit."""
-
-    def __init__(self, dead: NgrokProcess) -> None:
-        super().__init__(name="pyngrok-supervisor", daemon=True)
-        self.dead = dead
-        self.cancelled = threading.Event()
-
-    def run(self) -> None:
-        config = self.dead.pyngrok_config
-        try:
-            while True:
-                restarts = self._recent_restarts()
-                if restarts >= config.max_restarts:
-                    self._give_up()
-                    return
-                if self.cancelled.wait(config.restart_backoff * 2**restarts):
-                    return
-                with _supervisors_lock:
-                    _restart_times.setdefault(config.ngrok_path, []).append(time.monotonic())
-                if self._restart(restarts + 1):
-                    return
-        finally:
-            with _supervisors_lock:
-                if _supervisors.get(config.ngrok_path) is self:
-                    del _supervisors[config.ngrok_path]
-
-    def _recent_restarts(self) -> int:
-        config = self.dead.pyngrok_config
-        window_start = time.monotonic() - config.restart_window
-        with _supervisors_lock:
-            recent = [when for when in _restart_times.get(config.ngrok_path, ()) if when > window_start]
-            _restart_times[config.ngrok_path] = recent
-        return len(recent)
-
-    def _give_up(self) -> None:
-        config = self.dead.pyngrok_config
-        reason = f"gave up after {config.max_restarts} restarts"
-        _process_logger.error("ngrok supervision %s within %g seconds", reason, config.restart_window)
-        self.dead._notify(SESSION_STOPPED, SESSION_STOPPED, reason)
-
-    def _restart(self, attempt: int) -> bool:
-        config = self.dead.pyngrok_config
-        reason = f"restart {attempt} of {config.max_restarts}"
-        _process_logger.warning("ngrok process died; %s", reason)
-        self.dead._notify(SESSION_STARTING, SESSION_STOPPED, reason)
-        try:
-            with _current_processes_lock:
-                if self.cancelled.is_set():
-                    return True
-                if is_process_running(config.ngrok_path):
-                    fresh = _current_processes[config.ngrok_path]  # someone's call already started one
-                else:
-                    fresh = _start_process(config, self.cancelled)
-            _reopen_tunnels(self.dead, fresh)
-        except PyngrokError as error:
-            if self.cancelled.is_set():
-                return True  # kill() ended the restart: nothing failed
-            _process_logger.warning("ngrok %s failed: %s", reason, error)
-            self.dead._notify(SESSION_STOPPED, SESSION_STARTING, f"{reason} failed: {error}")
-            return False
-        _process_logger.info("ngrok restarted (%s) with %s tunnels re-opened", reason, len(fresh._opened))
-        return True
-
-
-def _supervise(dead: NgrokProcess) -> None:
-    ngrok_path = dead.pyngrok_config.ngrok_path
-    with _supervisors_lock:
-        if ngrok_path in _supervisors:
-            return
-        supervisor = _supervisors[ngrok_path] = _Supervisor(dead)
-    supervisor.start()
 
 
 def run_process(ngrok_path: str, args: List[str]) -> int:
@@ -5993,34 +5912,6 @@ def _open_tunnel(
     return tunnel
 
 
-def _reopen_after_restart(ngrok_process: NgrokProcess) -> None:
-    """Re-open the tunnels of an agent that restarted itself in place (a server's Restart), with supervision on."""
-    with _tunnels_lock:
-        opened = list(ngrok_process._opened.values())
-        ngrok_process._opened.clear()
-        for _, _, tunnel in opened:
-            _current_tunnels.pop(str(tunnel.public_url), None)
-    for api_path, options, tunnel in opened:
-        try:
-            _open_tunnel(ngrok_process, api_path, options, tunnel)
-        except PyngrokError as error:
-            _process_logger.warning(
-                "Could not re-open tunnel %s after the agent restarted: %s", options.get("name"), error
-            )
-    _process_logger.info("ngrok restarted in place; %s tunnels re-opened", len(ngrok_process._opened))
-
-
-def _reopen_tunnels(dead: NgrokProcess, fresh: NgrokProcess) -> None:
-    """Open on ``fresh`` every tunnel that was open on ``dead``, keeping the user's tunnel objects."""
-    with _tunnels_lock:
-        opened = list(dead._opened.values())
-        for _, _, tunnel in opened:
-            _current_tunnels.pop(str(tunnel.public_url), None)
-    for api_path, options, tunnel in opened:
-        if options.get("name") not in fresh._opened:
-            _open_tunnel(fresh, api_path, options, tunnel)
-
-
 def _create_tunnel(url: str, options: Dict[str, Any], pyngrok_config: PyngrokConfig) -> Dict[str, Any]:
     """POST the tunnel; retry only while the agent says it is not ready yet, for ``startup_timeout`` at most."""
     deadline = time.monotonic() + pyngrok_config.startup_timeout
@@ -6485,6 +6376,123 @@ def run(args: Optional[List[str]] = None, pyngrok_config: Optional[PyngrokConfig
     pyngrok_config = pyngrok_config or get_default()
     install_ngrok(pyngrok_config)
     return run_process(pyngrok_config.ngrok_path, list(args or []))
+
+
+# ======================================================================================================
+# Supervision: restarting an agent that died, or re-opening the tunnels of one that restarted in place
+# ======================================================================================================
+
+
+_supervisors: Dict[str, _Supervisor] = {}
+# When supervision restarted the agent of each ngrok_path (time.monotonic()), within the restart window: kept
+# across supervisors, so that an agent that dies soon after every successful restart still runs out of tries.
+_restart_times: Dict[str, List[float]] = {}
+_supervisors_lock = threading.Lock()
+
+
+class _Supervisor(threading.Thread):
+    """Restarts a dead agent with the same config and re-opens its tunnels, with back-off and a limit."""
+
+    def __init__(self, dead: NgrokProcess) -> None:
+        super().__init__(name="pyngrok-supervisor", daemon=True)
+        self.dead = dead
+        self.cancelled = threading.Event()
+
+    def run(self) -> None:
+        config = self.dead.pyngrok_config
+        try:
+            while True:
+                restarts = self._recent_restarts()
+                if restarts >= config.max_restarts:
+                    self._give_up()
+                    return
+                if self.cancelled.wait(config.restart_backoff * 2**restarts):
+                    return
+                with _supervisors_lock:
+                    _restart_times.setdefault(config.ngrok_path, []).append(time.monotonic())
+                if self._restart(restarts + 1):
+                    return
+        finally:
+            with _supervisors_lock:
+                if _supervisors.get(config.ngrok_path) is self:
+                    del _supervisors[config.ngrok_path]
+
+    def _recent_restarts(self) -> int:
+        config = self.dead.pyngrok_config
+        window_start = time.monotonic() - config.restart_window
+        with _supervisors_lock:
+            recent = [when for when in _restart_times.get(config.ngrok_path, ()) if when > window_start]
+            _restart_times[config.ngrok_path] = recent
+        return len(recent)
+
+    def _give_up(self) -> None:
+        config = self.dead.pyngrok_config
+        reason = f"gave up after {config.max_restarts} restarts"
+        _process_logger.error("ngrok supervision %s within %g seconds", reason, config.restart_window)
+        self.dead._notify(SESSION_STOPPED, SESSION_STOPPED, reason)
+
+    def _restart(self, attempt: int) -> bool:
+        config = self.dead.pyngrok_config
+        reason = f"restart {attempt} of {config.max_restarts}"
+        _process_logger.warning("ngrok process died; %s", reason)
+        self.dead._notify(SESSION_STARTING, SESSION_STOPPED, reason)
+        try:
+            with _current_processes_lock:
+                if self.cancelled.is_set():
+                    return True
+                if is_process_running(config.ngrok_path):
+                    fresh = _current_processes[config.ngrok_path]  # someone's call already started one
+                else:
+                    fresh = _start_process(config, self.cancelled)
+            reopen_error = _reopen_tunnels(self.dead, fresh)
+            if reopen_error is not None:
+                raise reopen_error
+        except PyngrokError as error:
+            if self.cancelled.is_set():
+                return True  # kill() ended the restart: nothing failed
+            _process_logger.warning("ngrok %s failed: %s", reason, error)
+            self.dead._notify(SESSION_STOPPED, SESSION_STARTING, f"{reason} failed: {error}")
+            return False
+        _process_logger.info("ngrok restarted (%s) with %s tunnels re-opened", reason, len(fresh._opened))
+        return True
+
+
+def _supervise(dead: NgrokProcess) -> None:
+    ngrok_path = dead.pyngrok_config.ngrok_path
+    with _supervisors_lock:
+        if ngrok_path in _supervisors:
+            return
+        supervisor = _supervisors[ngrok_path] = _Supervisor(dead)
+    supervisor.start()
+
+
+def _reopen_tunnels(previous: NgrokProcess, agent: NgrokProcess) -> Optional[PyngrokError]:
+    """Open on ``agent`` every tunnel that was open on ``previous``, keeping the user's tunnel objects.
+
+    ``previous`` is the agent that died, or ``agent`` itself when it restarted in place (it comes back with no
+    tunnels). A tunnel that cannot be re-opened is logged and skipped; the first such error is returned.
+    """
+    with _tunnels_lock:
+        opened = list(previous._opened.values())
+        if previous is agent:
+            agent._opened.clear()
+        for _, _, tunnel in opened:
+            _current_tunnels.pop(str(tunnel.public_url), None)
+    first_error: Optional[PyngrokError] = None
+    for api_path, options, tunnel in opened:
+        if options.get("name") in agent._opened:
+            continue  # re-opened already by someone's call
+        try:
+            _open_tunnel(agent, api_path, options, tunnel)
+        except PyngrokError as error:
+            _process_logger.warning("Could not re-open tunnel %s after a restart: %s", options.get("name"), error)
+            first_error = first_error or error
+    return first_error
+
+
+def _reopen_after_restart_in_place(agent: NgrokProcess) -> None:
+    _reopen_tunnels(agent, agent)
+    _process_logger.info("ngrok restarted in place; %s tunnels re-opened", len(agent._opened))
 
 
 # ======================================================================================================
