@@ -3350,7 +3350,8 @@ def install_default_config(
     :param ngrok_version: The major version of ``ngrok`` installed.
     :param config_version: The ``ngrok`` config version.
     :raises PyngrokError: When ``ngrok_version`` is not supported.
-    :raises PyngrokConfigError: When the existing file cannot be read, or the result fails validation.
+    :raises PyngrokConfigError: When the existing file cannot be read, the result fails validation, or the file
+        cannot be written (the message names the step that failed; the original file is left as it was).
     """
     # The thread lock first, then the file lock: threads of this process queue on the cheap one, and the
     # read-merge-write below never overlaps another process's.
