@@ -74,7 +74,7 @@ test: venv
 # release cannot fail CI on code that did not change.
 GATES_VENV ?= .venv-gates
 GATE_PACKAGES ?= ruff==0.17.6 mypy==2.4.1 vermin==1.9.2 docutils==0.19 pytest setuptools wheel
-LINT_PATHS ?= pyngrok.py test_pyngrok.py conftest.py tests/ setup.py
+LINT_PATHS ?= pyngrok.py test_pyngrok.py conftest.py tests/ setup.py docs/conf.py
 
 gates:
 	@[ -x $(GATES_VENV)/bin/python ] || $(PYTHON) -m venv $(GATES_VENV)
@@ -88,6 +88,17 @@ gates:
 	gate "ecosystem tests with packaging (wheel, sdist, console scripts; mypy and pyright on the typed forms)" \
 	  env PYNGROK_PACKAGING_TESTS=1 $$bin/python -m pytest -p no:cacheprovider tests/test_ecosystem.py tests/test_typing.py; \
 	[ $$status -eq 0 ] && echo "=== all gates passed" || echo "=== some gates failed"; exit $$status
+
+# The docs, built by Sphinx in .venv-docs (never a library dependency), warnings as errors; then every
+# Python example in them runs against the fake agent, the web frameworks of the integration guides included.
+DOCS_VENV ?= .venv-docs
+DOCS_PACKAGES ?= sphinx==8.1.3 flask==3.1.3 django==5.2.19 fastapi==0.165.0 uvicorn==0.54.0 $(TEST_PACKAGES)
+
+docs:
+	@[ -x $(DOCS_VENV)/bin/python ] || $(PYTHON) -m venv $(DOCS_VENV)
+	@$(DOCS_VENV)/bin/python -m pip install -q $(DOCS_PACKAGES)
+	$(DOCS_VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	PYNGROK_DOCS_EXAMPLES_ALL=1 $(DOCS_VENV)/bin/python -m pytest -p no:cacheprovider -q tests/test_docs.py
 
 # One virtual environment per Python under .venv-<version>; a missing Python fails the target. Each run has
 # its own output block (--output-sync) and prints its own time.
