@@ -179,3 +179,18 @@ def fetch_through_public_url(example: Example, server: "subprocess.Popen[str]", 
 def read(output: Any) -> str:
     output.seek(0)
     return str(output.read())
+
+
+def test_the_api_reference_lists_every_public_name() -> None:
+    """docs/api.rst names each name of each submodule's ``__all__`` (upstream's public API)."""
+    import pyngrok
+
+    with open(os.path.join(DOCS, "api.rst"), encoding="utf-8") as page:
+        api = page.read()
+    missing = []
+    for facade in ("ngrok", "aio", "conf", "process", "installer", "agent", "log", "exception"):
+        for name in getattr(pyngrok, facade).__all__:
+            documented = f"pyngrok.{facade}.{name}\n" in api or f":: {name}\n   :module: pyngrok.{facade}\n" in api
+            if not documented:
+                missing.append(f"{facade}.{name}")
+    assert missing == []
