@@ -1983,6 +1983,9 @@ class Agent:
         return True
 
     def establish_session(self) -> None:
+        # Ready before the lines that announce it: a client that reacts to "client session established" at once
+        # must not be told 104 "not yet ready".
+        self.session_ready.set()
         if agent_major() >= 3:  # fact: facts table "startup line order"
             self.logger.log(
                 "info",
@@ -1995,7 +1998,6 @@ class Agent:
         else:
             self.logger.log("info", "tunnel session started", ("obj", "tunnels.session"))
             self.logger.log("info", "client session established", ("obj", "csess"), ("id", self.session_id))
-        self.session_ready.set()
         if self.faults.crash_after > 0:
             background(self.crash_later)
         if self.faults.restart_after > 0:
