@@ -25,7 +25,7 @@ from unittest import mock
 import pytest
 
 import pyngrok
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, wait_for
 
 SUBMODULES = sorted(pyngrok._FACADES)
 
@@ -474,7 +474,8 @@ def test_monitor_thread_off_and_stopped(pyngrok_config: pyngrok.PyngrokConfig) -
     monitor_thread.join(10)
     assert not monitor_thread.is_alive() and ngrok_process._monitor_thread is None
     ngrok.connect("8000", pyngrok_config=pyngrok_config)  # the readers still drain the agent's output
-    assert any("started tunnel" in str(log.msg) for log in ngrok_process.logs)
+    # The agent may log the line just after it answers the request: wait for the readers to get to it.
+    assert wait_for(lambda: any("started tunnel" in str(log.msg) for log in ngrok_process.logs))
 
 
 def test_atexit_registration_follows_the_agent(pyngrok_config: pyngrok.PyngrokConfig) -> None:

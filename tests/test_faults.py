@@ -382,6 +382,8 @@ def test_log_flood_while_the_caller_works(
         assert tunnel.public_url in [t.public_url for t in pyngrok.get_tunnels(pyngrok_config)]
         pyngrok.disconnect(str(tunnel.public_url), pyngrok_config)
         cycles += 1
+    # On a loaded machine the flood can outlast the cycles: what counts is that no line is lost.
+    assert wait_for(lambda: seen[0] >= 100_000, timeout=120), f"{seen[0]} of 100,000 flood lines read"
     current.mark()
     assert seen[0] == 100_000 and cycles >= 1
     assert len(ngrok_process.logs) <= 200 and ngrok_process.healthy()
