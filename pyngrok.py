@@ -84,6 +84,7 @@ from typing import (
     Iterator,
     List,
     Optional,
+    Pattern,
     Set,
     Tuple,
     Union,
@@ -247,7 +248,9 @@ class PyngrokConfigError(PyngrokError):
         self.column = column
 
 
-_NGROK_ERROR_CODE = re.compile(r"ERR_NGROK_\d+")
+# Patterns used off the hot paths are plain strings, compiled by the re module on first use (and cached by it),
+# so that ``import pyngrok`` compiles none.
+_NGROK_ERROR_CODE = r"ERR_NGROK_\d+"
 
 _AUTHTOKEN_ADVICE = (
     "Set a valid authtoken from https://dashboard.ngrok.com/get-started/your-authtoken: "
@@ -313,7 +316,7 @@ class PyngrokNgrokError(PyngrokError):
 
     @staticmethod
     def _parse_ngrok_error_code(ngrok_error: Optional[str]) -> Optional[str]:
-        match = _NGROK_ERROR_CODE.search(ngrok_error) if ngrok_error else None
+        match = re.search(_NGROK_ERROR_CODE, ngrok_error) if ngrok_error else None
         return match.group(0) if match else None
 
 
@@ -415,12 +418,25 @@ _NGROK_LEVELS = {
 }
 _NGROK_LEVELS.update({level.upper(): python_level for level, python_level in _NGROK_LEVELS.items()})
 
-# One logfmt pair: a key, then optionally `=` and a double-quoted value (with backslash escapes), a quoted
-# value that never closes (it runs to the end of the line), a `[...]` list, or a bare word.
-_LOGFMT_PAIR = re.compile(r'([^\s="]+)(?:=("(?:[^"\\]|\\.)*"|"[^\n]*|\[[^\]]*\]|[^\s]*))?')
-# The head every agent line starts with, matched in one go: the fast path of the parser.
-_LOGFMT_HEAD = re.compile(r't=(\S*) lvl=(\S*) msg=("(?:[^"\\]|\\.)*"|[^\s"]*)(?= |$)')
-_GO_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|[0-7]{3}|.)")
+# The section's regular expressions are compiled by NgrokLog's first line, not at import (see
+# _compile_log_patterns); the hot loop reads them as plain globals.
+_LOGFMT_PAIR: Pattern[str]
+_LOGFMT_HEAD: Pattern[str]
+_GO_ESCAPE: Pattern[str]
+_log_patterns_compiled = False
+
+
+def _compile_log_patterns() -> None:
+    global _LOGFMT_PAIR, _LOGFMT_HEAD, _GO_ESCAPE, _log_patterns_compiled
+    # One logfmt pair: a key, then optionally `=` and a double-quoted value (with backslash escapes), a quoted
+    # value that never closes (it runs to the end of the line), a `[...]` list, or a bare word.
+    _LOGFMT_PAIR = re.compile(r'([^\s="]+)(?:=("(?:[^"\\]|\\.)*"|"[^\n]*|\[[^\]]*\]|[^\s]*))?')
+    # The head every agent line starts with, matched in one go: the fast path of the parser.
+    _LOGFMT_HEAD = re.compile(r't=(\S*) lvl=(\S*) msg=("(?:[^"\\]|\\.)*"|[^\s"]*)(?= |$)')
+    _GO_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|[0-7]{3}|.)")
+    _log_patterns_compiled = True
+
+
 _SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
 # Attributes a log line may not overwrite.
 _RESERVED_LOG_KEYS = frozenset({"line"})
@@ -479,6 +495,8 @@ class NgrokLog:
             self._read_logfmt()
 
     def _read_logfmt(self) -> None:
+        if not _log_patterns_compiled:
+            _compile_log_patterns()
         fields = self.__dict__
         rest = self.line
         head = _LOGFMT_HEAD.match(rest)
@@ -574,25 +592,91 @@ _YT_SCALAR = "a scalar"
 
 _YAML_BLANK = "\0 \t\n"
 _YAML_INDICATORS = "\0 \t\n-?:,[]{}#&*!|>'\"%@`"
-# A plain scalar chunk runs up to a blank, or a ':' followed by a blank; in flow context also up to ',?[]{}'.
-_YAML_PLAIN_BLOCK = re.compile(r"(?:[^\0 \t\n:]|:(?![\0 \t\n]))+")
-_YAML_PLAIN_FLOW = re.compile(r"(?:[^\0 \t\n:,?\[\]{}]|:(?![\0 \t\n,\[\]{}]))+")
-_YAML_SKIP = re.compile(r"(?: *(?:#[^\n\0]*)?\n)* *(?:#[^\n\0]*)?")
-_YAML_SPACES = re.compile(r" *")
-_YAML_SPACES_AND_BREAKS = re.compile(r"[ \n]*")
-_YAML_WHITESPACE = re.compile(r"[ \t]*")
-_YAML_SINGLE_QUOTED_RUN = re.compile(r"[^'\0 \t\n]+")
-_YAML_DOUBLE_QUOTED_RUN = re.compile(r"[^\"\\\0 \t\n]+")
-_YAML_ANCHOR_NAME = re.compile(r"[0-9A-Za-z_-]+")
-_YAML_TAG_URI = re.compile(r"[0-9A-Za-z\-;/?:@&=+$,_.!~*'()\[\]%]+")
-_YAML_TAG_HANDLE = re.compile(r"![0-9A-Za-z_-]*!?")
-_YAML_VERSION = re.compile(r" +([0-9]+)\.([0-9]+)")
-_YAML_REST_OF_LINE = re.compile(r"[^\n\0]*")
-# What a YAML reader must refuse (PyYAML's "unacceptable character"), and what this one does not support: the
-# line breaks U+2028 and U+2029 and a byte order mark after the start (U+0085 is read as a line break).
-# What a file may hold: for ASCII text (nearly every config) the cheap pattern; the full one, whose Unicode
-# ranges take milliseconds to compile, only when a file has other characters.
-_YAML_NOT_ACCEPTED_ASCII = re.compile("[^\t\n\r -~]")
+
+# The section's regular expressions are compiled by the first load or dump, not at import (see
+# _compile_yaml_patterns); the scanner's loops read them as plain globals.
+_YAML_PLAIN_BLOCK: Pattern[str]
+_YAML_PLAIN_FLOW: Pattern[str]
+_YAML_SKIP: Pattern[str]
+_YAML_SPACES: Pattern[str]
+_YAML_SPACES_AND_BREAKS: Pattern[str]
+_YAML_WHITESPACE: Pattern[str]
+_YAML_SINGLE_QUOTED_RUN: Pattern[str]
+_YAML_DOUBLE_QUOTED_RUN: Pattern[str]
+_YAML_ANCHOR_NAME: Pattern[str]
+_YAML_TAG_URI: Pattern[str]
+_YAML_TAG_HANDLE: Pattern[str]
+_YAML_VERSION: Pattern[str]
+_YAML_REST_OF_LINE: Pattern[str]
+_YAML_NOT_ACCEPTED_ASCII: Pattern[str]
+_YAML_HEX: Pattern[str]
+_YAML_INT: Pattern[str]
+_YAML_FLOAT: Pattern[str]
+_YAML_TIMESTAMP: Pattern[str]
+_YAML_IMPLICIT_TIMESTAMP: Pattern[str]
+_YAML_PLAIN_UNSAFE: Pattern[str]
+_YAML_NUMBER_LIKE: Pattern[str]
+_YAML_LITERAL_UNSAFE: Pattern[str]
+_YAML_NEEDS_ESCAPE: Pattern[str]
+_yaml_patterns_compiled = False
+
+
+def _compile_yaml_patterns() -> None:
+    global _YAML_PLAIN_BLOCK, _YAML_PLAIN_FLOW, _YAML_SKIP, _YAML_SPACES, _YAML_SPACES_AND_BREAKS, _YAML_WHITESPACE
+    global _YAML_SINGLE_QUOTED_RUN, _YAML_DOUBLE_QUOTED_RUN, _YAML_ANCHOR_NAME, _YAML_TAG_URI, _YAML_TAG_HANDLE
+    global _YAML_VERSION, _YAML_REST_OF_LINE, _YAML_NOT_ACCEPTED_ASCII, _YAML_HEX, _YAML_INT, _YAML_FLOAT
+    global _YAML_TIMESTAMP, _YAML_IMPLICIT_TIMESTAMP, _YAML_PLAIN_UNSAFE, _YAML_NUMBER_LIKE, _YAML_LITERAL_UNSAFE
+    global _YAML_NEEDS_ESCAPE, _yaml_patterns_compiled
+    # A plain scalar chunk runs up to a blank, or a ':' followed by a blank; in flow context also up to ',?[]{}'.
+    _YAML_PLAIN_BLOCK = re.compile(r"(?:[^\0 \t\n:]|:(?![\0 \t\n]))+")
+    _YAML_PLAIN_FLOW = re.compile(r"(?:[^\0 \t\n:,?\[\]{}]|:(?![\0 \t\n,\[\]{}]))+")
+    _YAML_SKIP = re.compile(r"(?: *(?:#[^\n\0]*)?\n)* *(?:#[^\n\0]*)?")
+    _YAML_SPACES = re.compile(r" *")
+    _YAML_SPACES_AND_BREAKS = re.compile(r"[ \n]*")
+    _YAML_WHITESPACE = re.compile(r"[ \t]*")
+    _YAML_SINGLE_QUOTED_RUN = re.compile(r"[^'\0 \t\n]+")
+    _YAML_DOUBLE_QUOTED_RUN = re.compile(r"[^\"\\\0 \t\n]+")
+    _YAML_ANCHOR_NAME = re.compile(r"[0-9A-Za-z_-]+")
+    _YAML_TAG_URI = re.compile(r"[0-9A-Za-z\-;/?:@&=+$,_.!~*'()\[\]%]+")
+    _YAML_TAG_HANDLE = re.compile(r"![0-9A-Za-z_-]*!?")
+    _YAML_VERSION = re.compile(r" +([0-9]+)\.([0-9]+)")
+    _YAML_REST_OF_LINE = re.compile(r"[^\n\0]*")
+    # What a YAML reader must refuse (PyYAML's "unacceptable character"), and what this one does not support: the
+    # line breaks U+2028 and U+2029 and a byte order mark after the start (U+0085 is read as a line break).
+    # What a file may hold: for ASCII text (nearly every config) the cheap pattern; the full one, whose Unicode
+    # ranges take milliseconds to compile, only when a file has other characters.
+    _YAML_NOT_ACCEPTED_ASCII = re.compile("[^\t\n\r -~]")
+    _YAML_HEX = re.compile(r"[0-9A-Fa-f]*")
+    _YAML_INT = re.compile(
+        r"[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+"
+    )
+    _YAML_FLOAT = re.compile(
+        r"[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+        r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+    )
+    _YAML_TIMESTAMP = re.compile(
+        r"(?P<year>[0-9]{4})-(?P<month>[0-9][0-9]?)-(?P<day>[0-9][0-9]?)"
+        r"(?:(?:[Tt]|[ \t]+)(?P<hour>[0-9][0-9]?):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})(?:\.(?P<fraction>[0-9]*))?"
+        r"(?:[ \t]*(?P<tz>Z|(?P<tz_sign>[-+])(?P<tz_hour>[0-9][0-9]?)(?::(?P<tz_minute>[0-9]{2}))?))?)?"
+    )
+    # The implicit timestamp form is stricter than what an explicit !!timestamp accepts: a date alone needs two-digit
+    # month and day.
+    _YAML_IMPLICIT_TIMESTAMP = re.compile(
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+        r"|[0-9]{4}-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
+        r"(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9]{2})?))?"
+    )
+    # The writer's.
+    _YAML_PLAIN_UNSAFE = re.compile(
+        "[\0-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]|: | #|:$|^(?:---|\\.\\.\\.)"
+    )
+    _YAML_NUMBER_LIKE = re.compile(r"[-+.0-9][-+.0-9a-fA-F_:xXoObBeE ]*")
+    _YAML_LITERAL_UNSAFE = re.compile("[\0-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
+    _YAML_NEEDS_ESCAPE = re.compile('["\\\\\0-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]')
+    _yaml_patterns_compiled = True
+
+
+# The characters a YAML file may hold, when it has more than ASCII (see _compile_yaml_patterns).
 _YAML_NOT_ACCEPTED_SOURCE = "[^\t\n\r -~\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 _YAML_ESCAPES = {
     "0": "\0",
@@ -615,7 +699,6 @@ _YAML_ESCAPES = {
     "P": "\u2029",
 }
 _YAML_ESCAPE_LENGTHS = {"x": 2, "u": 4, "U": 8}
-_YAML_HEX = re.compile(r"[0-9A-Fa-f]*")
 
 _YAML_TAG_PREFIX = "tag:yaml.org,2002:"
 _YAML_STR = _YAML_TAG_PREFIX + "str"
@@ -660,25 +743,6 @@ _YAML_WORDS: Dict[str, Any] = {
     "=": _YAML_MERGE,  # PyYAML's "value" type: only usable as a key, where it means the string "=".
 }
 _YAML_BOOL_WORDS = {"yes": True, "no": False, "true": True, "false": False, "on": True, "off": False}
-_YAML_INT = re.compile(
-    r"[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+"
-)
-_YAML_FLOAT = re.compile(
-    r"[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
-    r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
-)
-_YAML_TIMESTAMP = re.compile(
-    r"(?P<year>[0-9]{4})-(?P<month>[0-9][0-9]?)-(?P<day>[0-9][0-9]?)"
-    r"(?:(?:[Tt]|[ \t]+)(?P<hour>[0-9][0-9]?):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})(?:\.(?P<fraction>[0-9]*))?"
-    r"(?:[ \t]*(?P<tz>Z|(?P<tz_sign>[-+])(?P<tz_hour>[0-9][0-9]?)(?::(?P<tz_minute>[0-9]{2}))?))?)?"
-)
-# The implicit timestamp form is stricter than what an explicit !!timestamp accepts: a date alone needs two-digit
-# month and day.
-_YAML_IMPLICIT_TIMESTAMP = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"|[0-9]{4}-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
-    r"(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9]{2})?))?"
-)
 
 
 def _yaml_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
@@ -1921,6 +1985,8 @@ def _yaml_check_text(text: str, path: str) -> str:
 
 def _yaml_parse(text: str, path: str, marks: Optional[Dict[int, Any]]) -> Tuple[Any, str]:
     """Check and read a YAML text: its value, and the checked text (line breaks made "\\n"), which marks refer to."""
+    if not _yaml_patterns_compiled:
+        _compile_yaml_patterns()
     text = _yaml_check_text(text, path)
     try:
         tokens = _YamlScanner(text, path).scan()
@@ -1999,13 +2065,7 @@ def _yaml_same(first: Any, second: Any) -> bool:
 
 # --- Writer ---
 
-_YAML_PLAIN_UNSAFE = re.compile(
-    "[\0-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]|: | #|:$|^(?:---|\\.\\.\\.)"
-)
-_YAML_NUMBER_LIKE = re.compile(r"[-+.0-9][-+.0-9a-fA-F_:xXoObBeE ]*")
-_YAML_LITERAL_UNSAFE = re.compile("[\0-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
 _YAML_DOUBLE_QUOTED_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
-_YAML_NEEDS_ESCAPE = re.compile('["\\\\\0-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]')
 
 
 def _yaml_plain_ok(text: str) -> bool:
@@ -2166,6 +2226,8 @@ def _yaml_dump(data: Any) -> str:
     :return: The YAML text, ending with a line break.
     :raises PyngrokConfigError: When the value holds another type, or contains itself.
     """
+    if not _yaml_patterns_compiled:
+        _compile_yaml_patterns()
     if isinstance(data, (dict, list, tuple)) and data:
         return "\n".join(_yaml_block_lines(data, 0, 2)) + "\n"
     return _yaml_inline(data) + "\n"
@@ -4499,7 +4561,7 @@ _READER_JOIN_SECONDS = 2.0
 _MAX_LOG_LINE_BYTES = 64 * 1024
 # A rejected authtoken is echoed by the agent ("Your authtoken: <token>") in its log and on stderr; the token may
 # have come from the config file, which this library never read, so it is masked by shape as well as by value.
-_AGENT_ECHOED_TOKEN = re.compile(r'(Your authtoken: )[^\s\\"]+')
+_AGENT_ECHOED_TOKEN = r'(Your authtoken: )[^\s\\"]+'
 
 
 # The states of the agent's session, from its own log lines.
@@ -4854,15 +4916,15 @@ def _startup_error_is_final(log: NgrokLog, error: str) -> bool:
     transient: the agent retries by itself, with back-off, and may yet come up within ``startup_timeout``. A
     coded error (a bad authtoken, an account limit, an agent too old) or a critical one is not recovered from.
     """
-    return log.lvl == "CRITICAL" or _NGROK_ERROR_CODE.search(error) is not None
+    return log.lvl == "CRITICAL" or re.search(_NGROK_ERROR_CODE, error) is not None
 
 
-_AGENT_CONFIG_REFUSAL = re.compile(r"Error reading configuration file '([^']+)'")
+_AGENT_CONFIG_REFUSAL = r"Error reading configuration file '([^']+)'"
 
 
 def _config_refusal_findings(error: str) -> str:
     """When the agent refused a config file, what pyngrok's own check finds in it (key paths and lines)."""
-    match = _AGENT_CONFIG_REFUSAL.search(error)
+    match = re.search(_AGENT_CONFIG_REFUSAL, error)
     findings = _config_findings(match.group(1)) if match else []
     return f" pyngrok's check of that file: {'; '.join(findings)}." if findings else ""
 
@@ -5055,7 +5117,7 @@ def _redact(text: str, secrets: Iterable[Optional[str]]) -> str:
     for secret in secrets:
         if secret and len(secret) >= _MIN_MASKED_SECRET_LENGTH:
             text = text.replace(secret, "********")
-    return _AGENT_ECHOED_TOKEN.sub(r"\1********", text)
+    return re.sub(_AGENT_ECHOED_TOKEN, r"\1********", text) if "Your authtoken: " in text else text
 
 
 def _validate_binary(ngrok_path: str) -> None:
@@ -5111,7 +5173,7 @@ def _config_file_version(pyngrok_config: PyngrokConfig, config_path: str) -> str
     return pyngrok_config.config_version
 
 
-_OVERLAY_DIR_NAME = re.compile(r"pyngrok-([0-9]+)-[A-Za-z0-9_]+")
+_OVERLAY_DIR_NAME = r"pyngrok-([0-9]+)-[A-Za-z0-9_]+"
 
 
 class _Overlay:
@@ -5193,7 +5255,7 @@ def _sweep_orphaned_overlays() -> None:
     except OSError:
         return
     for name in names:
-        match = _OVERLAY_DIR_NAME.fullmatch(name)
+        match = re.fullmatch(_OVERLAY_DIR_NAME, name)
         if match is None or _pid_alive(int(match.group(1))):
             continue
         path = os.path.join(directory, name)

@@ -357,15 +357,35 @@ HEAVY_MODULES = (
 )
 
 
-def test_import_leaves_the_heavy_modules_for_first_use() -> None:
-    """``import pyngrok`` imports none of the HTTP, process, TLS, archive or JSON modules; using them works."""
+def test_import_leaves_the_heavy_modules_and_the_regular_expressions_for_first_use() -> None:
+    """``import pyngrok`` imports none of the HTTP, process, TLS, archive or JSON modules and compiles no regular
+    expression (a spy on the ``re`` module's compile step counts those asked for by the file's own code); using
+    them works, and the first YAML load and log line compile what they need."""
     code = textwrap.dedent(
         f"""
-        import sys
+        import re, sys
+        import logging, typing  # what pyngrok needs anyway; their own patterns are not counted
+        compiled = []
+        real_compile = re._compile
+        def spy(pattern, flags):
+            frame = sys._getframe(1)
+            while frame is not None:
+                if frame.f_code.co_filename.endswith("pyngrok.py"):
+                    compiled.append(pattern)
+                    break
+                frame = frame.f_back
+            return real_compile(pattern, flags)
+        re._compile = spy
         before = set(sys.modules)
         import pyngrok
         early = sorted(set(sys.modules) - before & set({HEAVY_MODULES!r}))
         assert early == [], early
+        assert compiled == [], compiled
+        assert pyngrok._yaml_load("a: [1, 2.5, on]") == {{"a": [1, 2.5, True]}}
+        assert pyngrok._yaml_dump({{"b": "x: y"}}) == 'b: "x: y"\\n'
+        log = pyngrok.NgrokLog('t=2024-01-01T00:00:00Z lvl=eror msg="a \\\\"b\\\\"" err=x')
+        assert (log.lvl, log.msg, log.err) == ("ERROR", 'a "b"', "x"), vars(log)
+        assert compiled, "the first YAML load and log line compile their patterns through the spy"
         assert pyngrok.urllib.parse.quote("a b") == "a%20b" and "urllib.parse" in sys.modules
         assert pyngrok.http.client.HTTPConnection is sys.modules["http.client"].HTTPConnection
         assert pyngrok.json.loads("[1]") == [1]
