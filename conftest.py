@@ -1,16 +1,20 @@
-"""Fixtures shared by test_pyngrok.py and tests/: the fake agent, configs, local servers."""
+"""Every fixture shared by test_pyngrok.py and tests/: the fake agent, the real agent and our tunnel server,
+configs, local servers."""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Iterator
+import threading
+from typing import Iterator, Tuple
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests"))
 
 import pyngrok
+import realagent
+import tunnel_server as ts
 from helpers import EchoServer, LocalSite, free_port
 
 
@@ -20,6 +24,35 @@ def fake_ngrok_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     from fakeagent import install_fake_agent
 
     return install_fake_agent(str(tmp_path_factory.mktemp("fake-bin")))
+
+
+@pytest.fixture(scope="session")
+def real_agent() -> str:
+    """The real ngrok 2.3.41 agent (tests/realagent.py): skipped when it cannot be had, failed instead under
+    REQUIRE_REAL_AGENT."""
+    return realagent.require_real_agent()
+
+
+@pytest.fixture(scope="session")
+def tunnel_certs(tmp_path_factory: pytest.TempPathFactory) -> Tuple[str, str, str]:
+    """A CA, and a certificate it signed for 127.0.0.1 and localhost: (ca, cert, key) paths."""
+    return ts.make_ca_and_cert(str(tmp_path_factory.mktemp("tunnel-certs")))
+
+
+@pytest.fixture
+def tunnel_server(tmp_path: "os.PathLike[str]", tunnel_certs: Tuple[str, str, str]) -> Iterator[ts.TunnelServer]:
+    """Our tunnel server (tests/tunnel_server.py) on loopback. Closed after the test, which fails if a thread
+    of the server is stuck or left running."""
+    directory = os.path.join(str(tmp_path), "tunnel-server")
+    os.makedirs(directory)
+    server = ts.TunnelServer(directory, certs=tunnel_certs).start()
+    try:
+        yield server
+    finally:
+        server.close()
+        assert server.stuck_threads == []
+        leftovers = [t.name for t in threading.enumerate() if t.name.startswith(("tunnel-server:", "tls-writer"))]
+        assert leftovers == []
 
 
 @pytest.fixture

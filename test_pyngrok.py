@@ -34,24 +34,17 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tes
 from helpers import (
     REPO_ROOT,
     children_of,
-    echo_through,
+    echo_round_trip,
+    fetch,
     free_port,
     pid_alive,
     port_refuses,
+    public_port,
     read_cmdline,
     wait_for,
 )
 
 SECRET_TOKEN = "2abcDEFsecretTOKEN_0123456789"
-
-
-def fetch(url: str, timeout: float = 5.0) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return str(response.read().decode("utf-8"))
-
-
-def public_port(public_url: str) -> int:
-    return int(public_url.rsplit(":", 1)[1])
 
 
 def write_config(path: str, text: str) -> None:
@@ -507,7 +500,7 @@ def test_tcp_tunnel_echoes_bytes(pyngrok_config: PyngrokConfig, echo_server: Any
     tunnel = ngrok.connect(echo_server.port, "tcp", pyngrok_config=pyngrok_config)
     assert tunnel.public_url and tunnel.public_url.startswith("tcp://127.0.0.1:")
     payload = os.urandom(200_000)
-    assert echo_through("127.0.0.1", public_port(tunnel.public_url), payload) == payload
+    assert echo_round_trip(public_port(tunnel.public_url), payload) == payload
     ngrok.disconnect(tunnel.public_url, pyngrok_config)
     assert port_refuses(public_port(tunnel.public_url))
 
@@ -869,14 +862,7 @@ def test_cli_passes_commands_through_with_exit_codes(fake_ngrok_path: str, tmp_p
 # --- The real ngrok 2.3.41 agent, offline ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def real_ngrok_path() -> str:
-    import realagent
-
-    return realagent.require_real_agent()
-
-
-def real_config(real_ngrok_path: str, tmp_path: Any, **overrides: Any) -> PyngrokConfig:
+def real_config(real_agent: str, tmp_path: Any, **overrides: Any) -> PyngrokConfig:
     config_path = str(tmp_path / "ngrok-v2.yml")
     write_config(
         config_path,
@@ -888,29 +874,29 @@ def real_config(real_ngrok_path: str, tmp_path: Any, **overrides: Any) -> Pyngro
         """,
     )
     options: Dict[str, Any] = dict(
-        ngrok_path=real_ngrok_path, config_path=config_path, ngrok_version="2", config_version="2", startup_timeout=10
+        ngrok_path=real_agent, config_path=config_path, ngrok_version="2", config_version="2", startup_timeout=10
     )
     options.update(overrides)
     return PyngrokConfig(**options)
 
 
-def test_real_agent_version(real_ngrok_path: str, tmp_path: Any) -> None:
-    config = real_config(real_ngrok_path, tmp_path)
+def test_real_agent_version(real_agent: str, tmp_path: Any) -> None:
+    config = real_config(real_agent, tmp_path)
     assert ngrok.get_version(config) == ("2.3.41", pyngrok.__version__)
 
 
-def test_real_agent_reads_the_authtoken_we_save(real_ngrok_path: str, tmp_path: Any) -> None:
-    config = real_config(real_ngrok_path, tmp_path)
+def test_real_agent_reads_the_authtoken_we_save(real_agent: str, tmp_path: Any) -> None:
+    config = real_config(real_agent, tmp_path)
     ngrok.set_auth_token(SECRET_TOKEN, config)
     saved = installer.get_ngrok_config(str(config.config_path), use_cache=False)
     assert saved["authtoken"] == SECRET_TOKEN and saved["update_check"] is False
     # The agent accepts the file we wrote: its own `authtoken` command rewrites it without a parse error.
-    output = process.capture_run_process(real_ngrok_path, ["authtoken", "other", "--config", str(config.config_path)])
+    output = process.capture_run_process(real_agent, ["authtoken", "other", "--config", str(config.config_path)])
     assert "Authtoken saved" in output
 
 
-def test_real_agent_startup_failure_is_reported_within_the_timeout(real_ngrok_path: str, tmp_path: Any) -> None:
-    config = real_config(real_ngrok_path, tmp_path, auth_token=SECRET_TOKEN, startup_timeout=2)
+def test_real_agent_startup_failure_is_reported_within_the_timeout(real_agent: str, tmp_path: Any) -> None:
+    config = real_config(real_agent, tmp_path, auth_token=SECRET_TOKEN, startup_timeout=2)
     started = time.monotonic()
     with pytest.raises(PyngrokNgrokError) as raised:
         ngrok.get_ngrok_process(config)  # nothing listens at server_addr: the agent retries until we give up
@@ -919,5 +905,5 @@ def test_real_agent_startup_failure_is_reported_within_the_timeout(real_ngrok_pa
     assert any(entry.msg == "failed to reconnect session" for entry in raised.value.ngrok_logs)
     assert any(entry.msg == "starting web service" for entry in raised.value.ngrok_logs)
     assert SECRET_TOKEN not in str(raised.value)
-    assert not process.is_process_running(real_ngrok_path)
+    assert not process.is_process_running(real_agent)
     assert list(children_of(os.getpid())) == []

@@ -34,10 +34,9 @@ for _path in (REPO_ROOT, TESTS_DIR):
 import pyngrok  # noqa: E402
 import realagent  # noqa: E402
 import tunnel_server  # noqa: E402
-from helpers import LocalSite, free_port  # noqa: E402
+from helpers import LocalSite, free_port, http_request, write_agent_config  # noqa: E402  # noqa: E402
 from pyngrok import agent, ngrok  # noqa: E402
 from pyngrok.conf import PyngrokConfig  # noqa: E402
-from realworld import fetch, write_agent_config  # noqa: E402
 
 PAGE = "<h1>Hello from a local http.server</h1>\n<p>served through pyngrok and the real ngrok agent</p>\n"
 STARTED = time.monotonic()
@@ -112,7 +111,7 @@ def main() -> int:
 
         url = tunnel.public_url + "/index.html?from=demo"
         step(f"Fetching {url} through the tunnel...")
-        status, body = fetch(url, server.ca_path)
+        status, body = http_request(url, server.ca_path)
         detail(f"HTTP {status}, {len(body)} bytes:")
         detail(body.decode("utf-8", "replace").rstrip())
         if status != 200 or body.decode("utf-8", "replace") != PAGE:

@@ -21,6 +21,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fakeagent import install_fake_agent
+from helpers import free_port, port_refuses
 
 READY = "client session established"
 WAIT = 5.0
@@ -31,22 +32,8 @@ WAIT = 5.0
 # ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1].rstrip("/"))
-
-
-def refuses(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except ConnectionRefusedError:
-        return True
-    return False
 
 
 def http_call(url: str, method: str = "GET", body=None, headers=None, raw: Optional[bytes] = None, timeout: float = 5):
@@ -368,7 +355,7 @@ def test_http_tunnel_end_to_end(start, site):
     assert agent.api("GET", "/api/requests/http")[1]["requests"] == []
     assert agent.api("DELETE", "/api/tunnels/web") == (204, None)
     agent.wait_for('msg="stopped tunnel" obj=tunnels name=web')
-    assert refuses(port_of(tunnel["public_url"]))
+    assert port_refuses(port_of(tunnel["public_url"]))
     assert agent.api("GET", "/api/tunnels") == (200, {"tunnels": [], "uri": "/api/tunnels"})
 
 
@@ -423,7 +410,7 @@ def test_v2_bind_tls_both_makes_two_tunnels(start):
     assert agent.api("DELETE", "/api/tunnels/t1")[0] == 204
     names = sorted(t["name"] for t in agent.api("GET", "/api/tunnels")[1]["tunnels"])
     assert names == ["t2", "t3"]
-    assert refuses(port_of(plain["public_url"]))
+    assert port_refuses(port_of(plain["public_url"]))
 
 
 def echo_server():
@@ -470,7 +457,7 @@ def test_tcp_tunnel_echo(start):
         assert agent.api("GET", "/api/tunnels/ssh")[1]["metrics"]["conns"]["count"] == 1
         agent.wait_for("addr=//localhost:")
         assert agent.api("DELETE", "/api/tunnels/ssh")[0] == 204
-        assert refuses(port_of(tunnel["public_url"]))
+        assert port_refuses(port_of(tunnel["public_url"]))
     finally:
         echo.close()
 
@@ -495,7 +482,7 @@ def test_endpoints_api(start, site):
     assert agent.api("POST", "/api/endpoints", {"name": "e4"})[0] == 400
     assert agent.api("DELETE", "/api/endpoints/e1")[0] == 204
     assert agent.api("GET", "/api/endpoints/e1")[0] == 404
-    assert refuses(port_of(ep["url"]))
+    assert port_refuses(port_of(ep["url"]))
 
 
 def test_api_error_shapes(start):

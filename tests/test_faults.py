@@ -31,7 +31,17 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import pytest
 
 import pyngrok
-from helpers import REPO_ROOT, children_of, free_port, pid_alive, publish_fault_rows, read_cmdline, wait_for
+from helpers import (
+    REPO_ROOT,
+    children_of,
+    fetch,
+    free_port,
+    pid_alive,
+    publish_fault_rows,
+    read_cmdline,
+    read_text,
+    wait_for,
+)
 from pyngrok.conf import PyngrokConfig
 from pyngrok.exception import PyngrokError, PyngrokNgrokError, PyngrokNgrokHTTPError, PyngrokNgrokURLError
 
@@ -39,16 +49,6 @@ TOKEN = "2faultTOKEN_abcdefghijklmnop0123456789"
 API_KEY = "apikeyFAULT_zyxwvutsrqponm9876543210"
 
 ROWS: List[Dict[str, Any]] = []
-
-
-def read_text(path: str) -> str:
-    with open(path, encoding="utf-8") as handle:
-        return handle.read()
-
-
-def fetch(url: str, timeout: float = 5.0) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return str(response.read().decode("utf-8"))
 
 
 def sha256_of(path: str) -> str:

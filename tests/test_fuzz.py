@@ -42,7 +42,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 
 import pyngrok
-from helpers import publish_fault_rows
+from helpers import publish_fault_rows, read_text
 from pyngrok.conf import PyngrokConfig
 from pyngrok.exception import PyngrokError
 
@@ -57,11 +57,6 @@ SEED = int(os.environ.get("FUZZ_SEED") or "7")
 SLOW_CASE_SECONDS = 2.0
 # At most this many failures are kept per target for the report.
 KEPT_FAILURES = 20
-
-
-def read_text(path: str) -> str:
-    with open(path, encoding="utf-8") as handle:
-        return handle.read()
 
 
 def cases(default: int, full: int = 100_000) -> int:

@@ -24,12 +24,10 @@ import queue
 import random
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
@@ -37,7 +35,20 @@ import pytest
 import pyngrok
 import realagent
 import tunnel_server as ts
-from helpers import REPO_ROOT, children_of, default_sigint, echo_through, free_port, pid_alive, port_refuses, wait_for
+from helpers import (
+    REPO_ROOT,
+    Recorder,
+    children_of,
+    default_sigint,
+    echo_round_trip,
+    fetch,
+    free_port,
+    pid_alive,
+    port_refuses,
+    public_port,
+    wait_for,
+    write_agent_config,
+)
 from pyngrok import aio, ngrok  # type: ignore[attr-defined]  # facades registered by pyngrok.py at import
 
 # ---------------------------------------------------------------------------------------------------------
@@ -92,68 +103,6 @@ def _timings_file() -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def agent_binary() -> str:
-    return realagent.require_real_agent()
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Tuple[str, str, str]:
-    return ts.make_ca_and_cert(str(tmp_path_factory.mktemp("tunnel-certs")))
-
-
-@pytest.fixture
-def server(tmp_path: Any, certs: Tuple[str, str, str]) -> Iterator[ts.TunnelServer]:
-    directory = os.path.join(str(tmp_path), "server")
-    os.makedirs(directory)
-    tunnel_server = ts.TunnelServer(directory, certs=certs).start()
-    try:
-        yield tunnel_server
-    finally:
-        tunnel_server.close()
-
-
-def write_agent_config(path: str, server_addr: str, ca_path: str, web_port: int) -> None:
-    """The v2 config file the library hands the agent: our server, our CA, a free API port."""
-    with open(path, "w", encoding="utf-8") as config:
-        config.write(
-            f"server_addr: {json.dumps(server_addr)}\n"
-            f"root_cas: {json.dumps(ca_path)}\n"
-            "update_check: false\n"
-            "console_ui: false\n"
-            f"web_addr: 127.0.0.1:{web_port}\n"
-        )
-
-
-class Recorder:
-    """A session_callback that keeps every event with the monotonic time it arrived."""
-
-    def __init__(self) -> None:
-        self.events: List[pyngrok.NgrokSessionEvent] = []
-        self.arrived: List[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, event: pyngrok.NgrokSessionEvent) -> None:
-        with self._lock:
-            self.events.append(event)
-            self.arrived.append(time.monotonic())
-
-    def states(self) -> List[str]:
-        with self._lock:
-            return [event.state for event in self.events]
-
-    def reasons(self, state: str) -> List[str]:
-        with self._lock:
-            return [str(event.reason) for event in self.events if event.state == state]
-
-    def wait_for_state(self, state: str, timeout: float = 10.0, count: int = 1) -> float:
-        """Wait until ``state`` has been reported ``count`` times; return when the last of them arrived."""
-        if not wait_for(lambda: self.states().count(state) >= count, timeout):
-            raise AssertionError(f"state {state!r} x{count} not reported within {timeout} s: {self.states()}")
-        with self._lock:
-            return [at for event, at in zip(self.events, self.arrived) if event.state == state][count - 1]
-
-
 class Setup:
     """What a test gets: the server, the config (with its recorder) and the config file's path."""
 
@@ -165,12 +114,12 @@ class Setup:
 
 
 @pytest.fixture
-def setup(server: ts.TunnelServer, agent_binary: str, tmp_path: Any) -> Iterator[Setup]:
+def setup(tunnel_server: ts.TunnelServer, real_agent: str, tmp_path: Any) -> Iterator[Setup]:
     config_path = os.path.join(str(tmp_path), "ngrok.yml")
-    write_agent_config(config_path, server.addr, server.ca_path, free_port())
+    write_agent_config(config_path, tunnel_server.addr, tunnel_server.ca_path, free_port())
     recorder = Recorder()
     config = pyngrok.PyngrokConfig(
-        ngrok_path=agent_binary,
+        ngrok_path=real_agent,
         config_path=config_path,
         auth_token="anything",
         ngrok_version="2",
@@ -179,7 +128,7 @@ def setup(server: ts.TunnelServer, agent_binary: str, tmp_path: Any) -> Iterator
         session_callback=recorder,
     )
     try:
-        yield Setup(server, config, recorder, config_path)
+        yield Setup(tunnel_server, config, recorder, config_path)
     finally:
         pyngrok.kill(config)
 
@@ -187,18 +136,6 @@ def setup(server: ts.TunnelServer, agent_binary: str, tmp_path: Any) -> Iterator
 # ---------------------------------------------------------------------------------------------------------
 # traffic helpers
 # ---------------------------------------------------------------------------------------------------------
-
-
-def public_port(public_url: Optional[str]) -> int:
-    assert public_url, "the tunnel has no public URL"
-    return int(public_url.rsplit(":", 1)[1].split("/", 1)[0])
-
-
-def fetch(url: str, ca_path: str, timeout: float = 5.0) -> str:
-    """GET through a public URL; https ones are checked against our tunnel CA."""
-    context = ssl.create_default_context(cafile=ca_path) if url.startswith("https://") else None
-    with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
-        return str(response.read().decode("utf-8"))
 
 
 def serves_again(url_of: Callable[[], Optional[str]], ca_path: str, page: str, timeout: float = 20.0) -> float:
@@ -223,7 +160,7 @@ def echoes_again(url_of: Callable[[], Optional[str]], payload: bytes, timeout: f
     while time.monotonic() < deadline:
         url = url_of()
         try:
-            if url and echo_through("127.0.0.1", public_port(url), payload, timeout=2.0) == payload:
+            if url and echo_round_trip(public_port(url), payload, timeout=2.0) == payload:
                 return time.monotonic()
         except OSError as error:
             last = error
@@ -370,7 +307,7 @@ def test_supervision_restarts_a_killed_agent_with_its_named_tunnels(
     web = ngrok.connect(str(local_site.port), name="web", pyngrok_config=config)
     echo = ngrok.connect(str(echo_server.port), "tcp", name="echo", pyngrok_config=config)
     assert fetch(str(web.public_url), server.ca_path) == local_site.page
-    assert echo_through("127.0.0.1", public_port(echo.public_url), b"before") == b"before"
+    assert echo_round_trip(public_port(echo.public_url), b"before") == b"before"
     first = ngrok.get_ngrok_process(config)
     old_urls = {str(web.public_url), str(echo.public_url)}
     first_session = server.wait_for_session(5)

@@ -27,23 +27,26 @@ from typing import Any, Callable, Iterator, List, Tuple
 import pytest
 
 import pyngrok
-import realagent  # tests/ is on sys.path: conftest.py puts it there
 import tunnel_server as ts
 from helpers import (
     EchoServer,
     LocalSite,
+    TLSEchoServer,
     children_of,
+    echo_round_trip,
     free_port,
+    http_request,
     own_network_command,
     pid_alive,
     port_refuses,
+    public_port,
     read_cmdline,
     wait_for,
+    write_agent_config,
 )
 from pyngrok import agent, ngrok, process
 from pyngrok.conf import PyngrokConfig
 from pyngrok.exception import PyngrokError, PyngrokNgrokError, PyngrokNgrokHTTPError
-from realworld import TLSEchoServer, echo_round_trip, fetch, public_port, write_agent_config
 
 AUTHTOKEN = "2realAGENTtoken_0123456789abcdef"
 PAGE = "hello from the local site\n"
@@ -52,32 +55,12 @@ PAGE = "hello from the local site\n"
 # --- fixtures -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def ngrok_binary() -> str:
-    return realagent.require_real_agent()
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Tuple[str, str, str]:
-    return ts.make_ca_and_cert(str(tmp_path_factory.mktemp("tunnel-certs")))
-
-
-@pytest.fixture
-def server(tmp_path: Path, certs: Tuple[str, str, str]) -> Iterator[ts.TunnelServer]:
-    tunnel_server = ts.TunnelServer(str(tmp_path), certs=certs).start()
-    try:
-        yield tunnel_server
-    finally:
-        tunnel_server.close()
-        assert tunnel_server.stuck_threads == []
-
-
 ConfigFactory = Callable[..., PyngrokConfig]
 
 
 @pytest.fixture
 def make_config(
-    ngrok_binary: str, server: ts.TunnelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    real_agent: str, tunnel_server: ts.TunnelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[ConfigFactory]:
     """Build a PyngrokConfig whose one config file points the real agent at ``server``.
 
@@ -91,10 +74,14 @@ def make_config(
     def make(extra: str = "", web_port: Any = "free", server_addr: str = "", **options: Any) -> PyngrokConfig:
         path = str(tmp_path / f"ngrok-{len(made)}.yml")
         write_agent_config(
-            path, server_addr or server.addr, server.ca_path, free_port() if web_port == "free" else web_port, extra
+            path,
+            server_addr or tunnel_server.addr,
+            tunnel_server.ca_path,
+            free_port() if web_port == "free" else web_port,
+            extra,
         )
         settings = dict(
-            ngrok_path=ngrok_binary,
+            ngrok_path=real_agent,
             config_path=path,
             ngrok_version="2",
             config_version="2",
@@ -118,26 +105,6 @@ def config(make_config: ConfigFactory) -> PyngrokConfig:
     return make_config()
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[LocalSite]:
-    directory = tmp_path / "site"
-    directory.mkdir()
-    local = LocalSite(str(directory), PAGE)
-    try:
-        yield local
-    finally:
-        local.close()
-
-
-@pytest.fixture
-def echo() -> Iterator[EchoServer]:
-    server = EchoServer()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
 def messages(ngrok_process: process.NgrokProcess) -> List[str]:
     return [str(entry.msg) for entry in ngrok_process.logs]
 
@@ -158,7 +125,9 @@ def wait_for_requests(config: PyngrokConfig, count: int, tunnel_name: Any = None
 # --- startup and the API URL --------------------------------------------------------------------------
 
 
-def test_real_agent_starts_healthy_from_its_startup_log(make_config: ConfigFactory, server: ts.TunnelServer) -> None:
+def test_real_agent_starts_healthy_from_its_startup_log(
+    make_config: ConfigFactory, tunnel_server: ts.TunnelServer
+) -> None:
     web_port = free_port()
     config = make_config(web_port=web_port)
     ngrok_process = ngrok.get_ngrok_process(config)
@@ -176,7 +145,7 @@ def test_real_agent_starts_healthy_from_its_startup_log(make_config: ConfigFacto
     with pytest.raises(PyngrokError) as no_status:  # /api/status came with v3 agents: 2.3.41 answers 404
         agent.get_agent_status(config)
     assert getattr(no_status.value, "status_code", 404) == 404
-    (session,) = server.sessions
+    (session,) = tunnel_server.sessions
     assert session.authenticated and session.agent_version == "2.3.41" and session.authtoken == AUTHTOKEN
 
 
@@ -185,7 +154,7 @@ import json, socket, sys
 from helpers import loopback_up
 loopback_up()
 import pyngrok, tunnel_server
-from realworld import write_agent_config
+from helpers import write_agent_config
 binary, workdir, ca, cert, key, token = sys.argv[1:7]
 server = tunnel_server.TunnelServer(workdir, certs=(ca, cert, key)).start()
 squatter = socket.socket()
@@ -213,7 +182,7 @@ finally:
 
 
 def test_real_agent_api_url_follows_a_moved_default_web_addr(
-    ngrok_binary: str, certs: Tuple[str, str, str], tmp_path: Path
+    real_agent: str, tunnel_certs: Tuple[str, str, str], tmp_path: Path
 ) -> None:
     """With no web_addr the agent tries 127.0.0.1:4040 and moves on when it is taken; the API URL follows.
 
@@ -221,7 +190,7 @@ def test_real_agent_api_url_follows_a_moved_default_web_addr(
     on the machine, another program may hold that port, or free it, at any time.
     """
     command = own_network_command(
-        sys.executable, "-c", MOVED_WEB_ADDR_SCENE, ngrok_binary, str(tmp_path), *certs, AUTHTOKEN
+        sys.executable, "-c", MOVED_WEB_ADDR_SCENE, real_agent, str(tmp_path), *tunnel_certs, AUTHTOKEN
     )
     if command is None:
         reason = "no network namespace can be made here (unshare --net --map-root-user fails)"
@@ -257,29 +226,29 @@ def test_real_agent_taken_explicit_web_addr_is_reported(make_config: ConfigFacto
 
 
 def test_real_agent_http_tunnel_serves_the_local_page(
-    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite
+    config: PyngrokConfig, tunnel_server: ts.TunnelServer, local_site: LocalSite
 ) -> None:
-    tunnel = ngrok.connect(site.port, pyngrok_config=config)
+    tunnel = ngrok.connect(local_site.port, pyngrok_config=config)
     assert tunnel.proto == "https" and tunnel.public_url.startswith("https://127.0.0.1:")
-    assert tunnel.config == {"addr": f"http://localhost:{site.port}", "inspect": True}
-    assert repr(tunnel) == f'<NgrokTunnel: "{tunnel.public_url}" -> "http://localhost:{site.port}">'
-    assert tunnel.public_url in [bind.url for bind in server.binds]
+    assert tunnel.config == {"addr": f"http://localhost:{local_site.port}", "inspect": True}
+    assert repr(tunnel) == f'<NgrokTunnel: "{tunnel.public_url}" -> "http://localhost:{local_site.port}">'
+    assert tunnel.public_url in [bind.url for bind in tunnel_server.binds]
 
-    assert fetch(tunnel.public_url + "/index.html", server.ca_path) == (200, PAGE.encode())
-    assert site.hits == ["/index.html"]
+    assert http_request(tunnel.public_url + "/index.html", tunnel_server.ca_path) == (200, PAGE.encode())
+    assert local_site.hits == ["/index.html"]
 
 
 def test_real_agent_get_tunnels_lists_the_http_twin(
-    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite
+    config: PyngrokConfig, tunnel_server: ts.TunnelServer, local_site: LocalSite
 ) -> None:
-    tunnel = ngrok.connect(site.port, name="web", pyngrok_config=config)
+    tunnel = ngrok.connect(local_site.port, name="web", pyngrok_config=config)
     tunnels = {t.name: t for t in ngrok.get_tunnels(config)}
     assert sorted(tunnels) == ["web", "web (http)"]
     twin = tunnels["web (http)"]
     assert twin.proto == "http" and twin.public_url.startswith("http://127.0.0.1:")
     assert twin.uri == "/api/tunnels/web%20%28http%29" and tunnels["web"].public_url == tunnel.public_url
-    assert sorted(b.url for b in server.binds) == sorted(t.public_url for t in tunnels.values())
-    assert fetch(twin.public_url + "/", server.ca_path) == (200, PAGE.encode())
+    assert sorted(b.url for b in tunnel_server.binds) == sorted(t.public_url for t in tunnels.values())
+    assert http_request(twin.public_url + "/", tunnel_server.ca_path) == (200, PAGE.encode())
 
     def counted() -> bool:  # the twin's own API path (with its escaped name) works too
         twin.refresh_metrics()
@@ -288,10 +257,10 @@ def test_real_agent_get_tunnels_lists_the_http_twin(
     assert wait_for(counted, 5), twin.metrics
 
 
-def test_real_agent_tcp_tunnel_echoes_bytes(config: PyngrokConfig, echo: EchoServer) -> None:
-    tunnel = ngrok.connect(echo.port, "tcp", pyngrok_config=config)
+def test_real_agent_tcp_tunnel_echoes_bytes(config: PyngrokConfig, echo_server: EchoServer) -> None:
+    tunnel = ngrok.connect(echo_server.port, "tcp", pyngrok_config=config)
     assert tunnel.proto == "tcp" and tunnel.public_url.startswith("tcp://127.0.0.1:")
-    assert tunnel.config == {"addr": f"localhost:{echo.port}", "inspect": False}
+    assert tunnel.config == {"addr": f"localhost:{echo_server.port}", "inspect": False}
     port = public_port(tunnel.public_url)
     assert echo_round_trip(port, b"ping") == b"ping"
     payload = os.urandom(600 * 1024)  # more than two flow-control windows each way
@@ -316,71 +285,74 @@ def test_real_agent_tls_tunnel_is_passthrough(config: PyngrokConfig, tmp_path: P
 
 @pytest.mark.parametrize("bind_tls, schemes", [(True, ["https"]), (False, ["http"]), ("both", ["http", "https"])])
 def test_real_agent_bind_tls_variants(
-    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite, bind_tls: Any, schemes: List[str]
+    config: PyngrokConfig, tunnel_server: ts.TunnelServer, local_site: LocalSite, bind_tls: Any, schemes: List[str]
 ) -> None:
-    tunnel = ngrok.connect(site.port, bind_tls=bind_tls, pyngrok_config=config)
+    tunnel = ngrok.connect(local_site.port, bind_tls=bind_tls, pyngrok_config=config)
     urls = [t.public_url for t in ngrok.get_tunnels(config)]
     assert sorted(url.split("://")[0] for url in urls) == schemes
     assert tunnel.public_url.split("://")[0] == ("http" if bind_tls is False else "https")
     for url in urls:
-        assert fetch(url + "/", server.ca_path) == (200, PAGE.encode())
-    assert len(site.hits) == len(schemes)
+        assert http_request(url + "/", tunnel_server.ca_path) == (200, PAGE.encode())
+    assert len(local_site.hits) == len(schemes)
 
 
-def test_real_agent_basic_auth(config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite) -> None:
-    tunnel = ngrok.connect(site.port, auth="user:s3cret pass", pyngrok_config=config)
-    assert {b.auth for b in server.binds} == {"user:s3cret pass"}
+def test_real_agent_basic_auth(config: PyngrokConfig, tunnel_server: ts.TunnelServer, local_site: LocalSite) -> None:
+    tunnel = ngrok.connect(local_site.port, auth="user:s3cret pass", pyngrok_config=config)
+    assert {b.auth for b in tunnel_server.binds} == {"user:s3cret pass"}
 
     def basic(credentials: bytes) -> dict:
         return {"Authorization": "Basic " + base64.b64encode(credentials).decode()}
 
-    assert fetch(tunnel.public_url + "/", server.ca_path)[0] == 401
-    assert fetch(tunnel.public_url + "/", server.ca_path, basic(b"user:wrong"))[0] == 401
-    assert fetch(tunnel.public_url + "/", server.ca_path, basic(b"user:s3cret pass")) == (200, PAGE.encode())
-    assert site.hits == ["/"]  # refused requests never reached the local site
+    assert http_request(tunnel.public_url + "/", tunnel_server.ca_path)[0] == 401
+    assert http_request(tunnel.public_url + "/", tunnel_server.ca_path, basic(b"user:wrong"))[0] == 401
+    assert http_request(tunnel.public_url + "/", tunnel_server.ca_path, basic(b"user:s3cret pass")) == (
+        200,
+        PAGE.encode(),
+    )
+    assert local_site.hits == ["/"]  # refused requests never reached the local site
 
 
 # --- tunnels from the config file ------------------------------------------------------------------------
 
 
-def _definitions(site: LocalSite, echo: EchoServer) -> str:
+def _definitions(local_site: LocalSite, echo_server: EchoServer) -> str:
     return (
         "tunnels:\n"
         "  website:\n"
         "    proto: http\n"
-        f"    addr: {site.port}\n"
+        f"    addr: {local_site.port}\n"
         "    bind_tls: true\n"
         "  echo:\n"
         "    proto: tcp\n"
-        f"    addr: {echo.port}\n"
+        f"    addr: {echo_server.port}\n"
         "  pyngrok-default:\n"
         "    proto: http\n"
-        f"    addr: {site.port}\n"
+        f"    addr: {local_site.port}\n"
         "    bind_tls: false\n"
     )
 
 
 def test_real_agent_named_tunnel_from_the_config(
-    make_config: ConfigFactory, server: ts.TunnelServer, site: LocalSite, echo: EchoServer
+    make_config: ConfigFactory, tunnel_server: ts.TunnelServer, local_site: LocalSite, echo_server: EchoServer
 ) -> None:
-    config = make_config(extra=_definitions(site, echo))
+    config = make_config(extra=_definitions(local_site, echo_server))
     tunnel = ngrok.connect(name="website", pyngrok_config=config)
     assert tunnel.name == "website-api" and tunnel.proto == "https"
     assert [t.name for t in ngrok.get_tunnels(config)] == ["website-api"]  # bind_tls: true, so no twin
-    assert fetch(tunnel.public_url + "/", server.ca_path) == (200, PAGE.encode())
+    assert http_request(tunnel.public_url + "/", tunnel_server.ca_path) == (200, PAGE.encode())
 
     default = ngrok.connect(pyngrok_config=config)  # no name: the pyngrok-default definition
     assert default.name == "pyngrok-default-api" and default.public_url.startswith("http://")
-    assert fetch(default.public_url + "/", server.ca_path) == (200, PAGE.encode())
+    assert http_request(default.public_url + "/", tunnel_server.ca_path) == (200, PAGE.encode())
 
 
 def test_real_agent_connect_all(
-    make_config: ConfigFactory, server: ts.TunnelServer, site: LocalSite, echo: EchoServer
+    make_config: ConfigFactory, tunnel_server: ts.TunnelServer, local_site: LocalSite, echo_server: EchoServer
 ) -> None:
-    config = make_config(extra=_definitions(site, echo))
+    config = make_config(extra=_definitions(local_site, echo_server))
     tunnels = {t.name: t for t in ngrok.connect_all(config)}
     assert sorted(tunnels) == ["echo-api", "website-api"]  # pyngrok-default is not opened
-    assert fetch(tunnels["website-api"].public_url + "/", server.ca_path) == (200, PAGE.encode())
+    assert http_request(tunnels["website-api"].public_url + "/", tunnel_server.ca_path) == (200, PAGE.encode())
     assert echo_round_trip(public_port(tunnels["echo-api"].public_url), b"all of them") == b"all of them"
     assert sorted(t.name for t in ngrok.get_tunnels(config)) == ["echo-api", "website-api"]
 
@@ -389,13 +361,13 @@ def test_real_agent_connect_all(
 
 
 def test_real_agent_refresh_metrics_after_traffic(
-    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite
+    config: PyngrokConfig, tunnel_server: ts.TunnelServer, local_site: LocalSite
 ) -> None:
-    tunnel = ngrok.connect(site.port, bind_tls=True, pyngrok_config=config)
+    tunnel = ngrok.connect(local_site.port, bind_tls=True, pyngrok_config=config)
     tunnel.refresh_metrics()
     assert tunnel.metrics["conns"]["count"] == 0 and tunnel.metrics["http"]["count"] == 0
     for _ in range(3):
-        assert fetch(tunnel.public_url + "/", server.ca_path)[0] == 200
+        assert http_request(tunnel.public_url + "/", tunnel_server.ca_path)[0] == 200
 
     def counted() -> bool:
         tunnel.refresh_metrics()
@@ -406,19 +378,19 @@ def test_real_agent_refresh_metrics_after_traffic(
 
 
 def test_real_agent_disconnect_closes_the_public_port(
-    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite, echo: EchoServer
+    config: PyngrokConfig, tunnel_server: ts.TunnelServer, local_site: LocalSite, echo_server: EchoServer
 ) -> None:
-    tcp = ngrok.connect(echo.port, "tcp", pyngrok_config=config)
+    tcp = ngrok.connect(echo_server.port, "tcp", pyngrok_config=config)
     ngrok.disconnect(tcp.public_url, config)
     assert wait_for(lambda: port_refuses(public_port(tcp.public_url)), 5)
 
-    web = ngrok.connect(site.port, name="web", pyngrok_config=config)
+    web = ngrok.connect(local_site.port, name="web", pyngrok_config=config)
     (twin,) = [t for t in ngrok.get_tunnels(config) if t.name == "web (http)"]
     ngrok.disconnect(web.public_url, config)
     # The https tunnel goes, and with it the "(http)" twin the agent opened beside it: no public port stays.
     assert wait_for(lambda: port_refuses(public_port(web.public_url)), 5)
     assert wait_for(lambda: port_refuses(public_port(twin.public_url)), 5)
-    assert ngrok.get_tunnels(config) == [] and server.binds == []
+    assert ngrok.get_tunnels(config) == [] and tunnel_server.binds == []
     ngrok.disconnect(twin.public_url, config)  # a second disconnect is a no-op
 
 
@@ -426,10 +398,10 @@ def test_real_agent_disconnect_closes_the_public_port(
 
 
 def test_real_agent_captured_requests_get_replay_delete(
-    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite
+    config: PyngrokConfig, tunnel_server: ts.TunnelServer, local_site: LocalSite
 ) -> None:
-    tunnel = ngrok.connect(site.port, name="inspected", bind_tls=True, pyngrok_config=config)
-    assert fetch(tunnel.public_url + "/index.html?via=tunnel", server.ca_path) == (200, PAGE.encode())
+    tunnel = ngrok.connect(local_site.port, name="inspected", bind_tls=True, pyngrok_config=config)
+    assert http_request(tunnel.public_url + "/index.html?via=tunnel", tunnel_server.ca_path) == (200, PAGE.encode())
 
     (captured,) = wait_for_requests(config, 1, "inspected")
     assert re.fullmatch(r"airt_\w+", str(captured.id))
@@ -454,8 +426,8 @@ def test_real_agent_captured_requests_get_replay_delete(
     assert missing.value.status_code == 404
 
     agent.replay_request(str(captured.id), pyngrok_config=config)
-    assert wait_for(lambda: len(site.hits) == 2, 5), site.hits
-    assert site.hits == ["/index.html?via=tunnel"] * 2  # the local server saw the request again
+    assert wait_for(lambda: len(local_site.hits) == 2, 5), local_site.hits
+    assert local_site.hits == ["/index.html?via=tunnel"] * 2  # the local server saw the request again
     assert len(wait_for_requests(config, 2)) == 2  # the replay is captured too
 
     agent.delete_requests(pyngrok_config=config)
@@ -466,9 +438,9 @@ def test_real_agent_captured_requests_get_replay_delete(
 
 
 def test_real_agent_reads_the_authtoken_set_auth_token_saved(
-    make_config: ConfigFactory, server: ts.TunnelServer
+    make_config: ConfigFactory, tunnel_server: ts.TunnelServer
 ) -> None:
-    server.required_authtoken = "saved-by-set-auth-token"
+    tunnel_server.required_authtoken = "saved-by-set-auth-token"
     config = make_config(auth_token=None)
     ngrok.set_auth_token("saved-by-set-auth-token", config)
     with open(str(config.config_path), encoding="utf-8") as handle:
@@ -476,18 +448,18 @@ def test_real_agent_reads_the_authtoken_set_auth_token_saved(
     assert "authtoken: saved-by-set-auth-token" in saved and "server_addr:" in saved
     ngrok_process = ngrok.get_ngrok_process(config)  # no overlay: the agent reads the token from the file
     assert ngrok_process._overlay_dir is None
-    assert [s.authtoken for s in server.sessions] == ["saved-by-set-auth-token"]
+    assert [s.authtoken for s in tunnel_server.sessions] == ["saved-by-set-auth-token"]
     assert "saved-by-set-auth-token" not in (read_cmdline(ngrok_process.proc.pid) or "")
 
 
-def test_real_agent_authtoken_is_not_on_the_command_line(config: PyngrokConfig, server: ts.TunnelServer) -> None:
+def test_real_agent_authtoken_is_not_on_the_command_line(config: PyngrokConfig, tunnel_server: ts.TunnelServer) -> None:
     ngrok_process = ngrok.get_ngrok_process(config)
     cmdline = read_cmdline(ngrok_process.proc.pid) or ""
     assert cmdline.startswith(config.ngrok_path + " start --none --log stdout --log-format logfmt --config ")
     assert AUTHTOKEN not in cmdline and " --config /dev/fd/" in cmdline  # the overlay is a memfd
     with open(f"/proc/{ngrok_process.proc.pid}/environ", "rb") as environ:
         assert AUTHTOKEN.encode() not in environ.read()
-    assert [s.authtoken for s in server.sessions] == [AUTHTOKEN]  # it reached the agent all the same
+    assert [s.authtoken for s in tunnel_server.sessions] == [AUTHTOKEN]  # it reached the agent all the same
 
 
 # --- failures ----------------------------------------------------------------------------------------------
@@ -501,12 +473,12 @@ def test_real_agent_authtoken_is_not_on_the_command_line(config: PyngrokConfig, 
     ],
 )
 def test_real_agent_rejected_authtoken_raises_the_agents_error_code(
-    config: PyngrokConfig, server: ts.TunnelServer, setup: str, code: str
+    config: PyngrokConfig, tunnel_server: ts.TunnelServer, setup: str, code: str
 ) -> None:
     if setup == "wrong token":
-        server.required_authtoken = "the-right-token"
+        tunnel_server.required_authtoken = "the-right-token"
     else:
-        server.reject_auth_error = f"Your account is limited to 1 simultaneous ngrok agent session.\n\n{code}\n"
+        tunnel_server.reject_auth_error = f"Your account is limited to 1 simultaneous ngrok agent session.\n\n{code}\n"
     started = time.monotonic()
     with pytest.raises(PyngrokNgrokError) as raised:
         ngrok.connect("8000", pyngrok_config=config)
@@ -517,15 +489,15 @@ def test_real_agent_rejected_authtoken_raises_the_agents_error_code(
     assert error.ngrok_error_code == code  # ...is the code the library hands back
     assert code in str(error) and code in (error.ngrok_error or "")
     assert AUTHTOKEN not in str(error) and AUTHTOKEN not in (error.ngrok_error or "")
-    assert [r["Extra"]["Authtoken"] for r in server.auth_requests] == [AUTHTOKEN]
+    assert [r["Extra"]["Authtoken"] for r in tunnel_server.auth_requests] == [AUTHTOKEN]
     assert not process.is_process_running(config.ngrok_path)
     assert list(children_of(os.getpid())) == []
 
 
 def test_real_agent_rejected_authtoken_is_not_leaked_by_logs(
-    config: PyngrokConfig, server: ts.TunnelServer, caplog: pytest.LogCaptureFixture
+    config: PyngrokConfig, tunnel_server: ts.TunnelServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server.required_authtoken = "the-right-token"
+    tunnel_server.required_authtoken = "the-right-token"
     caplog.set_level("DEBUG", logger="pyngrok")
     with pytest.raises(PyngrokNgrokError) as raised:
         ngrok.get_ngrok_process(config)
@@ -537,15 +509,15 @@ def test_real_agent_rejected_authtoken_is_not_leaked_by_logs(
 
 @pytest.mark.parametrize("outage", ["closed port", "hangs up", "never answers"])
 def test_real_agent_server_down_fails_within_startup_timeout(
-    make_config: ConfigFactory, server: ts.TunnelServer, outage: str
+    make_config: ConfigFactory, tunnel_server: ts.TunnelServer, outage: str
 ) -> None:
     silent = socket.socket()
     try:
         if outage == "closed port":
             address = f"127.0.0.1:{free_port()}"
         elif outage == "hangs up":
-            server.refuse_connections(True)  # accepts, then closes at once
-            address = server.addr
+            tunnel_server.refuse_connections(True)  # accepts, then closes at once
+            address = tunnel_server.addr
         else:
             silent.bind(("127.0.0.1", 0))
             silent.listen(1)  # connects, but no TLS answer ever comes
@@ -572,10 +544,10 @@ def test_real_agent_server_down_fails_within_startup_timeout(
 
 
 def test_real_agent_starts_once_a_server_down_for_two_seconds_is_back(
-    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite
+    config: PyngrokConfig, tunnel_server: ts.TunnelServer, local_site: LocalSite
 ) -> None:
-    server.refuse_connections(True)  # accepts, then hangs up: the agent logs errors without a code and retries
-    back = threading.Timer(2.0, server.refuse_connections, args=(False,))
+    tunnel_server.refuse_connections(True)  # accepts, then hangs up: the agent logs errors without a code and retries
+    back = threading.Timer(2.0, tunnel_server.refuse_connections, args=(False,))
     back.start()
     try:
         started = time.monotonic()
@@ -584,49 +556,49 @@ def test_real_agent_starts_once_a_server_down_for_two_seconds_is_back(
         back.cancel()
     assert time.monotonic() - started >= 2.0
     assert "failed to reconnect session" in messages(ngrok_process) and ngrok_process.healthy()
-    tunnel = ngrok.connect(site.port, pyngrok_config=config)
-    assert fetch(tunnel.public_url + "/", server.ca_path) == (200, PAGE.encode())
+    tunnel = ngrok.connect(local_site.port, pyngrok_config=config)
+    assert http_request(tunnel.public_url + "/", tunnel_server.ca_path) == (200, PAGE.encode())
 
 
 def test_real_agent_dropped_session_recovers(
-    make_config: ConfigFactory, server: ts.TunnelServer, site: LocalSite
+    make_config: ConfigFactory, tunnel_server: ts.TunnelServer, local_site: LocalSite
 ) -> None:
     events: List[str] = []
     config = make_config(session_callback=lambda event: events.append(event.state))
-    before = ngrok.connect(site.port, name="before", bind_tls=True, pyngrok_config=config)
+    before = ngrok.connect(local_site.port, name="before", bind_tls=True, pyngrok_config=config)
     ngrok_process = ngrok.get_ngrok_process(config)
-    first = server.wait_for_session(5)
+    first = tunnel_server.wait_for_session(5)
 
-    server.refuse_connections(True)  # keep the agent out for a while
-    assert server.drop_sessions() == 1
+    tunnel_server.refuse_connections(True)  # keep the agent out for a while
+    assert tunnel_server.drop_sessions() == 1
     assert wait_for(lambda: ngrok_process.session_state == process.SESSION_RECONNECTING, 5)
     assert wait_for(lambda: "failed to reconnect session" in messages(ngrok_process), 5)
     with pytest.raises(PyngrokNgrokHTTPError) as refused:  # no session: the agent refuses (after retries)
-        ngrok.connect(site.port, name="during", pyngrok_config=config)
+        ngrok.connect(local_site.port, name="during", pyngrok_config=config)
     # 2.3.41 answers 502 {"error_code":103,"msg":"failed to start tunnel","details":{"err":"session closed"}}
     # after a drop, and 503 (error_code 104) while its first session is not up yet.
     assert refused.value.status_code in (502, 503) and "session" in str(refused.value.body)
 
-    server.refuse_connections(False)
-    server.wait_for_session(15, newer_than=first.serial)
+    tunnel_server.refuse_connections(False)
+    tunnel_server.wait_for_session(15, newer_than=first.serial)
     assert wait_for(lambda: ngrok_process.session_state == process.SESSION_ONLINE, 5)
     assert wait_for(lambda: events[-1:] == [process.SESSION_ONLINE], 5)
     assert process.SESSION_RECONNECTING in events
-    after = ngrok.connect(site.port, name="after", bind_tls=True, pyngrok_config=config)
-    assert fetch(after.public_url + "/after", server.ca_path)[0] == 404  # served by the local site
-    server.wait_for(lambda: before.public_url in [b.url for b in server.binds], 5)  # re-bound, same URL
-    assert fetch(before.public_url + "/index.html", server.ca_path) == (200, PAGE.encode())
-    assert site.hits == ["/after", "/index.html"]
+    after = ngrok.connect(local_site.port, name="after", bind_tls=True, pyngrok_config=config)
+    assert http_request(after.public_url + "/after", tunnel_server.ca_path)[0] == 404  # served by the local site
+    tunnel_server.wait_for(lambda: before.public_url in [b.url for b in tunnel_server.binds], 5)  # re-bound, same URL
+    assert http_request(before.public_url + "/index.html", tunnel_server.ca_path) == (200, PAGE.encode())
+    assert local_site.hits == ["/after", "/index.html"]
     assert ngrok.get_ngrok_process(config) is ngrok_process  # the same agent all along
 
 
 def test_real_agent_server_restart_keeps_the_agent(
-    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite
+    config: PyngrokConfig, tunnel_server: ts.TunnelServer, local_site: LocalSite
 ) -> None:
     ngrok_process = ngrok.get_ngrok_process(config)
-    first = server.wait_for_session(5)
-    assert server.send_restart() == [{"Error": ""}]
-    server.wait_for_session(10, newer_than=first.serial)
+    first = tunnel_server.wait_for_session(5)
+    assert tunnel_server.send_restart() == [{"Error": ""}]
+    tunnel_server.wait_for_session(10, newer_than=first.serial)
     assert wait_for(
         lambda: (
             ngrok_process.session_state == process.SESSION_ONLINE
@@ -635,32 +607,34 @@ def test_real_agent_server_restart_keeps_the_agent(
         5,
     )
     assert ngrok_process.proc.poll() is None and ngrok.get_ngrok_process(config) is ngrok_process
-    tunnel = ngrok.connect(site.port, pyngrok_config=config)
-    assert fetch(tunnel.public_url + "/", server.ca_path) == (200, PAGE.encode())
+    tunnel = ngrok.connect(local_site.port, pyngrok_config=config)
+    assert http_request(tunnel.public_url + "/", tunnel_server.ca_path) == (200, PAGE.encode())
 
 
 def test_real_agent_restart_in_place_reopens_tunnels_with_supervision(
-    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite
+    config: PyngrokConfig, tunnel_server: ts.TunnelServer, local_site: LocalSite
 ) -> None:
     """A server Restart re-executes the agent under the same PID with no tunnels; supervision re-opens them."""
     config.supervise = True
-    tunnel = ngrok.connect(site.port, name="kept", bind_tls=True, pyngrok_config=config)
+    tunnel = ngrok.connect(local_site.port, name="kept", bind_tls=True, pyngrok_config=config)
     ngrok_process = ngrok.get_ngrok_process(config)
-    first = server.wait_for_session(5)
-    assert server.send_restart() == [{"Error": ""}]
-    server.wait_for_session(10, newer_than=first.serial)
-    assert wait_for(lambda: any(bind.url == tunnel.public_url for bind in server.binds) and tunnel.public_url, 10)
+    first = tunnel_server.wait_for_session(5)
+    assert tunnel_server.send_restart() == [{"Error": ""}]
+    tunnel_server.wait_for_session(10, newer_than=first.serial)
+    assert wait_for(
+        lambda: any(bind.url == tunnel.public_url for bind in tunnel_server.binds) and tunnel.public_url, 10
+    )
     assert wait_for(lambda: [t.name for t in ngrok.get_tunnels(config)] == ["kept"], 10)
-    assert fetch(str(tunnel.public_url) + "/", server.ca_path) == (200, PAGE.encode())
+    assert http_request(str(tunnel.public_url) + "/", tunnel_server.ca_path) == (200, PAGE.encode())
     assert ngrok_process.proc.poll() is None and ngrok.get_ngrok_process(config) is ngrok_process
 
 
 def test_real_agent_server_stop_ends_the_agent_and_the_library_notices(
-    config: PyngrokConfig, server: ts.TunnelServer
+    config: PyngrokConfig, tunnel_server: ts.TunnelServer
 ) -> None:
     ngrok_process = ngrok.get_ngrok_process(config)
-    first = server.wait_for_session(5)
-    assert server.send_stop() == [{"Error": ""}]
+    first = tunnel_server.wait_for_session(5)
+    assert tunnel_server.send_stop() == [{"Error": ""}]
     assert wait_for(lambda: ngrok_process.proc.poll() is not None, 10)
     assert ngrok_process.proc.returncode == 0 and "received remote stop" in messages(ngrok_process)
     assert wait_for(lambda: ngrok_process.session_state == process.SESSION_STOPPED, 5)
@@ -668,7 +642,7 @@ def test_real_agent_server_stop_ends_the_agent_and_the_library_notices(
 
     fresh = ngrok.get_ngrok_process(config)  # the next call starts a new agent
     assert fresh is not ngrok_process and fresh.proc.pid != ngrok_process.proc.pid and fresh.healthy()
-    assert server.wait_for_session(10, newer_than=first.serial).authtoken == AUTHTOKEN
+    assert tunnel_server.wait_for_session(10, newer_than=first.serial).authtoken == AUTHTOKEN
     assert ngrok.get_tunnels(config) == []
 
 
@@ -676,9 +650,9 @@ def test_real_agent_server_stop_ends_the_agent_and_the_library_notices(
 
 
 def test_real_agent_kill_leaves_no_agent_process(
-    config: PyngrokConfig, server: ts.TunnelServer, site: LocalSite
+    config: PyngrokConfig, tunnel_server: ts.TunnelServer, local_site: LocalSite
 ) -> None:
-    tunnel = ngrok.connect(site.port, pyngrok_config=config)
+    tunnel = ngrok.connect(local_site.port, pyngrok_config=config)
     ngrok_process = ngrok.get_ngrok_process(config)
     pid = ngrok_process.proc.pid
     overlay = f"/proc/{pid}/fd/" + (read_cmdline(pid) or "").split("--config /dev/fd/")[1].split()[0]
@@ -690,6 +664,6 @@ def test_real_agent_kill_leaves_no_agent_process(
     assert not process.is_process_running(config.ngrok_path)
     assert not os.path.exists(overlay)
     assert not any(reader.is_alive() for reader in ngrok_process._readers)
-    assert wait_for(lambda: server.sessions == [] and server.binds == [], 5)
+    assert wait_for(lambda: tunnel_server.sessions == [] and tunnel_server.binds == [], 5)
     assert port_refuses(public_port(tunnel.public_url))
     ngrok.kill(config)  # killing twice is harmless

@@ -17,29 +17,18 @@ import sys
 import textwrap
 import threading
 import time
-import urllib.request
 from typing import Any, Dict, Iterator, List
 
 import pytest
 
 import pyngrok
-from helpers import REPO_ROOT, children_of, publish_fault_rows, wait_for
+from helpers import REPO_ROOT, children_of, fetch, publish_fault_rows, read_text, wait_for
 from pyngrok.conf import PyngrokConfig
 
 CYCLES = int(os.environ.get("SOAK_CYCLES") or "2000")
 # Sequential by default; SOAK_WORKERS=N runs the cycles in N concurrent streams (a heavier variant).
 WORKERS = int(os.environ.get("SOAK_WORKERS") or "1")
 ROWS: List[Dict[str, Any]] = []
-
-
-def read_text(path: str) -> str:
-    with open(path, encoding="utf-8") as handle:
-        return handle.read()
-
-
-def fetch(url: str, timeout: float = 5.0) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return str(response.read().decode("utf-8"))
 
 
 def rss_kib() -> int:

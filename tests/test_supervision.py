@@ -11,37 +11,15 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from typing import Any, List
 
 import pytest
 
 import pyngrok
-from helpers import REPO_ROOT, children_of, default_sigint, pid_alive, wait_for
+from helpers import REPO_ROOT, Recorder, children_of, default_sigint, fetch, pid_alive, wait_for
 from pyngrok import ngrok, process
 from pyngrok.conf import PyngrokConfig
-
-
-def fetch(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return str(response.read().decode("utf-8"))
-
-
-class Recorder:
-    """Collects session events, as a user's callback would."""
-
-    def __init__(self) -> None:
-        self.events: List[pyngrok.NgrokSessionEvent] = []
-        self.threads: List[str] = []
-
-    def __call__(self, event: pyngrok.NgrokSessionEvent) -> None:
-        self.threads.append(threading.current_thread().name)
-        self.events.append(event)
-
-    def states(self) -> List[str]:
-        return [event.state for event in self.events]
 
 
 def test_session_states_follow_the_agent(pyngrok_config: PyngrokConfig) -> None:

@@ -26,13 +26,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
-try:  # works both with and without a tests/__init__.py
-    from . import realagent  # type: ignore[no-redef]
-    from . import tunnel_server as ts
-except ImportError:
-    import realagent  # type: ignore[no-redef]
-    import tunnel_server as ts  # type: ignore[no-redef]
-
+import tunnel_server as ts
+from helpers import EchoServer, echo_round_trip, free_port, http_request
 
 # ---------------------------------------------------------------------------
 # frame codec
@@ -241,9 +236,9 @@ def test_json_parser_rejects_garbage_and_oversize() -> None:
 class MiniClient:
     """Just enough of a muxado client (odd stream ids) to poke the server."""
 
-    def __init__(self, server: ts.TunnelServer) -> None:
-        context = ssl.create_default_context(cafile=server.ca_path)
-        raw = socket.create_connection((server.host, server.port), timeout=5)
+    def __init__(self, tunnel_server: ts.TunnelServer) -> None:
+        context = ssl.create_default_context(cafile=tunnel_server.ca_path)
+        raw = socket.create_connection((tunnel_server.host, tunnel_server.port), timeout=5)
         self.sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
         self.decoder = ts.FrameDecoder()
         self.pending: List[ts.Frame] = []
@@ -293,39 +288,22 @@ class MiniClient:
         self.sock.close()
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Tuple[str, str, str]:
-    return ts.make_ca_and_cert(str(tmp_path_factory.mktemp("certs")))
-
-
-@pytest.fixture
-def server(tmp_path: Path, certs: Tuple[str, str, str]) -> Any:
-    srv = ts.TunnelServer(str(tmp_path), certs=certs).start()
-    try:
-        yield srv
-    finally:
-        srv.close()
-        assert srv.stuck_threads == []
-        leftovers = [t.name for t in threading.enumerate() if t.name.startswith(("tunnel-server:", "tls-writer"))]
-        assert leftovers == []
-
-
-def test_certificate_is_accepted_for_ip_and_name(server: ts.TunnelServer) -> None:
+def test_certificate_is_accepted_for_ip_and_name(tunnel_server: ts.TunnelServer) -> None:
     for name in ("127.0.0.1", "localhost"):
-        context = ssl.create_default_context(cafile=server.ca_path)
-        with socket.create_connection((server.host, server.port), timeout=5) as raw, context.wrap_socket(
+        context = ssl.create_default_context(cafile=tunnel_server.ca_path)
+        with socket.create_connection((tunnel_server.host, tunnel_server.port), timeout=5) as raw, context.wrap_socket(
             raw, server_hostname=name
         ) as tls:
             assert tls.version() in ("TLSv1.2", "TLSv1.3")
 
 
-def test_server_protocol_with_mini_client(server: ts.TunnelServer) -> None:
-    client = MiniClient(server)
+def test_server_protocol_with_mini_client(tunnel_server: ts.TunnelServer) -> None:
+    client = MiniClient(tunnel_server)
     try:
         auth = client.rpc(ts.STREAM_AUTH, {"Version": ["2"], "ClientId": "", "Extra": {"Authtoken": "tok"}})
         assert auth["Error"] == "" and auth["Version"] == "2" and len(auth["ClientId"]) == 32
-        assert server.auth_requests[0]["Extra"]["Authtoken"] == "tok"
-        assert server.wait_for_session(5).client_id == auth["ClientId"]
+        assert tunnel_server.auth_requests[0]["Extra"]["Authtoken"] == "tok"
+        assert tunnel_server.wait_for_session(5).client_id == auth["ClientId"]
 
         # heartbeat: every 4-byte nonce is echoed on the same stream
         client.send(ts.data_frame(5, struct.pack(">I", ts.STREAM_HEARTBEAT), syn=True))
@@ -338,7 +316,7 @@ def test_server_protocol_with_mini_client(server: ts.TunnelServer) -> None:
         assert bind["Error"] == "" and bind["Proto"] == "tcp" and bind["Id"].startswith("bind_")
         port = int(bind["URL"].rsplit(":", 1)[1])
         assert bind["URL"] == f"tcp://127.0.0.1:{port}" and bind["Opts"]["Addr"] == f"127.0.0.1:{port}"
-        assert [b.url for b in server.binds] == [bind["URL"]]
+        assert [b.url for b in tunnel_server.binds] == [bind["URL"]]
         clash = client.rpc(
             ts.STREAM_BIND, {"Id": "", "Proto": "tcp", "Opts": {"Addr": f"127.0.0.1:{port}"}, "Extra": {}}
         )
@@ -378,16 +356,16 @@ def test_server_protocol_with_mini_client(server: ts.TunnelServer) -> None:
 
         unbind = client.rpc(ts.STREAM_UNBIND, {"Id": bind["Id"], "Extra": None})
         assert unbind == {"Error": "", "Extra": None}
-        assert server.binds == []
+        assert tunnel_server.binds == []
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
     finally:
         client.close()
 
 
-def test_server_rejects_auth_and_refuses_connections(server: ts.TunnelServer) -> None:
-    server.required_authtoken = "right"
-    client = MiniClient(server)
+def test_server_rejects_auth_and_refuses_connections(tunnel_server: ts.TunnelServer) -> None:
+    tunnel_server.required_authtoken = "right"
+    client = MiniClient(tunnel_server)
     try:
         answer = client.rpc(ts.STREAM_AUTH, {"Version": ["2"], "ClientId": "", "Extra": {"Authtoken": "wrong"}})
         assert answer["Error"].startswith("The authtoken you specified does not look like a proper ngrok")
@@ -396,18 +374,18 @@ def test_server_rejects_auth_and_refuses_connections(server: ts.TunnelServer) ->
         assert "ERR_NGROK_4018" in bind["Error"]
     finally:
         client.close()
-    server.reject_auth_error = "forced\n\nERR_NGROK_108\n"
-    client = MiniClient(server)
+    tunnel_server.reject_auth_error = "forced\n\nERR_NGROK_108\n"
+    client = MiniClient(tunnel_server)
     try:
         answer = client.rpc(ts.STREAM_AUTH, {"Version": ["2"], "ClientId": "", "Extra": {"Authtoken": "right"}})
         assert answer["Error"] == "forced\n\nERR_NGROK_108\n"
     finally:
         client.close()
-    server.refuse_connections(True)
+    tunnel_server.refuse_connections(True)
     with pytest.raises((OSError, ssl.SSLError)):
-        MiniClient(server)
-    server.refuse_connections(False)
-    MiniClient(server).close()
+        MiniClient(tunnel_server)
+    tunnel_server.refuse_connections(False)
+    MiniClient(tunnel_server).close()
 
 
 # ---------------------------------------------------------------------------
@@ -415,29 +393,18 @@ def test_server_rejects_auth_and_refuses_connections(server: ts.TunnelServer) ->
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def agent_binary() -> str:
-    return realagent.require_real_agent()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Agent:
     """The real agent as a subprocess, with its log collected by a reader thread."""
 
     def __init__(
-        self, binary: str, directory: Path, server: ts.TunnelServer, authtoken: str = "x", extra_config: str = ""
+        self, binary: str, directory: Path, tunnel_server: ts.TunnelServer, authtoken: str = "x", extra_config: str = ""
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         user = directory / "user.yml"
         user.write_text(
-            f"authtoken: {json.dumps(authtoken)}\nweb_addr: 127.0.0.1:{_free_port()}\nconsole_ui: false\n{extra_config}"
+            f"authtoken: {json.dumps(authtoken)}\nweb_addr: 127.0.0.1:{free_port()}\nconsole_ui: false\n{extra_config}"
         )
-        overlay = ts.agent_overlay_config(server, str(directory))
+        overlay = ts.agent_overlay_config(tunnel_server, str(directory))
         command = [binary, "start", "--none", "--log", "stdout", "--config", str(user), "--config", overlay]
         env = dict(os.environ, HOME=str(directory))
         self.proc = subprocess.Popen(
@@ -519,11 +486,13 @@ class Agent:
 
 
 @pytest.fixture
-def start_agent(agent_binary: str, tmp_path: Path) -> Any:
+def start_agent(real_agent: str, tmp_path: Path) -> Any:
     agents: List[Agent] = []
 
-    def start(server: ts.TunnelServer, authtoken: str = "x", ready: bool = True, extra_config: str = "") -> Agent:
-        agent = Agent(agent_binary, tmp_path / (f"agent{len(agents)}"), server, authtoken, extra_config)
+    def start(
+        tunnel_server: ts.TunnelServer, authtoken: str = "x", ready: bool = True, extra_config: str = ""
+    ) -> Agent:
+        agent = Agent(real_agent, tmp_path / (f"agent{len(agents)}"), tunnel_server, authtoken, extra_config)
         agents.append(agent)
         if ready:
             agent.wait_ready()
@@ -601,135 +570,50 @@ def local_http() -> Any:
         service.close()
 
 
-class EchoServer:
-    """TCP echo; half-closes after the client does."""
-
-    def __init__(self) -> None:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
-        self.threads: List[threading.Thread] = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            thread = threading.Thread(target=self._echo, args=(conn,), daemon=True)
-            self.threads.append(thread)
-            thread.start()
-
-    @staticmethod
-    def _echo(conn: socket.socket) -> None:
-        conn.settimeout(20)
-        with conn:
-            try:
-                while True:
-                    data = conn.recv(65536)
-                    if not data:
-                        conn.shutdown(socket.SHUT_WR)
-                        return
-                    conn.sendall(data)
-            except OSError:
-                return
-
-    def close(self) -> None:
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.listener.close()
-        self.thread.join(5)
-        for thread in self.threads:
-            thread.join(5)
-
-
-@pytest.fixture
-def echo_server() -> Any:
-    service = EchoServer()
-    try:
-        yield service
-    finally:
-        service.close()
-
-
-def _https_get(url: str, ca: str, headers: Optional[Dict[str, str]] = None) -> Tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
-    context = ssl.create_default_context(cafile=ca)
-    try:
-        with urllib.request.urlopen(request, timeout=10, context=context if url.startswith("https") else None) as rsp:
-            return rsp.status, rsp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
 def _tunnel(agent: Agent, body: Dict[str, Any]) -> Dict[str, Any]:
     status, answer = agent.api("POST", "/api/tunnels", body)
     assert status == 201, (status, answer, agent.log)
     return answer
 
 
-def _http_twin(server: ts.TunnelServer, https_url: str) -> str:
-    urls = [b.url for b in server.binds]
+def _http_twin(tunnel_server: ts.TunnelServer, https_url: str) -> str:
+    urls = [b.url for b in tunnel_server.binds]
     assert https_url in urls
     (twin,) = [u for u in urls if u.startswith("http://")]
     return twin
 
 
-def _echo_round_trip(port: int, payload: bytes) -> bytes:
-    """Send ``payload`` through the tunnel and read the echo back.
-
-    No half-close before the echo is complete: the 2.3.41 agent ends the whole
-    joined connection (both directions) as soon as either side sends EOF.
-    """
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sender = threading.Thread(target=sock.sendall, args=(payload,))
-        sender.start()
-        received = bytearray()
-        while len(received) < len(payload):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-        sender.join(10)
-    return bytes(received)
-
-
 def test_agent_http_tunnel_https_twin_and_replay(
-    server: ts.TunnelServer, start_agent: Any, local_http: LocalHTTP
+    tunnel_server: ts.TunnelServer, start_agent: Any, local_http: LocalHTTP
 ) -> None:
-    agent = start_agent(server)
+    agent = start_agent(tunnel_server)
     assert agent.api("GET", "/api/tunnels") == (200, {"tunnels": [], "uri": "/api/tunnels"})
     tunnel = _tunnel(agent, {"addr": str(local_http.port), "proto": "http", "name": "t1"})
     assert tunnel["proto"] == "https" and tunnel["public_url"].startswith("https://127.0.0.1:")
     https_url = tunnel["public_url"]
-    http_url = _http_twin(server, https_url)
+    http_url = _http_twin(tunnel_server, https_url)
     status, listing = agent.api("GET", "/api/tunnels")
     assert sorted((t["name"], t["public_url"]) for t in listing["tunnels"]) == [
         ("t1", https_url),
         ("t1 (http)", http_url),
     ]
 
-    status, body = _https_get(https_url + "/hello?via=https", server.ca_path)
+    status, body = http_request(https_url + "/hello?via=https", tunnel_server.ca_path)
     assert status == 200 and json.loads(body) == {"path": "/hello?via=https", "body": ""}
-    status, body = _https_get(http_url + "/plain", server.ca_path)
+    status, body = http_request(http_url + "/plain", tunnel_server.ca_path)
     assert status == 200 and json.loads(body)["path"] == "/plain"
     first, second = local_http.requests[:2]
     assert first["headers"]["X-Forwarded-Proto"] == "https" and first["headers"]["X-Forwarded-For"] == "127.0.0.1"
     assert second["headers"]["X-Forwarded-Proto"] == "http"
 
     # a larger response (several windows) and a POST body through the https edge
-    status, body = _https_get(https_url + "/big?n=1048576", server.ca_path)
+    status, body = http_request(https_url + "/big?n=1048576", tunnel_server.ca_path)
     assert status == 200 and len(body) == 1048576
     conn = http.client.HTTPSConnection(
         "127.0.0.1",
         int(https_url.rsplit(":", 1)[1]),
         timeout=10,
-        context=ssl.create_default_context(cafile=server.ca_path),
+        context=ssl.create_default_context(cafile=tunnel_server.ca_path),
     )
     try:
         conn.request("POST", "/post", body=b"x=1&y=2")
@@ -766,20 +650,22 @@ def test_agent_http_tunnel_https_twin_and_replay(
 
     # DELETE unbinds both edges
     assert agent.api("DELETE", "/api/tunnels/t1")[0] == 204
-    server.wait_for(lambda: all(b.url != https_url for b in server.binds), 5)
+    tunnel_server.wait_for(lambda: all(b.url != https_url for b in tunnel_server.binds), 5)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", int(https_url.rsplit(":", 1)[1])), timeout=2).close()
 
 
-def test_agent_basic_auth_on_every_request(server: ts.TunnelServer, start_agent: Any, local_http: LocalHTTP) -> None:
-    agent = start_agent(server)
+def test_agent_basic_auth_on_every_request(
+    tunnel_server: ts.TunnelServer, start_agent: Any, local_http: LocalHTTP
+) -> None:
+    agent = start_agent(tunnel_server)
     tunnel = _tunnel(agent, {"addr": str(local_http.port), "proto": "http", "name": "secure", "auth": "user:pa ss"})
-    assert {b.auth for b in server.binds} == {"user:pa ss"}
+    assert {b.auth for b in tunnel_server.binds} == {"user:pa ss"}
     port = int(tunnel["public_url"].rsplit(":", 1)[1])
     good = {"Authorization": "Basic " + base64.b64encode(b"user:pa ss").decode()}
     bad = {"Authorization": "Basic " + base64.b64encode(b"user:wrong").decode()}
     conn = http.client.HTTPSConnection(
-        "127.0.0.1", port, timeout=10, context=ssl.create_default_context(cafile=server.ca_path)
+        "127.0.0.1", port, timeout=10, context=ssl.create_default_context(cafile=tunnel_server.ca_path)
     )
     try:
         outcomes = []
@@ -801,23 +687,21 @@ def test_agent_basic_auth_on_every_request(server: ts.TunnelServer, start_agent:
     finally:
         conn.close()
     assert [r["path"] for r in local_http.requests] == ["/secret", "/secret"]
-    status, _ = _https_get(_http_twin(server, tunnel["public_url"]) + "/x", server.ca_path)
+    status, _ = http_request(_http_twin(tunnel_server, tunnel["public_url"]) + "/x", tunnel_server.ca_path)
     assert status == 401
 
 
-def test_agent_tcp_and_tls_tunnels(server: ts.TunnelServer, start_agent: Any, echo_server: EchoServer) -> None:
-    agent = start_agent(server)
+def test_agent_tcp_and_tls_tunnels(tunnel_server: ts.TunnelServer, start_agent: Any, echo_server: EchoServer) -> None:
+    agent = start_agent(tunnel_server)
     tunnel = _tunnel(agent, {"addr": str(echo_server.port), "proto": "tcp", "name": "echo"})
     assert tunnel["proto"] == "tcp" and tunnel["public_url"].startswith("tcp://127.0.0.1:")
     port = int(tunnel["public_url"].rsplit(":", 1)[1])
-    assert _echo_round_trip(port, b"ping") == b"ping"
+    assert echo_round_trip(port, b"ping") == b"ping"
     big = os.urandom(1 << 20)  # 4 windows each way
-    assert _echo_round_trip(port, big) == big
+    assert echo_round_trip(port, big) == big
     results: List[bool] = []
     threads = [
-        threading.Thread(
-            target=lambda i=i: results.append(_echo_round_trip(port, b"%d" % i * 5000) == b"%d" % i * 5000)
-        )
+        threading.Thread(target=lambda i=i: results.append(echo_round_trip(port, b"%d" % i * 5000) == b"%d" % i * 5000))
         for i in range(8)
     ]
     for thread in threads:
@@ -827,95 +711,97 @@ def test_agent_tcp_and_tls_tunnels(server: ts.TunnelServer, start_agent: Any, ec
     assert results == [True] * 8
 
     # remote_addr pins the public port
-    wanted = _free_port()
+    wanted = free_port()
     pinned = _tunnel(
         agent, {"addr": str(echo_server.port), "proto": "tcp", "name": "pinned", "remote_addr": f"127.0.0.1:{wanted}"}
     )
     assert pinned["public_url"] == f"tcp://127.0.0.1:{wanted}"
-    assert _echo_round_trip(wanted, b"pinned") == b"pinned"
+    assert echo_round_trip(wanted, b"pinned") == b"pinned"
 
     # tls is passthrough on the requested hostname's port
-    wanted = _free_port()
+    wanted = free_port()
     tls = _tunnel(
         agent, {"addr": str(echo_server.port), "proto": "tls", "name": "pass", "hostname": f"127.0.0.1:{wanted}"}
     )
     assert tls["public_url"] == f"tls://127.0.0.1:{wanted}"
-    assert _echo_round_trip(wanted, b"\x16\x03\x01 not really tls") == b"\x16\x03\x01 not really tls"
+    assert echo_round_trip(wanted, b"\x16\x03\x01 not really tls") == b"\x16\x03\x01 not really tls"
 
 
-def test_agent_reconnects_after_drop(server: ts.TunnelServer, start_agent: Any, local_http: LocalHTTP) -> None:
-    agent = start_agent(server)
-    first = server.wait_for_session(5)
+def test_agent_reconnects_after_drop(tunnel_server: ts.TunnelServer, start_agent: Any, local_http: LocalHTTP) -> None:
+    agent = start_agent(tunnel_server)
+    first = tunnel_server.wait_for_session(5)
     tunnel = _tunnel(agent, {"addr": str(local_http.port), "proto": "http", "name": "t1"})
-    urls_before = sorted(b.url for b in server.binds)
-    assert _https_get(tunnel["public_url"] + "/before", server.ca_path)[0] == 200
+    urls_before = sorted(b.url for b in tunnel_server.binds)
+    assert http_request(tunnel["public_url"] + "/before", tunnel_server.ca_path)[0] == 200
 
-    server.refuse_connections(True)
+    tunnel_server.refuse_connections(True)
     mark = agent.line_count
-    assert server.drop_sessions() == 1
+    assert tunnel_server.drop_sessions() == 1
     agent.wait_for_log("session closed, starting reconnect loop", after=mark)
     agent.wait_for_log('msg="failed to reconnect session"', after=mark)
-    assert server.sessions == [] and server.binds == []
-    server.refuse_connections(False)
-    second = server.wait_for_session(10, newer_than=first.serial)
+    assert tunnel_server.sessions == [] and tunnel_server.binds == []
+    tunnel_server.refuse_connections(False)
+    second = tunnel_server.wait_for_session(10, newer_than=first.serial)
     agent.wait_for_log('msg="client session established"', after=mark)
     assert second.client_id == first.client_id  # re-authenticated with its old ClientId
-    binds = server.wait_for_binds(2, 10)
+    binds = tunnel_server.wait_for_binds(2, 10)
     assert sorted(b.url for b in binds) == urls_before  # same ports: public URLs unchanged
-    assert _https_get(tunnel["public_url"] + "/after", server.ca_path)[0] == 200
+    assert http_request(tunnel["public_url"] + "/after", tunnel_server.ca_path)[0] == 200
     assert [r["path"] for r in local_http.requests] == ["/before", "/after"]
     _, listing = agent.api("GET", "/api/tunnels")
     assert sorted(t["public_url"] for t in listing["tunnels"]) == urls_before
 
 
-def test_agent_heartbeats_and_heartbeat_timeout(server: ts.TunnelServer, start_agent: Any) -> None:
+def test_agent_heartbeats_and_heartbeat_timeout(tunnel_server: ts.TunnelServer, start_agent: Any) -> None:
     agent = start_agent(
-        server, extra_config="heartbeat_interval: 100ms\nheartbeat_tolerance: 300ms\nlog_level: debug\n"
+        tunnel_server, extra_config="heartbeat_interval: 100ms\nheartbeat_tolerance: 300ms\nlog_level: debug\n"
     )
-    first = server.wait_for_session(5)
-    extra = server.auth_requests[0]["Extra"]
+    first = tunnel_server.wait_for_session(5)
+    extra = tunnel_server.auth_requests[0]["Extra"]
     assert (extra["HeartbeatInterval"], extra["HeartbeatTolerance"]) == (100000000, 300000000)
     index = agent.wait_for_log('msg="heartbeat received"', timeout=5)
     agent.wait_for_log('msg="heartbeat received"', timeout=5, after=index + 1)
-    server.echo_heartbeats = False  # the agent gives up on the session and reconnects
+    tunnel_server.echo_heartbeats = False  # the agent gives up on the session and reconnects
     mark = agent.line_count
     agent.wait_for_log('msg="heartbeat timeout, terminating session"', timeout=5, after=mark)
     agent.wait_for_log("session closed, starting reconnect loop", timeout=5, after=mark)
-    server.echo_heartbeats = True
-    server.wait_for_session(10, newer_than=first.serial)
+    tunnel_server.echo_heartbeats = True
+    tunnel_server.wait_for_session(10, newer_than=first.serial)
     mark = agent.line_count
     agent.wait_for_log('msg="heartbeat received"', timeout=5, after=mark)
 
 
-def test_agent_obeys_stop_and_restart(server: ts.TunnelServer, start_agent: Any) -> None:
-    agent = start_agent(server)
-    first = server.wait_for_session(5)
+def test_agent_obeys_stop_and_restart(tunnel_server: ts.TunnelServer, start_agent: Any) -> None:
+    agent = start_agent(tunnel_server)
+    first = tunnel_server.wait_for_session(5)
     mark = agent.line_count
-    assert server.send_restart() == [{"Error": ""}]
+    assert tunnel_server.send_restart() == [{"Error": ""}]
     agent.wait_for_log('msg="received stop request"', after=mark)
-    second = server.wait_for_session(10, newer_than=first.serial)
+    second = tunnel_server.wait_for_session(10, newer_than=first.serial)
     assert second.client_id != first.client_id  # a restarted agent is a new client
     assert agent.proc.poll() is None
-    assert server.send_update() == [{"Error": "updates disabled"}]
+    assert tunnel_server.send_update() == [{"Error": "updates disabled"}]
     mark = agent.line_count
-    assert server.send_stop() == [{"Error": ""}]
+    assert tunnel_server.send_stop() == [{"Error": ""}]
     assert agent.wait_exit(10) == 0
     agent.wait_for_log("received remote stop", after=mark)
-    server.wait_for(lambda: not server.sessions, 5)
+    tunnel_server.wait_for(lambda: not tunnel_server.sessions, 5)
 
 
-def test_agent_rejected_authtoken_exits(server: ts.TunnelServer, start_agent: Any) -> None:
-    server.required_authtoken = "the-right-token"
-    agent = start_agent(server, authtoken="x", ready=False)
+def test_agent_rejected_authtoken_exits(tunnel_server: ts.TunnelServer, start_agent: Any) -> None:
+    tunnel_server.required_authtoken = "the-right-token"
+    agent = start_agent(tunnel_server, authtoken="x", ready=False)
     assert agent.wait_exit(15) == 1
     assert "ERR_NGROK_105" in agent.log
     assert "does not look like a proper ngrok tunnel authtoken" in agent.log
-    assert [r["Extra"]["Authtoken"] for r in server.auth_requests] == ["x"]
-    request = server.auth_requests[0]
+    assert [r["Extra"]["Authtoken"] for r in tunnel_server.auth_requests] == ["x"]
+    request = tunnel_server.auth_requests[0]
     assert request["Version"] == ["2"] and request["Extra"]["Version"] == "2.3.41"
 
-    server.required_authtoken = None
-    server.reject_auth_error = "Your account is limited to 1 simultaneous ngrok agent session.\n\nERR_NGROK_108\n"
-    agent = start_agent(server, authtoken="anything", ready=False)
+    tunnel_server.required_authtoken = None
+    tunnel_server.reject_auth_error = (
+        "Your account is limited to 1 simultaneous ngrok agent session.\n\nERR_NGROK_108\n"
+    )
+    agent = start_agent(tunnel_server, authtoken="anything", ready=False)
     assert agent.wait_exit(15) == 1
     assert "ERR_NGROK_108" in agent.log

@@ -1,6 +1,7 @@
 """Oracle tier: the real ngrok 2.3.41 agent starts cleanly with v2 configs our writer produced.
 
-The agent binary comes from ``tests/realagent.py`` (``ensure_real_agent()``); the test skips when it is missing.
+The agent binary is the ``real_agent`` fixture (conftest.py): skipped when it cannot be had, failed instead under
+REQUIRE_REAL_AGENT.
 The config points the session at 127.0.0.1:1, so the agent never reaches the internet.
 """
 
@@ -9,36 +10,18 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 
-import pytest
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
 sys.path[:0] = [os.path.dirname(TESTS), TESTS]
 
 pyngrok = importlib.import_module("pyngrok")
-try:
-    realagent = importlib.import_module("realagent")
-except ImportError:  # pragma: no cover - depends on the checkout
-    realagent = None
-
-
-def agent_path() -> str:
-    if realagent is None:
-        pytest.skip("tests/realagent.py is not available")
-    return str(realagent.require_real_agent())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+free_port = importlib.import_module("helpers").free_port
 
 
 TRICKY = [
@@ -138,8 +121,8 @@ def run_agent(binary: str, config_path: str, port: int) -> list[str]:
     return output
 
 
-def test_real_v2_agent_reads_our_config(tmp_path):
-    binary = agent_path()
+def test_real_v2_agent_reads_our_config(tmp_path, real_agent):
+    binary = real_agent
     port = free_port()
     config_path = str(tmp_path / "ngrok.yml")
     pyngrok.install_default_config(config_path, v2_config(port), ngrok_version="2", config_version="2")
@@ -150,9 +133,9 @@ def test_real_v2_agent_reads_our_config(tmp_path):
     assert "Error reading configuration file" not in text
 
 
-def test_real_v2_agent_rejects_a_broken_value(tmp_path):
+def test_real_v2_agent_rejects_a_broken_value(tmp_path, real_agent):
     # The check above means something: the agent does complain about a value of the wrong type.
-    binary = agent_path()
+    binary = real_agent
     port = free_port()
     config_path = str(tmp_path / "ngrok.yml")
     data = v2_config(port)
