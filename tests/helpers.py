@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import http.server
 import json
+import math
 import os
 import signal
 import socket
@@ -46,6 +47,20 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0, interval: flo
             return True
         time.sleep(interval)
     return condition()
+
+
+def python_child(script: str, cwd: Optional[str] = None, stdin: Any = subprocess.DEVNULL) -> "subprocess.Popen[bytes]":
+    """``script`` run by this Python in a child process that imports this checkout's pyngrok, with its stdout and
+    stderr piped and Python's usual SIGINT handling (see ``default_sigint``)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT),
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
+    )
 
 
 def port_refuses(port: int) -> bool:
@@ -378,6 +393,23 @@ def fetch(url: str, ca_path: Optional[str] = None, timeout: float = 5.0) -> str:
     if status != 200:
         raise HTTPStatusError(f"GET {url} answered {status}: {body[:200]!r}")
     return body.decode("utf-8")
+
+
+def same_value(one: Any, two: Any) -> bool:
+    """Equality that treats NaN as equal to NaN and keeps bool and int apart."""
+    if isinstance(one, float) and isinstance(two, float) and math.isnan(one) and math.isnan(two):
+        return True
+    if type(one) is not type(two) and not (isinstance(one, (list, tuple)) and isinstance(two, (list, tuple))):
+        return False
+    if isinstance(one, dict):
+        # Item by item, in order: a NaN key is equal to nothing, itself included.
+        return len(one) == len(two) and all(
+            same_value(key_one, key_two) and same_value(value_one, value_two)
+            for (key_one, value_one), (key_two, value_two) in zip(one.items(), two.items())
+        )
+    if isinstance(one, (list, tuple)):
+        return len(one) == len(two) and all(same_value(a, b) for a, b in zip(one, two))
+    return bool(one == two)
 
 
 def read_text(path: str) -> str:

@@ -38,6 +38,7 @@ from helpers import (
     free_port,
     pid_alive,
     publish_fault_rows,
+    python_child,
     read_cmdline,
     read_text,
     wait_for,
@@ -645,16 +646,8 @@ def test_parent_exits_without_kill(
     fake_ngrok_path: str, config_file: str, tmp_path: Any, how: str, new_session: bool
 ) -> None:
     script = PARENT.format(ngrok=fake_ngrok_path, config=config_file, new_session=new_session, how=how)
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
     started = time.monotonic()
-    parent = subprocess.Popen(
-        [sys.executable, "-c", script],
-        cwd=str(tmp_path),
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    parent = python_child(script, str(tmp_path), stdin=subprocess.PIPE)
     assert parent.stdout is not None
     agent_pid = int(parent.stdout.readline())
     try:
@@ -919,9 +912,7 @@ def test_config_edits_from_two_processes_both_land(tmp_path: Any) -> None:
         pyngrok._write_config_atomically = slow
         pyngrok.install_default_config({config_path!r}, {{"agent": {{"authtoken": {TOKEN!r}}}}})
         """)
-    writer = subprocess.Popen(
-        [sys.executable, "-c", script], env=dict(os.environ, PYTHONPATH=REPO_ROOT), stdout=subprocess.PIPE
-    )
+    writer = python_child(script)
     try:
         assert writer.stdout is not None and writer.stdout.readline() == b"read\n"
         pyngrok.install_default_config(config_path, {"agent": {"region": "eu"}})  # lands while the other waits
@@ -947,9 +938,7 @@ def test_config_write_killed_mid_way_leaves_no_secret_behind(tmp_path: Any) -> N
         os.replace = stuck
         pyngrok.install_default_config({config_path!r}, {{"agent": {{"authtoken": {TOKEN!r}}}}})
         """)
-    writer = subprocess.Popen(
-        [sys.executable, "-c", script], env=dict(os.environ, PYTHONPATH=REPO_ROOT), stdout=subprocess.PIPE
-    )
+    writer = python_child(script)
     try:
         assert writer.stdout is not None and writer.stdout.readline() == b"writing\n"
         writer.kill()

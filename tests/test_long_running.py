@@ -24,8 +24,6 @@ import queue
 import random
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -39,13 +37,13 @@ from helpers import (
     REPO_ROOT,
     Recorder,
     children_of,
-    default_sigint,
     echo_round_trip,
     fetch,
     free_port,
     pid_alive,
     port_refuses,
     public_port,
+    python_child,
     wait_for,
     write_agent_config,
 )
@@ -560,16 +558,7 @@ def test_wait_in_a_script_returns_on_sigint_without_traceback(setup: Setup, loca
         "print(pyngrok.get_ngrok_process(config).proc.pid, tunnel.public_url, flush=True)\n"
         "print('exit code', pyngrok.wait(config), flush=True)\n"
     )
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-    child = subprocess.Popen(
-        [sys.executable, "-c", script],
-        cwd=str(tmp_path),
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=default_sigint,
-    )
+    child = python_child(script, str(tmp_path))
     lines: "queue.Queue[Optional[bytes]]" = queue.Queue()
     assert child.stdout is not None and child.stderr is not None
     reader = threading.Thread(target=_read_lines, args=(child.stdout, lines), daemon=True)

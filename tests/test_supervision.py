@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from typing import Any, List
 
 import pytest
 
 import pyngrok
-from helpers import REPO_ROOT, Recorder, children_of, default_sigint, fetch, pid_alive, wait_for
+from helpers import Recorder, children_of, fetch, pid_alive, python_child, wait_for
 from pyngrok import ngrok, process
 from pyngrok.conf import PyngrokConfig
 
@@ -177,15 +175,7 @@ def test_wait_in_a_script_ends_on_a_signal_without_traceback(
         "threading.Thread(target=announce, daemon=True).start()\n"
         "print('exit code', pyngrok.wait(config), flush=True)\n"
     )
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-    child = subprocess.Popen(
-        [sys.executable, "-c", script],
-        cwd=str(tmp_path),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=default_sigint,
-    )
+    child = python_child(script, str(tmp_path))
     try:
         assert child.stdout is not None
         agent_pid = int(child.stdout.readline())

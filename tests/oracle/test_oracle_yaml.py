@@ -20,6 +20,7 @@ sys.path[:0] = [os.path.dirname(TESTS), TESTS, HERE]
 pyngrok = importlib.import_module("pyngrok")
 yamlgen = importlib.import_module("yamlgen")
 corpus = importlib.import_module("corpus_tool")
+same_value = importlib.import_module("helpers").same_value
 edits = importlib.import_module("config_edits")
 PyngrokConfigError = pyngrok.PyngrokConfigError
 _yaml_dump = pyngrok._yaml_dump
@@ -127,6 +128,30 @@ def test_mutated_documents_agree_with_pyyaml():
     # Both kinds must be well represented for the comparison to mean something.
     assert outcomes["same"] > DOCUMENTS // 5 and outcomes["both-reject"] > DOCUMENTS // 5, outcomes
     assert outcomes["unsupported"] < DOCUMENTS // 100, outcomes
+
+
+def test_garbled_text_that_both_read_reads_the_same():
+    """Text that is mostly not quite YAML (what the fuzz run feeds our reader): where both readers accept it
+    they read the same value; ours may refuse more."""
+    outcomes = {"same": 0, "we refuse": 0, "only we read it": 0, "skipped": 0}
+    for seed in range(DOCUMENTS):
+        text = yamlgen.garbled(random.Random(30_000_000 + seed))
+        if not MERGES_LIKE_6_0_3 and "<<" in text:
+            outcomes["skipped"] += 1
+            continue
+        try:
+            ours = _yaml_load(text)
+        except PyngrokConfigError:
+            outcomes["we refuse"] += 1
+            continue
+        try:
+            theirs = pyyaml_load(text)
+        except Exception:  # PyYAML raises YAMLError, and ValueError and others from its constructors
+            outcomes["only we read it"] += 1
+            continue
+        assert same_value(ours, theirs), f"PyYAML reads {theirs!r:.200}, we read {ours!r:.200} from {text!r}"
+        outcomes["same"] += 1
+    assert outcomes["same"] > DOCUMENTS // 10 and outcomes["we refuse"] > DOCUMENTS // 10, outcomes
 
 
 def test_writer_output_loads_back_equal_with_pyyaml():

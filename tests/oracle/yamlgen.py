@@ -549,3 +549,119 @@ def merged_document(rng: random.Random, yaml: Any) -> str:
         own_lines.insert(len(own_lines) if rng.random() < 0.3 else 0, f"  <<: {merge}")
         lines.append(f"derived{number}:\n" + "\n".join(own_lines) + "\n")
     return "".join(lines)
+
+
+# Real configs' shapes, for ``garbled`` to break.
+EXAMPLES = [
+    'version: "3"\nagent:\n  authtoken: 2abcDEF\n  web_addr: 127.0.0.1:4040\n',
+    "version: 2\nweb_addr: localhost:4040\ntunnels:\n  web:\n    proto: http\n    addr: 8080\n    bind_tls: true\n",
+    "endpoints:\n  - name: web\n    url: https://x.ngrok.app\n    upstream:\n      url: 8080\n",
+    "a: &a {x: 1, y: [1, 2]}\nb: *a\nc:\n  <<: *a\n  z: 3\n",
+    "list:\n- a\n- 'b''c'\n- \"d\\x41\\u00e9\\n\"\n- |\n  literal\n  text\n- >-\n  folded\n  text\n",
+    "%YAML 1.1\n---\nkey: !!str 12\nother: !!binary aGVsbG8=\nwhen: 2001-12-14t21:59:43.10-05:00\n",
+    "nums: [0x1F, 0o17, 017, 1_000, 1:30, .inf, -.Inf, .NaN, 1e3, 6.8523015e+5, +12, ~, null, Yes, off]\n",
+    "# comment\nkey: value # trailing\n\n? complex\n: value\n",
+    "- [a, b, {c: d}]\n- {? e, f: g}\n-\n  - nested\n",
+    'key: "multi\n  line\n\n  folded"\nplain: multi\n  line plain\n',
+    "tunnels:\n  a:\n    auth: 'user:pass'\n    host_header: rewrite\n    inspect: false\n    schemes: [https]\n",
+    "str: !!str\nint: !!int '7'\nfloat: !!float 1\nbool: !!bool yes\nnull: !!null ''\nts: !!timestamp 2001-12-14\n",
+]
+# What matters to a YAML reader, and some characters that should not.
+NOISE = (
+    "ab: -?,[]{}#&*!|>'\"%@`\n  \t.0123456789xe+~\\"
+    + "\u00e9\u2603\U0001f600\u200b\ufeff\u2028\x85\x00\x1b\x7f\ufffd\r\ud800"
+)
+
+
+def key_lines(rng: random.Random) -> str:
+    """A few lines of keys and values that real YAML and broken YAML are made of."""
+    lines = []
+    for _ in range(rng.randint(1, 4)):
+        indent = " " * rng.choice([0, 0, 1, 2, 2, 4])
+        key = rng.choice(
+            [
+                "a",
+                "b",
+                "version",
+                "agent",
+                "tunnels",
+                "- a",
+                "-",
+                "? x",
+                "&x a",
+                "*x",
+                "'q'",
+                '"d"',
+                "!!str k",
+                "<<",
+                "[a",
+                "{b",
+                "1",
+                "null",
+                "",
+                "a b",
+            ]
+        )
+        value = rng.choice(
+            [
+                "",
+                "1",
+                "x",
+                "*x",
+                "&y v",
+                "[1, *x]",
+                "{a: 1}",
+                "|",
+                ">-",
+                "'s''",
+                '"\\x4"',
+                "!!int x",
+                "!!float y",
+                "!!binary @@",
+                "!!timestamp 2001-13-45",
+                "0x" + "f" * rng.choice([1, 40, 4000]),
+                "9" * rng.choice([1, 5000]),
+                "1e999",
+                "2001-02-30",
+                "!foo x",
+                "%TAG",
+                "--- x",
+                "...",
+                "#",
+                "\t",
+                "\ufeff",
+                "~",
+            ]
+        )
+        lines.append(f"{indent}{key}:{' ' if rng.random() < 0.9 else ''}{value}")
+    return "\n".join(lines) + rng.choice(["", "\n", "\r\n", "\n...\n", "\n---\nb: 2\n"])
+
+
+def deep(rng: random.Random) -> str:
+    """Nesting a little past a reader's depth limit."""
+    # Deeper than the limit, but not much: a deep flow collection costs quadratic time (a known bug, see
+    # test_yaml_deep_flow_nesting_is_refused_quickly), which would dominate the run.
+    depth = rng.choice([10, 150, 199, 200, 201, 250])
+    return rng.choice(
+        [
+            "[" * depth + "]" * depth,
+            "- " * depth + "x",
+            "{a: " * depth + "1" + "}" * depth,
+            "".join(" " * i + "k:\n" for i in range(depth)) + " " * depth + "v\n",
+        ]
+    )
+
+
+def garbled(rng: random.Random) -> str:
+    """Text a reader must survive, most of it not quite YAML: a broken example config or random document, a
+    heap of key lines, nesting past the depth limit, or noise."""
+    roll = rng.random()
+    if roll < 0.3:
+        return mutate(rng, rng.choice(EXAMPLES))
+    if roll < 0.6:
+        return mutate(rng, document(rng))
+    if roll < 0.9:
+        return key_lines(rng)
+    if roll < 0.902:
+        return deep(rng)
+    return "".join(rng.choice(NOISE) for _ in range(rng.randint(0, 60)))
