@@ -1,4 +1,4 @@
-"""Fault injection against real agents (issue 7): every fault ends in success or a clear PyngrokError, within
+"""Fault injection against real agents: every fault ends in success or a clear PyngrokError, within
 the configured timeouts, with no agent left, no config or binary touched, and no secret disclosed.
 
 Each test measures its time to outcome and checks for leftovers (child processes, registered agents, overlay

@@ -1,4 +1,4 @@
-"""Seeded fuzzing of the parsers that read what we do not control (issue 7, "Bad input").
+"""Seeded fuzzing of the parsers that read what we do not control.
 
 Targets: the agent's log lines (``NgrokLog``), the YAML reader (``_yaml_load``, with a dump/load round trip
 of what it reads), the config validator (``validate_config`` and ``_validate_config_file``), and the

@@ -1,4 +1,4 @@
-"""The installer (issue 4), against real loopback HTTP/HTTPS servers, a real proxy and real archives."""
+"""The installer, against real loopback HTTP/HTTPS servers, a real proxy and real archives."""
 
 from __future__ import annotations
 

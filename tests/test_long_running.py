@@ -1,4 +1,4 @@
-"""Long-running programs against the REAL ngrok 2.3.41 agent and our tunnel server (issue 9).
+"""Long-running programs against the REAL ngrok 2.3.41 agent and our tunnel server.
 
 Every scenario runs the real agent through ``pyngrok`` against ``tests/tunnel_server.py`` and checks real
 traffic: a page of a local ``http.server`` fetched through the public URL, or bytes echoed through a tcp
@@ -394,7 +394,7 @@ def test_supervision_gives_up_after_its_limit(setup: Setup, refusal: str) -> Non
     else:  # the agent retried on its own until startup_timeout: each attempt reports what it retried on
         assert all("unable to start within 3 seconds. Its last error:" in reason for reason in failures), failures
     # The supervisor's account, on the process object the program had. (Each failed attempt's own short-lived
-    # agent also reports "starting -> stopped (ngrok exited with code N)"; see the issue 9 report.)
+    # agent also reports "starting -> stopped (ngrok exited with code N)", on its own process object.)
     narrative = [event for event in recorder.events if event.ngrok_process is first]
     assert [event.state for event in narrative] == [
         "online",

@@ -1,4 +1,4 @@
-"""Soak and concurrency against the fake agent (issue 7): 2,000 tunnel cycles with steady memory, threads and
+"""Soak and concurrency against the fake agent: 2,000 tunnel cycles with steady memory, threads and
 file descriptors; 32 threads on one agent; 4 processes editing one config; 50 calls under asyncio.gather.
 
 Rows (fault, outcome, seconds, leftovers) are added to ``.cache/fault_table.md``; the soak's RSS at start and
