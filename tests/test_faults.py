@@ -211,9 +211,10 @@ def config_like(pyngrok_config: PyngrokConfig, **changes: Any) -> PyngrokConfig:
     [
         ("error", 10, "ERR_NGROK_105"),
         ("stderr_error", 10, "mapping values are not allowed"),
-        ("reconnect_fail", 10, "no such host"),
-        ("silent", 2, "unable to start within 2 seconds"),
-        ("hang_after_web", 2, "unable to start within 2 seconds"),
+        # The agent retries its session until startup_timeout: the error says what it retried on.
+        ("reconnect_fail", 2, "unable to start within 2 seconds. Its last error: "),
+        ("silent", 1, "unable to start within 1 seconds"),
+        ("hang_after_web", 1, "unable to start within 1 seconds"),
     ],
 )
 def test_agent_that_fails_to_start(
@@ -229,7 +230,10 @@ def test_agent_that_fails_to_start(
         pyngrok.connect("8000", pyngrok_config=pyngrok_config)
     current.mark()
     assert expected in str(raised.value) or expected in (raised.value.ngrok_error or "")
+    if fault == "reconnect_fail":
+        assert "no such host" in (raised.value.ngrok_error or "") and "no such host" in str(raised.value)
     assert TOKEN not in str(raised.value) and TOKEN not in repr(raised.value)
+    assert list(children_of(os.getpid())) == []
     current.finish(
         f"agent startup: {fault} (startup_timeout={timeout})",
         f"{type(raised.value).__name__}: {str(raised.value)[:90]}",

@@ -522,7 +522,7 @@ def test_real_agent_server_down_fails_within_startup_timeout(
             silent.bind(("127.0.0.1", 0))
             silent.listen(1)  # connects, but no TLS answer ever comes
             address = f"127.0.0.1:{silent.getsockname()[1]}"
-        config = make_config(server_addr=address, startup_timeout=3)
+        config = make_config(server_addr=address, startup_timeout=2)
         started = time.monotonic()
         with pytest.raises(PyngrokNgrokError) as raised:
             ngrok.get_ngrok_process(config)
@@ -532,7 +532,7 @@ def test_real_agent_server_down_fails_within_startup_timeout(
     error = raised.value
     # The agent retries by itself, so the library waits for it the whole startup_timeout, and no longer.
     assert config.startup_timeout <= elapsed < config.startup_timeout + 2
-    assert "unable to start within 3 seconds" in str(error)
+    assert "unable to start within 2 seconds" in str(error)
     if outage != "never answers":
         failures = [str(e.err) for e in error.ngrok_logs if e.msg == "failed to reconnect session"]
         assert failures and error.ngrok_error == failures[-1] and failures[-1] in str(error)
