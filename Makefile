@@ -19,7 +19,7 @@ TEST_JOBS ?= 3
 # FUZZ_FULL=1 makes the tier's fuzz run the full one (100,000 cases per target), as CI does.
 FUZZ_FULL ?=
 
-.PHONY: help venv test test-all test-once test-upstream fuzz-full demo bench bench-quick gates docs clean
+.PHONY: help venv test test-all test-once test-upstream reports fuzz-full demo bench bench-quick gates docs clean
 
 help:
 	@echo "make demo        run: the real ngrok agent carries a request to a local page, all on loopback"
@@ -29,6 +29,7 @@ help:
 	@echo "make fuzz-full   the fuzz targets at 100,000 cases each (minutes)"
 	@echo "make test-upstream  upstream pyngrok 9.1.0's own test suite, unmodified, against pyngrok.py"
 	@echo "                 (UPSTREAM_AGAINST=upstream: against upstream itself, to show the tier is fair)"
+	@echo "make reports     the fault table, fuzz counts and recovery times, into .cache/"
 	@echo "make gates       ruff, mypy --strict, vermin 3.8, and the packaging tests (wheel, sdist)"
 	@echo "make docs        the Sphinx docs into docs/_build/html (warnings are errors)"
 	@echo "make bench       side by side with upstream pyngrok, as ratios (bench-quick: short)"
@@ -53,6 +54,14 @@ fuzz-full: venv
 UPSTREAM_AGAINST ?= ours
 test-upstream:
 	$(PYTHON) tests/upstream_tier.py --against $(UPSTREAM_AGAINST) $(PYTEST_ARGS)
+
+# The report tables in .cache/ (fault_table.md, fuzz_counts.md, long_running_timings.json): the tests that
+# measure them hand their rows to pytest, which keeps them in the JUnit XML; tests/reports.py writes the tables.
+REPORT_TESTS ?= tests/test_faults.py tests/test_soak.py tests/test_fuzz.py tests/test_long_running.py
+reports: venv
+	$(VENV)/bin/python -m pytest -p no:cacheprovider -q $(REPORT_TESTS) -o junit_family=xunit1 \
+	  --junitxml=.cache/report-results.xml
+	$(VENV)/bin/python tests/reports.py .cache/report-results.xml
 
 # Fetches the real ngrok 2.3.41 agent from npm if missing, runs it against our tunnel server on loopback,
 # and carries a request to a local page through a tunnel that pyngrok opened.

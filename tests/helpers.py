@@ -196,32 +196,12 @@ def read_cmdline(pid: int) -> Optional[str]:
         return None
 
 
-def publish_fault_rows(section: str, rows: List[Dict[str, Any]]) -> None:
-    """Store a module's rows and rebuild .cache/fault_table.md from every module's rows."""
-    directory = os.path.join(REPO_ROOT, ".cache", "fault_rows")
-    os.makedirs(directory, exist_ok=True)
-    python = ".".join(map(str, sys.version_info[:3]))
-    stored_path = os.path.join(directory, f"{section}.json")
-    staging = f"{stored_path}.{os.getpid()}.tmp"  # runs on several Pythons at once: readers see whole files
-    with open(staging, "w", encoding="utf-8") as handle:
-        json.dump({"python": python, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, handle, indent=1)
-    os.replace(staging, stored_path)
-    lines = ["| fault | outcome | seconds | leftovers |", "| --- | --- | ---: | --- |"]
-    notes = []
-    for name in ("faults", "soak", "fuzz"):
-        path = os.path.join(directory, f"{name}.json")
-        if not os.path.exists(path):
-            continue
-        with open(path, encoding="utf-8") as handle:
-            stored = json.load(handle)
-        notes.append(f"{name}: Python {stored['python']}, {stored['when']}")
-        for row in stored["rows"]:
-            outcome = str(row["outcome"]).replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| {row['fault']} | {outcome} | {row['seconds']} | {row['leftovers']} |")
-    table = os.path.join(REPO_ROOT, ".cache", "fault_table.md")
-    with open(f"{table}.{os.getpid()}.tmp", "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n\nRuns: " + "; ".join(notes) + "\n")
-    os.replace(f"{table}.{os.getpid()}.tmp", table)
+def report_rows(record_property: Callable[[str, object], None], table: str, rows: List[Dict[str, Any]]) -> None:
+    """Hand the rows a test made for a report table to pytest's ``record_property`` (and empty ``rows``): with
+    ``--junitxml`` they are kept with the test's result, and ``make reports`` builds the tables from them."""
+    for row in rows:
+        record_property("report:" + table, json.dumps(row, default=str))
+    rows.clear()
 
 
 def write_agent_config(

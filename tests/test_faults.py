@@ -2,8 +2,8 @@
 the configured timeouts, with no agent left, no config or binary touched, and no secret disclosed.
 
 Each test measures its time to outcome and checks for leftovers (child processes, registered agents, overlay
-directories, supervisors, changes to the config file or the binary). The rows are written to
-``.cache/fault_table.md`` when the module ends (with the rows of test_soak.py and test_fuzz.py, when they ran).
+directories, supervisors, changes to the config file or the binary). Its row (fault, outcome, seconds,
+leftovers) goes with the test's result; ``make reports`` makes .cache/fault_table.md of them.
 
 Most faults come from the fake agent's ``FAKE_NGROK_*`` switches. A few need output no switch gives (a
 pathological log line mid-session, an agent that echoes its authtoken, a record of every argv): for those
@@ -37,10 +37,10 @@ from helpers import (
     fetch,
     free_port,
     pid_alive,
-    publish_fault_rows,
     python_child,
     read_cmdline,
     read_text,
+    report_rows,
     wait_for,
 )
 from pyngrok.conf import PyngrokConfig
@@ -154,11 +154,10 @@ def scene(pyngrok_config: PyngrokConfig) -> Iterator[Callable[..., Scene]]:
             pyngrok.kill(config)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _write_fault_table() -> Iterator[None]:
+@pytest.fixture(autouse=True)
+def _report_rows(record_property: Callable[[str, object], None]) -> Iterator[None]:
     yield
-    if ROWS:
-        publish_fault_rows("faults", ROWS)
+    report_rows(record_property, "faults", ROWS)
 
 
 WRAPPER = '''\

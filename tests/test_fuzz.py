@@ -12,9 +12,8 @@ failing case can be regenerated; the cases that found bugs are kept in ``tests/f
 replayed by ``test_regression_case``. New failures are written to ``.cache/fuzz_found/``.
 
 Counts: 100,000 cases per target where a case costs microseconds. The targets that cost more per case run
-a smaller deterministic count by default and 100,000 with ``FUZZ_FULL=1``; the counts and timings of a run
-are written to ``.cache/fuzz_counts.md`` (``fuzz_counts_full.md`` in FUZZ_FULL mode) and added to
-``.cache/fault_table.md``.
+a smaller deterministic count by default and 100,000 with ``FUZZ_FULL=1``; each target's counts and timing go
+with its test's result, and ``make reports`` makes ``.cache/fuzz_counts.md`` of them.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 
 import pyngrok
-from helpers import publish_fault_rows, read_text, same_value
+from helpers import read_text, report_rows, same_value
 from pyngrok.conf import PyngrokConfig
 from pyngrok.exception import PyngrokError
 
@@ -101,6 +100,17 @@ class Tally:
             self.failures.append(
                 {"target": self.target, "seed": SEED, "index": index, "problem": problem, "input": case}
             )
+
+    def row(self) -> Dict[str, Any]:
+        """What the report table shows of this tally."""
+        return {
+            "target": self.target,
+            "cases": self.cases,
+            "seconds": round(self.seconds, 3),
+            "outcomes": dict(self.outcomes),
+            "known": dict(self.known),
+            "mode": f"FUZZ_SEED={SEED}, {'FUZZ_FULL' if FULL else 'default'} mode",
+        }
 
     def summary(self) -> str:
         shown = ", ".join(f"{name} {count}" for name, count in sorted(self.outcomes.items()))
@@ -222,44 +232,12 @@ def assert_clean(tally: Tally) -> None:
         )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _write_counts() -> Iterator[None]:
+@pytest.fixture(autouse=True)
+def _report_counts(record_property: Callable[[str, object], None]) -> Iterator[None]:
+    """Each target's tally goes with the test's result; ``make reports`` makes .cache/fuzz_counts.md of them."""
     yield
-    if not COUNTS:
-        return
-    os.makedirs(CACHE_DIR, exist_ok=True)
-    python = ".".join(map(str, sys.version_info[:3]))
-    lines = [
-        f"Fuzz counts (Python {python}, FUZZ_SEED={SEED}, {'FUZZ_FULL' if FULL else 'default'} mode)",
-        "",
-        "| target | cases | seconds | µs/case | outcomes | failures |",
-        "| --- | ---: | ---: | ---: | --- | ---: |",
-    ]
-    rows = []
-    for tally in COUNTS.values():
-        outcomes = ", ".join(f"{name} {count}" for name, count in sorted(tally.outcomes.items()) if name != "FAILURE")
-        per_case = tally.seconds / max(tally.cases, 1) * 1e6
-        failures = tally.outcomes.get("FAILURE", 0)
-        lines.append(
-            f"| {tally.target} | {tally.cases} | {tally.seconds:.1f} | {per_case:.0f} | {outcomes} | {failures} |"
-        )
-        known = ", ".join(f"{name}: {count}" for name, count in tally.known.items())
-        rows.append(
-            {
-                "fault": f"fuzz: {tally.target} ({tally.cases} cases)",
-                "outcome": f"{'no failures' if not failures else f'{failures} FAILURES'}"
-                f"{'; known open bugs hit: ' + known if known else ''}",
-                "seconds": round(tally.seconds, 2),
-                "leftovers": "none",
-            }
-        )
-    # A FUZZ_FULL run has its own file and leaves the fault table to the CI-sized run.
-    with open(
-        os.path.join(CACHE_DIR, "fuzz_counts_full.md" if FULL else "fuzz_counts.md"), "w", encoding="utf-8"
-    ) as handle:
-        handle.write("\n".join(lines) + "\n")
-    if not FULL:
-        publish_fault_rows("fuzz", rows)
+    report_rows(record_property, "fuzz", [tally.row() for tally in COUNTS.values()])
+    COUNTS.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ tunnel. The faults are real too: the server drops or refuses the agent's session
 to stop; the agent is killed with SIGKILL; a script in a child process gets SIGINT.
 
 For each scenario the time from the fault to recovered traffic (or to the outcome that ends it) is measured on
-the monotonic clock, printed (visible with ``-s``) and written, per Python version, to
-``.cache/long_running_timings.json`` when the module ends.
+the monotonic clock, printed (visible with ``-s``) and kept with the test's result; ``make reports`` writes
+them to ``.cache/long_running_timings.json``.
 
 The same features against the fake agent are in tests/test_supervision.py. The whole module is skipped, with
 the reason, when the real agent cannot be had, or fails under REQUIRE_REAL_AGENT (see tests/realagent.py).
@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import json
 import os
-import platform
 import queue
 import random
 import signal
@@ -31,10 +29,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 
 import pyngrok
-import realagent
 import tunnel_server as ts
 from helpers import (
-    REPO_ROOT,
     Recorder,
     children_of,
     echo_round_trip,
@@ -44,17 +40,17 @@ from helpers import (
     port_refuses,
     public_port,
     python_child,
+    report_rows,
     wait_for,
     write_agent_config,
 )
 from pyngrok import aio, ngrok  # type: ignore[attr-defined]  # facades registered by pyngrok.py at import
 
 # ---------------------------------------------------------------------------------------------------------
-# timings: collected here, printed as they come, written to .cache/long_running_timings.json at the end
+# timings: printed as they come, and kept with each test's result (``make reports``)
 # ---------------------------------------------------------------------------------------------------------
 
 TIMINGS: List[Dict[str, Any]] = []
-TIMINGS_PATH = os.path.join(REPO_ROOT, ".cache", "long_running_timings.json")
 
 
 def record_timing(scenario: str, measured: str, seconds: float) -> None:
@@ -62,38 +58,10 @@ def record_timing(scenario: str, measured: str, seconds: float) -> None:
     print(f"\n[long-running] {scenario}: {measured} = {seconds:.3f} s", flush=True)
 
 
-def _write_timings() -> None:
-    runs: Dict[str, Any] = {}
-    try:
-        with open(TIMINGS_PATH, encoding="utf-8") as existing:
-            previous = json.load(existing)
-        if isinstance(previous, dict) and isinstance(previous.get("runs"), dict):
-            runs = previous["runs"]
-    except (OSError, ValueError):
-        pass
-    runs[platform.python_version()] = {
-        "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "timings": list(TIMINGS),
-    }
-    os.makedirs(os.path.dirname(TIMINGS_PATH), exist_ok=True)
-    staging = f"{TIMINGS_PATH}.{os.getpid()}.tmp"
-    with open(staging, "w", encoding="utf-8") as out:
-        json.dump({"agent": realagent.AGENT_VERSION, "runs": runs}, out, indent=2, sort_keys=True)
-        out.write("\n")
-    os.replace(staging, TIMINGS_PATH)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _timings_file() -> Iterator[None]:
+@pytest.fixture(autouse=True)
+def _report_timings(record_property: Callable[[str, object], None]) -> Iterator[None]:
     yield
-    if not TIMINGS:
-        return
-    width = max(len(f"{t['scenario']}: {t['measured']}") for t in TIMINGS)
-    print(f"\n[long-running] timings with Python {platform.python_version()} (also in {TIMINGS_PATH}):")
-    for timing in TIMINGS:
-        label = f"{timing['scenario']}: {timing['measured']}"
-        print(f"  {label:<{width}}  {timing['seconds']:7.3f} s")
-    _write_timings()
+    report_rows(record_property, "timings", TIMINGS)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Soak and concurrency against the fake agent: 2,000 tunnel cycles with steady memory, threads and
 file descriptors; 32 threads on one agent; 4 processes editing one config; 50 calls under asyncio.gather.
 
-Rows (fault, outcome, seconds, leftovers) are added to ``.cache/fault_table.md``; the soak's RSS at start and
-end and its cost per cycle are printed and written there too.
+Each test's row (fault, outcome, seconds, leftovers) goes with its result; ``make reports`` adds them to
+.cache/fault_table.md. The soak's RSS at start and end and its cost per cycle are printed and in its row.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import sys
 import textwrap
 import threading
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 
 import pyngrok
-from helpers import REPO_ROOT, children_of, fetch, publish_fault_rows, read_text, wait_for
+from helpers import REPO_ROOT, children_of, fetch, read_text, report_rows, wait_for
 from pyngrok.conf import PyngrokConfig
 
 CYCLES = int(os.environ.get("SOAK_CYCLES") or "2000")
@@ -70,11 +70,10 @@ def leftovers(config: PyngrokConfig) -> List[str]:
     return found
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _write_rows() -> Iterator[None]:
+@pytest.fixture(autouse=True)
+def _report_rows(record_property: Callable[[str, object], None]) -> Iterator[None]:
     yield
-    if ROWS:
-        publish_fault_rows("soak", ROWS)
+    report_rows(record_property, "soak", ROWS)
 
 
 # --- soak ------------------------------------------------------------------------------------------------------
