@@ -3,6 +3,7 @@ configs, local servers."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -91,6 +92,17 @@ def echo_server() -> Iterator[EchoServer]:
     server = EchoServer()
     yield server
     server.close()
+
+
+@pytest.fixture(autouse=True)
+def _report_rows(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The rows a test added to its module's ``REPORT_ROWS`` go with the test's result (as pytest's
+    ``record_property`` does), under the module's ``REPORT_TABLE``: ``make reports`` builds tables of them."""
+    yield
+    rows = getattr(request.module, "REPORT_ROWS", None)
+    while rows:
+        row = json.dumps(rows.pop(0), default=str)
+        request.node.user_properties.append(("report:" + request.module.REPORT_TABLE, row))
 
 
 @pytest.fixture(autouse=True)

@@ -196,14 +196,6 @@ def read_cmdline(pid: int) -> Optional[str]:
         return None
 
 
-def report_rows(record_property: Callable[[str, object], None], table: str, rows: List[Dict[str, Any]]) -> None:
-    """Hand the rows a test made for a report table to pytest's ``record_property`` (and empty ``rows``): with
-    ``--junitxml`` they are kept with the test's result, and ``make reports`` builds the tables from them."""
-    for row in rows:
-        record_property("report:" + table, json.dumps(row, default=str))
-    rows.clear()
-
-
 def write_agent_config(
     path: str, server_addr: str, ca_path: str, web_port: Optional[int] = None, extra: str = ""
 ) -> str:

@@ -40,7 +40,6 @@ from helpers import (
     python_child,
     read_cmdline,
     read_text,
-    report_rows,
     wait_for,
 )
 from pyngrok.conf import PyngrokConfig
@@ -49,7 +48,8 @@ from pyngrok.exception import PyngrokError, PyngrokNgrokError, PyngrokNgrokHTTPE
 TOKEN = "2faultTOKEN_abcdefghijklmnop0123456789"
 API_KEY = "apikeyFAULT_zyxwvutsrqponm9876543210"
 
-ROWS: List[Dict[str, Any]] = []
+REPORT_TABLE = "faults"
+REPORT_ROWS: List[Dict[str, Any]] = []  # see conftest.py
 
 
 def sha256_of(path: str) -> str:
@@ -127,7 +127,7 @@ class Scene:
     def finish(self, fault: str, outcome: str, limit: Optional[float] = None) -> None:
         seconds = self.seconds if self.seconds is not None else self.mark()
         found = self.leftovers()
-        ROWS.append(
+        REPORT_ROWS.append(
             {
                 "fault": fault,
                 "outcome": outcome,
@@ -152,12 +152,6 @@ def scene(pyngrok_config: PyngrokConfig) -> Iterator[Callable[..., Scene]]:
     for each in made:
         for config in each.configs:
             pyngrok.kill(config)
-
-
-@pytest.fixture(autouse=True)
-def _report_rows(record_property: Callable[[str, object], None]) -> Iterator[None]:
-    yield
-    report_rows(record_property, "faults", ROWS)
 
 
 WRAPPER = '''\
@@ -681,7 +675,7 @@ def test_parent_exits_without_kill(
                 fate = f"agent outlived the parent until its next log write (API hit: {api_hit}), then exited on EPIPE"
             else:
                 fate = "agent exited with the parent"
-            ROWS.append(
+            REPORT_ROWS.append(
                 {
                     "fault": "parent SIGKILLed (no atexit), start_new_session=False",
                     "outcome": f"{fate}; an idle agent has no way to notice a dead parent",
@@ -691,7 +685,7 @@ def test_parent_exits_without_kill(
             )
             assert gone
             return
-        ROWS.append(
+        REPORT_ROWS.append(
             {
                 "fault": f"parent exits without kill ({how}), start_new_session={new_session}",
                 "outcome": "atexit stopped the agent" if gone else "ORPHAN",
@@ -850,7 +844,7 @@ def test_secrets_stay_secret_through_a_whole_session(
         if parent.name.startswith("pytest-of-"):  # where pytest puts every run's temp dir by default
             pytest_temp_dirs = str(parent)
     files = [path for path in secret_files(roots, since, [TOKEN, API_KEY], [pytest_temp_dirs]) if path != config_file]
-    ROWS.append(
+    REPORT_ROWS.append(
         {
             "fault": "secrets through a session (start, connect, api, wrong token, HTTP error, save)",
             "outcome": f"argv/env/logs/exceptions/reprs clean: {not leaks}; files holding a secret besides "
@@ -890,7 +884,7 @@ def test_secret_echoed_by_the_agent_is_not_re_emitted(
         pyngrok.get_ngrok_process(config)
     shown = "\n".join(all_records.texts) + "".join(entry.line + str(entry) for entry in raised.value.ngrok_logs)
     shown += str(raised.value) + repr(raised.value) + str(raised.value.ngrok_error)
-    ROWS.append(
+    REPORT_ROWS.append(
         {
             "fault": f"agent echoes the authtoken in its log ({echo})",
             "outcome": "masked in log records, error and error logs" if TOKEN not in shown else "LEAKED",

@@ -41,7 +41,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 
 import pyngrok
-from helpers import read_text, report_rows, same_value
+from helpers import read_text, same_value
 from pyngrok.conf import PyngrokConfig
 from pyngrok.exception import PyngrokError
 
@@ -119,7 +119,8 @@ class Tally:
         return f"{self.target}: {self.cases} cases in {self.seconds:.1f}s ({shown}{known}){kinds}"
 
 
-COUNTS: Dict[str, Tally] = {}
+REPORT_TABLE = "fuzz"
+REPORT_ROWS: List[Dict[str, Any]] = []  # each target's tally: see conftest.py
 
 
 def save_found(tally: Tally) -> List[str]:
@@ -217,7 +218,7 @@ def run_target(
             tally.add(outcome)
     tally.cases = count
     tally.seconds = time.perf_counter() - started
-    COUNTS[target] = tally
+    REPORT_ROWS.append(tally.row())
     print(tally.summary())
     return tally
 
@@ -230,14 +231,6 @@ def assert_clean(tally: Tally) -> None:
             f"{tally.summary()}\n{tally.outcomes.get('FAILURE', 0)} of {tally.cases} cases failed; first (index "
             f"{first['index']}): {first['problem']}; input {first['input']!r:.300}; saved to {paths[0]}"
         )
-
-
-@pytest.fixture(autouse=True)
-def _report_counts(record_property: Callable[[str, object], None]) -> Iterator[None]:
-    """Each target's tally goes with the test's result; ``make reports`` makes .cache/fuzz_counts.md of them."""
-    yield
-    report_rows(record_property, "fuzz", [tally.row() for tally in COUNTS.values()])
-    COUNTS.clear()
 
 
 @pytest.fixture(autouse=True)

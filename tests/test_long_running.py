@@ -40,7 +40,6 @@ from helpers import (
     port_refuses,
     public_port,
     python_child,
-    report_rows,
     wait_for,
     write_agent_config,
 )
@@ -50,18 +49,13 @@ from pyngrok import aio, ngrok  # type: ignore[attr-defined]  # facades register
 # timings: printed as they come, and kept with each test's result (``make reports``)
 # ---------------------------------------------------------------------------------------------------------
 
-TIMINGS: List[Dict[str, Any]] = []
+REPORT_TABLE = "timings"
+REPORT_ROWS: List[Dict[str, Any]] = []  # see conftest.py
 
 
 def record_timing(scenario: str, measured: str, seconds: float) -> None:
-    TIMINGS.append({"scenario": scenario, "measured": measured, "seconds": round(seconds, 3)})
+    REPORT_ROWS.append({"scenario": scenario, "measured": measured, "seconds": round(seconds, 3)})
     print(f"\n[long-running] {scenario}: {measured} = {seconds:.3f} s", flush=True)
-
-
-@pytest.fixture(autouse=True)
-def _report_timings(record_property: Callable[[str, object], None]) -> Iterator[None]:
-    yield
-    report_rows(record_property, "timings", TIMINGS)
 
 
 # ---------------------------------------------------------------------------------------------------------

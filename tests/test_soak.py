@@ -17,18 +17,17 @@ import sys
 import textwrap
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List
-
-import pytest
+from typing import Any, Dict, List
 
 import pyngrok
-from helpers import REPO_ROOT, children_of, fetch, read_text, report_rows, wait_for
+from helpers import REPO_ROOT, children_of, fetch, read_text, wait_for
 from pyngrok.conf import PyngrokConfig
 
 CYCLES = int(os.environ.get("SOAK_CYCLES") or "2000")
 # Sequential by default; SOAK_WORKERS=N runs the cycles in N concurrent streams (a heavier variant).
 WORKERS = int(os.environ.get("SOAK_WORKERS") or "1")
-ROWS: List[Dict[str, Any]] = []
+REPORT_TABLE = "soak"
+REPORT_ROWS: List[Dict[str, Any]] = []  # see conftest.py
 
 
 def rss_kib() -> int:
@@ -68,12 +67,6 @@ def leftovers(config: PyngrokConfig) -> List[str]:
     if pyngrok._current_processes:
         found.append(f"registered agents {list(pyngrok._current_processes)}")
     return found
-
-
-@pytest.fixture(autouse=True)
-def _report_rows(record_property: Callable[[str, object], None]) -> Iterator[None]:
-    yield
-    report_rows(record_property, "soak", ROWS)
 
 
 # --- soak ------------------------------------------------------------------------------------------------------
@@ -126,7 +119,7 @@ def test_soak_tunnel_cycles(pyngrok_config: PyngrokConfig, local_site: Any) -> N
     assert len(ngrok_process.logs) <= 100 and ngrok_process.healthy()
     assert pyngrok.get_ngrok_process(pyngrok_config) is ngrok_process  # one agent all along
     found = leftovers(pyngrok_config)
-    ROWS.append(
+    REPORT_ROWS.append(
         {
             "fault": f"soak: {CYCLES} connect/disconnect cycles",
             "outcome": summary,
@@ -178,7 +171,7 @@ def test_32_threads_on_one_agent(pyngrok_config: PyngrokConfig, local_site: Any)
     assert pyngrok.get_tunnels(pyngrok_config) == [] and ngrok_process._opened == {}
     assert pyngrok.get_ngrok_process(pyngrok_config) is ngrok_process
     found = leftovers(pyngrok_config)
-    ROWS.append(
+    REPORT_ROWS.append(
         {
             "fault": "32 threads x 5 x connect/get_tunnels/disconnect, one agent",
             "outcome": f"{len(opened)} tunnels, no errors, one agent; stale registry entries after: {len(stale)}",
@@ -275,7 +268,7 @@ def test_four_processes_edit_one_config(tmp_path: Any) -> None:
     temps = [name for name in os.listdir(str(tmp_path)) if name != "ngrok.yml"]
     kept = {me: (final.get("tunnels") or {}).get(f"p{me}", {}).get("addr") for me in range(4)}
     lost = [me for me, addr in kept.items() if addr != writes - 1]
-    ROWS.append(
+    REPORT_ROWS.append(
         {
             "fault": f"4 processes x {writes} config writes, a reader parsing throughout",
             "outcome": f"{seen['reads']} reads, torn/unparsable: {len(seen['bad'])}; final file whole, mode "
@@ -327,7 +320,7 @@ def test_asyncio_gather_of_50_calls(pyngrok_config: PyngrokConfig, local_site: A
     assert all(isinstance(listed, list) for listed in outcome["lists"]) and outcome["remaining"] == []
     assert outcome["ticks"] >= 5, "the event loop was blocked"
     found = leftovers(pyngrok_config)
-    ROWS.append(
+    REPORT_ROWS.append(
         {
             "fault": "asyncio.gather of 50 calls (30 connect + 20 get_tunnels), then 30 disconnect",
             "outcome": f"all succeeded; loop ticked {outcome['ticks']} times meanwhile",
