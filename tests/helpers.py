@@ -85,7 +85,23 @@ def pid_alive(pid: int) -> bool:
     return process_state(pid) not in ("", "Z")
 
 
-class LocalSite:
+class LoopbackServer:
+    """A ``socketserver`` server on a free loopback port, served from a thread until ``close()``."""
+
+    def __init__(self, server: socketserver.TCPServer) -> None:
+        self.server = server
+        self.server.daemon_threads = True  # type: ignore[attr-defined]
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+class LocalSite(LoopbackServer):
     """A real ``http.server`` on loopback serving a page, counting the requests it gets."""
 
     def __init__(self, directory: str, page: str = "hello from the local site\n") -> None:
@@ -116,18 +132,10 @@ class LocalSite:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        super().__init__(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
 
-class EchoServer:
+class EchoServer(LoopbackServer):
     """A TCP server on loopback that echoes every byte back."""
 
     def __init__(self) -> None:
@@ -139,16 +147,7 @@ class EchoServer:
                         return
                     self.request.sendall(data)
 
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = int(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        super().__init__(socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler))
 
 
 def children_of(pid: int) -> Iterator[int]:

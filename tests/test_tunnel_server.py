@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 
 import tunnel_server as ts
-from helpers import EchoServer, echo_round_trip, free_port, http_request
+from helpers import EchoServer, LoopbackServer, echo_round_trip, free_port, http_request
 
 # ---------------------------------------------------------------------------
 # frame codec
@@ -505,7 +505,7 @@ def start_agent(real_agent: str, tmp_path: Path) -> Any:
             agent.kill()
 
 
-class LocalHTTP:
+class LocalHTTP(LoopbackServer):
     """The service behind the tunnel: records requests, answers JSON."""
 
     def __init__(self) -> None:
@@ -549,16 +549,7 @@ class LocalHTTP:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
+        super().__init__(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
 
 @pytest.fixture
