@@ -19,8 +19,6 @@ import sys
 import textwrap
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
@@ -37,6 +35,7 @@ from helpers import (
     echo_round_trip,
     fetch,
     free_port,
+    http_request,
     pid_alive,
     port_refuses,
     public_port,
@@ -588,12 +587,9 @@ def test_v2_options_translate_to_endpoint_fields() -> None:
 
 def test_translated_options_act_on_traffic(pyngrok_config: PyngrokConfig, local_site: Any) -> None:
     tunnel = ngrok.connect(local_site.port, auth="user:password1", host_header="rewrite", pyngrok_config=pyngrok_config)
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        fetch(str(tunnel.public_url))
-    assert refused.value.code == 401 and local_site.hits == []
-    request = urllib.request.Request(str(tunnel.public_url), headers={"Authorization": "Basic dXNlcjpwYXNzd29yZDE="})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.read().decode() == local_site.page
+    assert http_request(str(tunnel.public_url))[0] == 401 and local_site.hits == []
+    authorized = http_request(str(tunnel.public_url), headers={"Authorization": "Basic dXNlcjpwYXNzd29yZDE="})
+    assert authorized == (200, local_site.page.encode())
     (captured,) = [r for r in agent.get_requests(pyngrok_config=pyngrok_config) if r.response["status_code"] == 200]
     assert captured.request["headers"]["Host"] == [f"localhost:{local_site.port}"]
 
@@ -607,8 +603,7 @@ def test_v2_tunnel_definitions_of_a_v3_config_become_endpoints(pyngrok_config: P
         )
     tunnel = ngrok.connect(name="web", pyngrok_config=pyngrok_config)
     assert tunnel.name == "web-api" and tunnel.upstream["url"] == f"http://localhost:{local_site.port}"
-    with pytest.raises(urllib.error.HTTPError):
-        fetch(str(tunnel.public_url))
+    assert http_request(str(tunnel.public_url))[0] == 401  # basic_auth is on
     with pytest.raises(PyngrokError, match='"oauth" has no equivalent'):
         ngrok.connect(name="old", pyngrok_config=pyngrok_config)
 

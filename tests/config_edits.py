@@ -17,6 +17,8 @@ import re
 import shutil
 from typing import Any, Callable, Dict, List, Tuple
 
+from helpers import read_text
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "config_corpus")
 FILES = sorted(glob.glob(os.path.join(CORPUS, "*.yml")))
@@ -26,11 +28,6 @@ API_KEY = "ak_2newKEY abc"
 SCENARIOS = ("set_auth_token", "set_api_key", "install_new_keys", "install_nested", "all_in_turn")
 
 Reader = Callable[[str], Any]
-
-
-def read_text(path: str) -> str:
-    with open(path, encoding="utf-8", newline="") as file:
-        return file.read()
 
 
 def split_lines(text: str) -> List[str]:

@@ -15,6 +15,8 @@ import os
 import sys
 from typing import Any
 
+from helpers import read_text
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "yaml_corpus")
 GOOD = os.path.join(CORPUS, "good")
@@ -43,11 +45,6 @@ def canon(value: Any) -> Any:
 def canon_text(value: Any) -> str:
     """Canonical JSON text: equal texts mean equal values, key order and types included."""
     return json.dumps(canon(value), ensure_ascii=False, indent=1)
-
-
-def read_text(path: str) -> str:
-    with open(path, encoding="utf-8", newline="") as file:
-        return file.read()
 
 
 def bad_expectations() -> dict[str, Any]:

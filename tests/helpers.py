@@ -384,7 +384,8 @@ def same_value(one: Any, two: Any) -> bool:
 
 
 def read_text(path: str) -> str:
-    with open(path, encoding="utf-8") as handle:
+    """The file's text exactly as stored (line breaks untranslated)."""
+    with open(path, encoding="utf-8", newline="") as handle:
         return handle.read()
 
 
