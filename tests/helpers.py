@@ -9,6 +9,7 @@ half-closes.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import http.server
 import json
@@ -381,6 +382,15 @@ def same_value(one: Any, two: Any) -> bool:
     if isinstance(one, (list, tuple)):
         return len(one) == len(two) and all(same_value(a, b) for a, b in zip(one, two))
     return bool(one == two)
+
+
+def sha256_of(path: str) -> str:
+    """The SHA-256 of a file's bytes, in hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_text(path: str) -> str:

@@ -14,7 +14,6 @@ rename, so a reader never sees a half-written file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import shutil
@@ -25,6 +24,8 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Dict, Optional
+
+from helpers import sha256_of
 
 AGENT_VERSION = "2.3.41"
 NPM_PACKAGE = "@expo/ngrok-bin-linux-x64"
@@ -59,14 +60,6 @@ def _platform_supported() -> bool:
     return sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64", "amd64")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def agent_version_output(binary: str) -> str:
     """Run ``<binary> version`` and return its stripped output (raises OSError/CalledProcessError)."""
     result = subprocess.run(
@@ -85,7 +78,7 @@ def _check_binary(path: Path) -> Optional[str]:
     if not path.is_file():
         return f"{path} does not exist"
     try:
-        actual = _sha256(path)
+        actual = sha256_of(str(path))
     except OSError as exc:
         return f"cannot read {path}: {exc}"
     if actual != BINARY_SHA256:

@@ -12,7 +12,6 @@ pathological log line mid-session, an agent that echoes its authtoken, a record 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -40,6 +39,7 @@ from helpers import (
     python_child,
     read_cmdline,
     read_text,
+    sha256_of,
     wait_for,
 )
 from pyngrok.conf import PyngrokConfig
@@ -50,11 +50,6 @@ API_KEY = "apikeyFAULT_zyxwvutsrqponm9876543210"
 
 REPORT_TABLE = "faults"
 REPORT_ROWS: List[Dict[str, Any]] = []  # see conftest.py
-
-
-def sha256_of(path: str) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
 
 
 def overlay_dirs() -> set:

@@ -15,7 +15,6 @@ loopback HTTPS "CDN". Extra arguments go to pytest. Exits with pytest's exit cod
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import re
 import shutil
@@ -24,6 +23,8 @@ import sys
 import tarfile
 import tempfile
 from typing import Dict, List
+
+from helpers import sha256_of
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.path.join(REPO_ROOT, ".cache", "upstream")
@@ -45,14 +46,6 @@ def create_test_resources(temp=False):
 def generate_name_for_subdomain(prefix):
     raise RuntimeError("the upstream tier runs offline: no ngrok cloud subdomains")
 '''
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 16), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fetch_sdist() -> str:
