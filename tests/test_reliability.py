@@ -171,8 +171,13 @@ class MisbehavingApi:
 
     def close(self) -> None:
         self.stop.set()
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept(); close() alone does not
+        except OSError:
+            pass
         self.listener.close()
         self.thread.join(5)
+        assert not self.thread.is_alive()
 
 
 @pytest.mark.parametrize("behaviour", ["huge", "endless", "drip", "drip-head"])
