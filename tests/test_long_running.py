@@ -336,8 +336,8 @@ def test_supervision_gives_up_after_its_limit(setup: Setup, refusal: str) -> Non
     config.supervise = True
     config.max_restarts = 2
     config.restart_backoff = 0.05
-    config.startup_timeout = 3
     first = ngrok.get_ngrok_process(config)
+    config.startup_timeout = 2  # what each restart gets: test-sized
     if refusal == "auth rejected":
         server.reject_auth_error = "Your account is limited to 1 simultaneous ngrok agent session.\n\nERR_NGROK_108\n"
     else:
@@ -354,7 +354,7 @@ def test_supervision_gives_up_after_its_limit(setup: Setup, refusal: str) -> Non
         assert all("ERR_NGROK_108" in reason for reason in failures), failures
         assert len(server.auth_requests) == 3  # the first agent, then one per restart
     else:  # the agent retried on its own until startup_timeout: each attempt reports what it retried on
-        assert all("unable to start within 3 seconds. Its last error:" in reason for reason in failures), failures
+        assert all("unable to start within 2 seconds. Its last error:" in reason for reason in failures), failures
     # The supervisor's account, on the process object the program had. (Each failed attempt's own short-lived
     # agent also reports "starting -> stopped (ngrok exited with code N)", on its own process object.)
     narrative = [event for event in recorder.events if event.ngrok_process is first]
