@@ -16,7 +16,7 @@ ONCE_PYTHON ?= 3.11.7
 # How many test runs `make test-all` starts at once. The suite mostly waits on subprocesses and sockets
 # (about 40% of a core each), so on 2 cores three at a time keep both busy.
 TEST_JOBS ?= 3
-# FUZZ_FULL=1 makes the tier's fuzz run the full one (100,000 cases per target), as CI does.
+# FUZZ_FULL=1 makes the tier's fuzz run the full one (100,000 cases per target; CI runs the default one).
 FUZZ_FULL ?=
 
 .PHONY: help venv test test-all test-once test-upstream reports fuzz-full demo bench bench-quick gates docs clean
@@ -42,8 +42,7 @@ $(VENV)/bin/python:
 venv: $(VENV)/bin/python
 	@$(VENV)/bin/python -c "import pytest, yaml, jsonschema" 2>/dev/null || $(VENV)/bin/python -m pip install -q $(TEST_PACKAGES)
 
-# The fuzz targets at 100,000 cases each, on $(PYTHON) (the default run does fewer of the slow ones; CI runs
-# the full one once, in `make test-all FUZZ_FULL=1`).
+# The fuzz targets at 100,000 cases each (the default run, which CI runs once, does fewer of the slow ones).
 fuzz-full: venv
 	FUZZ_FULL=1 $(VENV)/bin/python -m pytest -p no:cacheprovider tests/test_fuzz.py
 
