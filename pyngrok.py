@@ -5308,9 +5308,10 @@ def _start_process(pyngrok_config: PyngrokConfig, cancelled: Optional[threading.
         _current_processes.pop(pyngrok_config.ngrok_path, None)
         ngrok_process._stop()
         raise
-    ngrok_process._starting = False
+    # Monitoring on before starting off: a line read in between would be passed to no one.
     if pyngrok_config.monitor_thread:
         ngrok_process.start_monitor_thread()
+    ngrok_process._starting = False
     _process_logger.debug("ngrok process has started with API URL: %s", ngrok_process.api_url)
     return ngrok_process
 
