@@ -14,8 +14,8 @@ ONCE_TESTS ?= tests/test_fake_ngrok.py tests/test_tunnel_server.py tests/test_re
 	tests/test_fuzz.py tests/test_soak.py
 ONCE_PYTHON ?= 3.11.7
 # How many test runs `make test-all` starts at once. The suite mostly waits on subprocesses and sockets
-# (about 40% of a core each), so on 2 cores three at a time keep both busy.
-TEST_JOBS ?= 3
+# (about 40% of a core each), so on 2 cores four at a time keep both busy.
+TEST_JOBS ?= 4
 # FUZZ_FULL=1 makes the tier's fuzz run the full one (100,000 cases per target; CI runs the default one).
 FUZZ_FULL ?=
 
