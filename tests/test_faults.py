@@ -370,8 +370,7 @@ def test_log_flood_while_the_caller_works(
     current = scene()
     ngrok_process = pyngrok.get_ngrok_process(pyngrok_config)
     cycles = 0
-    # Until every line is read: 120 s is a hang guard only (a loaded machine reads them in far less).
-    while seen[0] < 100_000 and time.monotonic() - current.started < 120:
+    while seen[0] < 100_000 and time.monotonic() - current.started < 30:
         tunnel = pyngrok.connect(str(local_site.port), pyngrok_config=pyngrok_config)
         assert tunnel.public_url in [t.public_url for t in pyngrok.get_tunnels(pyngrok_config)]
         pyngrok.disconnect(str(tunnel.public_url), pyngrok_config)
