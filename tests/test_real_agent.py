@@ -635,9 +635,9 @@ def test_real_agent_server_stop_ends_the_agent_and_the_library_notices(
     ngrok_process = ngrok.get_ngrok_process(config)
     first = tunnel_server.wait_for_session(5)
     assert tunnel_server.send_stop() == [{"Error": ""}]
-    assert wait_for(lambda: ngrok_process.proc.poll() is not None, 10)
+    # "stopped" comes once the reader has read the agent's output to the end, not merely once it exited.
+    assert wait_for(lambda: ngrok_process.session_state == process.SESSION_STOPPED, 10)
     assert ngrok_process.proc.returncode == 0 and "received remote stop" in messages(ngrok_process)
-    assert wait_for(lambda: ngrok_process.session_state == process.SESSION_STOPPED, 5)
     assert not process.is_process_running(config.ngrok_path)
 
     fresh = ngrok.get_ngrok_process(config)  # the next call starts a new agent
