@@ -137,6 +137,7 @@ def run_server_example(example: Example, command: List[str], cwd: str, env: Dict
     with open(os.path.join(cwd, "output.txt"), "w+", encoding="utf-8") as output:
         # A session of its own, so that SIGINT reaches every process of the example, as Ctrl-C in a terminal
         # would (Django's autoreloader serves from a child process).
+        env = {**env, "PYTHONFAULTHANDLER": "1"}
         server = subprocess.Popen(
             command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, text=True, start_new_session=True
         )
@@ -144,7 +145,12 @@ def run_server_example(example: Example, command: List[str], cwd: str, env: Dict
             page = fetch_through_public_url(example, server, output)
             assert "Hello" in page, page
             os.killpg(server.pid, signal.SIGINT)
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.kill(server.pid, signal.SIGABRT)  # faulthandler (PYTHONFAULTHANDLER) dumps every thread
+                server.wait(timeout=30)
+                pytest.fail(f"{example} did not stop on Ctrl-C within 30 s:\n{read(output)}")
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.pid, signal.SIGKILL)  # whatever is left of the example's processes
