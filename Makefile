@@ -30,7 +30,7 @@ help:
 	@echo "make test-upstream  upstream pyngrok 9.1.0's own test suite, unmodified, against pyngrok.py"
 	@echo "                 (UPSTREAM_AGAINST=upstream: against upstream itself, to show the tier is fair)"
 	@echo "make reports     the fault table, fuzz counts and recovery times, into .cache/"
-	@echo "make gates       ruff, mypy --strict, vermin 3.8, and the packaging tests (wheel, sdist)"
+	@echo "make gates       ruff, mypy --strict, vermin 3.8, pyright on pyngrok.py, and the packaging tests"
 	@echo "make docs        the Sphinx docs into docs/_build/html (warnings are errors)"
 	@echo "make bench       side by side with upstream pyngrok, as ratios (bench-quick: short)"
 	@echo "make clean       remove the venvs, caches and build output"
@@ -93,7 +93,7 @@ gates:
 	gate "ruff format --check" $$bin/ruff format --check $(LINT_PATHS); \
 	gate "mypy --strict pyngrok.py" $$bin/mypy --strict pyngrok.py; \
 	gate "vermin: nothing newer than Python 3.8" $$bin/vermin --no-tips --violations -t=3.8- pyngrok.py; \
-	gate "ecosystem tests with packaging (wheel, sdist, console scripts; mypy and pyright on the typed forms)" \
+	gate "ecosystem tests with packaging (wheel, sdist, console scripts; mypy and pyright on the typed forms, pyright on pyngrok.py)" \
 	  env PYNGROK_PACKAGING_TESTS=1 $$bin/python -m pytest -p no:cacheprovider tests/test_ecosystem.py tests/test_typing.py; \
 	[ $$status -eq 0 ] && echo "=== all gates passed" || echo "=== some gates failed"; exit $$status
 

@@ -97,6 +97,7 @@ _YamlKeyPath = Tuple[Union[str, int], ...]
 if TYPE_CHECKING:  # at run time these are _LazyModule stand-ins, imported on first use (see below)
     import argparse
     import asyncio
+    import bisect
     import copy
     import ctypes
     import hashlib
@@ -190,6 +191,7 @@ class _LazyModule:
 if not TYPE_CHECKING:
     argparse = _LazyModule("argparse")
     asyncio = _LazyModule("asyncio")
+    bisect = _LazyModule("bisect")
     copy = _LazyModule("copy")
     ctypes = _LazyModule("ctypes")
     hashlib = _LazyModule("hashlib")
@@ -2400,8 +2402,6 @@ class _YamlEditor:
             offsets = None
         else:
             # Only "\r\n" changes length: map offsets line by line.
-            import bisect
-
             checked_starts = [0] + [match.end() for match in re.finditer("\n", self.text)]
             original_starts = [0] + [match.end() for match in re.finditer("\r\n|\r|\n|\x85", original)]
             offsets = (checked_starts, original_starts)
@@ -5367,7 +5367,7 @@ class _AgentSpawner:
     def popen(self, args: List[str], **kwargs: Any) -> "subprocess.Popen[bytes]":
         prctl = _prctl()
         if prctl is None:
-            return subprocess.Popen(args, **kwargs)
+            return cast("subprocess.Popen[bytes]", subprocess.Popen(args, **kwargs))
         with self._lock:
             if self._requests is None:
                 self._requests = queue.SimpleQueue()
@@ -5597,7 +5597,8 @@ def _local_exchange(
     method: str, parts: Any, port: Optional[int], body: Optional[bytes], headers: Dict[str, str], deadline: float
 ) -> Tuple[int, str, str]:
     # An agent listening on every address is reached on loopback.
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(parts.hostname, parts.hostname)
+    hostname: str = parts.hostname
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(hostname, hostname)
     connection = http.client.HTTPConnection(host, port or 80, timeout=_remaining(deadline))
     connection.connect()
     sock = connection.sock
@@ -6994,9 +6995,10 @@ _FACADE_IMPORTS: Dict[str, Dict[str, str]] = {
         "NgrokProcess": "NgrokProcess",
     },
 }
-for _names in _FACADE_IMPORTS.values():
-    _names.update({name: f"typing:{name}" for name in _TYPING_NAMES})
-del _names
+_FACADE_IMPORTS = {
+    short_name: {**names, **{name: f"typing:{name}" for name in _TYPING_NAMES}}
+    for short_name, names in _FACADE_IMPORTS.items()
+}
 
 
 def _facade_exports(short_name: str) -> Dict[str, str]:
@@ -7227,12 +7229,81 @@ def _become_package() -> None:
 _SUBMODULE_LOADER = _SubmoduleLoader(f"{globals().get('__file__') or '<string>'}#{__name__}")
 _become_package()
 
-# The one module's public API, as pydoc and ``from pyngrok import *`` see it: every name the upstream
-# submodules export that has its own name here, and the installer's size limits.
-__all__ = sorted(
-    {name for exports in _FACADES.values() for name in exports.values() if not name.startswith("_")}
-    | {"MAX_NGROK_BINARY_SIZE", "MAX_NGROK_DOWNLOAD_SIZE"}
-)
+# The one module's public API, as pydoc, ``from pyngrok import *`` and type checkers see it: every name the
+# upstream submodules export that has its own name here, and the installer's size limits. A literal list, so
+# that pyright can read it; a test keeps it equal to what _FACADES exports.
+__all__ = [
+    "CDN_URL_PREFIX",
+    "DEFAULT_CONFIG_PATH",
+    "DEFAULT_DOWNLOAD_TIMEOUT",
+    "DEFAULT_NGROK_CONFIG_PATH",
+    "DEFAULT_NGROK_DIR",
+    "DEFAULT_NGROK_PATH",
+    "DEFAULT_RETRY_COUNT",
+    "MAX_NGROK_BINARY_SIZE",
+    "MAX_NGROK_DOWNLOAD_SIZE",
+    "PLATFORMS",
+    "SESSION_ONLINE",
+    "SESSION_RECONNECTING",
+    "SESSION_STARTING",
+    "SESSION_STOPPED",
+    "SUPPORTED_NGROK_VERSIONS",
+    "UNIX_BINARIES",
+    "CapturedRequest",
+    "NgrokAgent",
+    "NgrokApiResponse",
+    "NgrokLog",
+    "NgrokProcess",
+    "NgrokSessionEvent",
+    "NgrokTunnel",
+    "PyngrokConfig",
+    "PyngrokConfigError",
+    "PyngrokError",
+    "PyngrokNgrokError",
+    "PyngrokNgrokHTTPError",
+    "PyngrokNgrokInstallError",
+    "PyngrokNgrokURLError",
+    "PyngrokSecurityError",
+    "api",
+    "api_request",
+    "capture_run_process",
+    "config_file_lock",
+    "connect",
+    "connect_all",
+    "delete_requests",
+    "disconnect",
+    "get_agent_status",
+    "get_arch",
+    "get_config_path",
+    "get_default",
+    "get_default_config",
+    "get_default_ngrok_dir",
+    "get_ngrok_bin",
+    "get_ngrok_cdn_url",
+    "get_ngrok_config",
+    "get_ngrok_process",
+    "get_process",
+    "get_request",
+    "get_requests",
+    "get_system",
+    "get_tunnels",
+    "get_version",
+    "install_default_config",
+    "install_ngrok",
+    "is_process_running",
+    "kill",
+    "kill_process",
+    "main",
+    "replay_request",
+    "run",
+    "run_process",
+    "set_api_key",
+    "set_auth_token",
+    "set_default",
+    "update",
+    "validate_config",
+    "wait",
+]
 
 # ======================================================================================================
 # CLI
@@ -7415,13 +7486,15 @@ def _package_form_files() -> Dict[str, str]:
         raise PyngrokError(f"Could not read {source_path}: {e}") from e
     module = sys.modules[__name__]
     if __name__ == "__main__":  # run as a script: the submodules exist only in a copy imported under a name
+        import importlib.machinery
         import importlib.util
 
-        spec = importlib.util.spec_from_file_location("_pyngrok_vendor_source", source_path)
-        if spec is None or spec.loader is None:
+        loader = importlib.machinery.SourceFileLoader("_pyngrok_vendor_source", source_path)
+        spec = importlib.util.spec_from_loader(loader.name, loader)
+        if spec is None:
             raise PyngrokError(f"Could not import {source_path}")
         module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        loader.exec_module(module)
     defined, imports = _names_type_checkers_see(source)
     files = {"__init__.py": source, "py.typed": "", "__main__.py": _PACKAGE_FORM_MAIN}
     for short_name in _PACKAGE_FORM_SUBMODULES:

@@ -14,6 +14,7 @@ import inspect
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -345,3 +346,20 @@ def test_checkers_see_real_types_in_a_vendored_copy(tmp_path: Any, typing_tools:
     bare_python = typing_tools["python"]
     check_with_mypy(typing_tools, project, env, bare_python)
     check_with_pyright(typing_tools, project, env, bare_python)
+
+
+@slow
+@pytest.mark.parametrize("python_version", ["3.8", "3.13"])
+def test_pyright_finds_nothing_in_the_file_itself(
+    tmp_path: Any, typing_tools: Dict[str, str], python_version: str
+) -> None:
+    """A user who runs pyright over their tree, with a vendored copy of the file in it, sees no error or warning
+    from our file, on the oldest and the newest supported Python."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(SOURCE, str(project / "pyngrok.py"))
+    command = [typing_tools["pyright"], "--outputjson", "--pythonversion", python_version, "pyngrok.py"]
+    result = run_tool(command, str(project), dict(os.environ))
+    report = json.loads(result.stdout)
+    problems = [d for d in report["generalDiagnostics"] if d["severity"] in ("error", "warning")]
+    assert problems == [] and report["summary"]["filesAnalyzed"] == 1, json.dumps(problems, indent=1)
