@@ -4738,9 +4738,10 @@ class NgrokProcess:
 
     def _record(self, log: NgrokLog, from_stderr: bool = False) -> None:
         with self._changed:
+            keep = max(self.pyngrok_config.max_logs, 1)
+            if len(self.logs) >= keep:  # room first: whoever reads ``logs`` never sees more than max_logs
+                del self.logs[: len(self.logs) - keep + 1]
             self.logs.append(log)
-            if len(self.logs) > max(self.pyngrok_config.max_logs, 1):
-                del self.logs[0]
             if not from_stderr:
                 self._update_state(log)
             self._changed.notify_all()
