@@ -4656,6 +4656,7 @@ class NgrokProcess:
         self._tunnel_started = False
         self._client_connected = False
         self._starting = True
+        self._start_cancelled = False
         self._monitoring = False
         self._stopping = False
         self._exited = threading.Event()
@@ -4674,6 +4675,76 @@ class NgrokProcess:
 
     def __str__(self) -> str:
         return f'NgrokProcess: "{self.api_url}"'
+
+    # --- starting ------------------------------------------------------------------------------------
+
+    def _take_over(self, overlay: Optional[_Overlay]) -> None:
+        """Take charge of the freshly spawned agent: stop it at this process's exit (as upstream does), remove
+        its overlay when it stops, and drain its output."""
+        atexit.register(self._stop_at_exit)
+        self._overlay = overlay
+        self._start_readers()
+
+    def _wait_until_started(self) -> None:
+        """Wait for the agent's startup log and a first API answer, bounded by ``startup_timeout``.
+
+        Reader threads do the reading, so a silent or hung agent cannot block this wait past its deadline, and
+        :meth:`_cancel_start` (a ``kill()`` during the start) ends it at once.
+
+        :raises PyngrokNgrokError: When the agent fails to start, or the start is cancelled.
+        """
+        timeout = self.pyngrok_config.startup_timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._startup_failure(f"The ngrok process was unable to start within {timeout} seconds.")
+            with self._changed:
+                self._changed.wait_for(self._startup_settled, remaining)
+            if self._start_cancelled:
+                raise PyngrokNgrokError(_KILLED_WHILE_STARTING)
+            if self.startup_error or self._exited.is_set():
+                raise self._startup_failure("The ngrok process was unable to start.")
+            if self._startup_settled() and self.healthy():
+                return
+            time.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
+
+    def _start_is_over(self) -> None:
+        """From now on an exit is unexpected (reported, and supervised), and lines go where monitoring says."""
+        self._starting = False
+
+    def _startup_settled(self) -> bool:
+        return bool(
+            self.startup_error
+            or self._exited.is_set()
+            or self._start_cancelled
+            or (self.api_url and self._tunnel_started and self._client_connected)
+        )
+
+    def _cancel_start(self) -> None:
+        """Make :meth:`_wait_until_started` give up now: ``kill()`` was called while the agent started."""
+        with self._changed:
+            self._start_cancelled = True
+            self._changed.notify_all()
+
+    def _startup_failure(self, reason: str) -> PyngrokNgrokError:
+        """The error for a failed start: the agent's own error, what it said on stderr, or ``reason``."""
+        # Give the agent a moment to finish writing its error to stderr before we read what it said.
+        if self.proc.poll() is not None:
+            for reader in self._readers:
+                reader.join(_READER_JOIN_SECONDS)
+        error = self.startup_error or "\n".join(self._stderr_lines[-20:]) or None
+        if error is None and self.proc.poll() is not None:
+            error = f"ngrok exited with code {self.proc.returncode}"
+        if error is not None:
+            message = f"The ngrok process errored on start: {error}.{_config_refusal_findings(error)}"
+        else:  # still running and retrying: report the timeout with the last error it retried on
+            error = self._last_transient_error
+            message = f"{reason} Its last error: {error}." if error else reason
+        self.startup_error = error
+        return PyngrokNgrokError(
+            self._redact_secrets(message), list(self.logs), self._redact_secrets(error) if error else None
+        )
 
     # --- reading the agent's output ------------------------------------------------------------------
 
@@ -4835,6 +4906,9 @@ class NgrokProcess:
         # for endpoints, which connect() reports with a hint.
         return status < 500
 
+    def _has_exited(self) -> bool:
+        return self._exited.is_set()
+
     def _probe_timeout(self) -> float:
         return max(0.1, min(float(self.pyngrok_config.request_timeout), 2.0))
 
@@ -4909,6 +4983,24 @@ class NgrokProcess:
         """The directory of the agent's overlay file; ``None`` when there is none, or it lives in memory."""
         return self._overlay.directory if self._overlay is not None else None
 
+    # --- the tunnels connect() opened on this agent (callers hold the tunnels lock) --------------------
+
+    def _remember_tunnel(self, api_path: str, options: Dict[str, Any], tunnel: NgrokTunnel) -> None:
+        self._opened[str(options.get("name"))] = (api_path, dict(options), tunnel)
+
+    def _forget_tunnel(self, name: str) -> None:
+        self._opened.pop(name, None)
+
+    def _forget_tunnels(self) -> None:
+        self._opened.clear()
+
+    def _remembers_tunnel(self, name: Any) -> bool:
+        return name in self._opened
+
+    def _remembered_tunnels(self) -> List[Tuple[str, Dict[str, Any], NgrokTunnel]]:
+        """What supervision re-opens after a restart: ``(api_path, options, tunnel)`` of each."""
+        return list(self._opened.values())
+
 
 def _startup_error_is_final(log: NgrokLog, error: str) -> bool:
     """Whether an error the agent logs while starting ends the start.
@@ -4972,7 +5064,61 @@ def _remove_tree(directory: str) -> None:
 
 # --- the registry of running agents, one per ngrok_path -----------------------------------------------
 
+_KILLED_WHILE_STARTING = "The ngrok process was stopped by kill() while it started."
+
+
+class _AgentStart:
+    """An agent start in progress for one ngrok_path, shared by the thread that runs it and any that wait for it.
+
+    Its fields are guarded by the registry lock. :func:`kill_process` cancels it: the starting thread then
+    stops the half-started agent and raises, and every waiter gets the same outcome.
+    """
+
+    def __init__(self, cancelled: bool = False) -> None:
+        self.owner = threading.current_thread()
+        self.cancelled = cancelled
+        #: The agent being started, once spawned.
+        self.agent: Optional[NgrokProcess] = None
+        self._outcome: Union[NgrokProcess, BaseException, None] = None
+        self._done = threading.Event()
+
+    def spawned(self, agent: NgrokProcess) -> None:
+        """The agent is spawned: from now on a cancel stops its wait at once (one that came before does now)."""
+        with _current_processes_lock:
+            self.agent = agent
+            cancelled = self.cancelled
+        if cancelled:
+            agent._cancel_start()
+
+    def cancel(self) -> Optional[NgrokProcess]:
+        """With the registry lock held: cancel the start, and return the agent, if spawned, to wake with
+        ``_cancel_start()`` once the lock is released."""
+        self.cancelled = True
+        return self.agent
+
+    def finish(self, outcome: Union[NgrokProcess, BaseException]) -> None:
+        self._outcome = outcome
+        self._done.set()
+
+    def wait(self) -> None:
+        self._done.wait()
+
+    def result(self) -> NgrokProcess:
+        """Wait for the start to end: the agent it started, or its error raised."""
+        self._done.wait()
+        outcome = self._outcome
+        if isinstance(outcome, NgrokProcess):
+            return outcome
+        if isinstance(outcome, Exception):
+            raise outcome
+        raise PyngrokNgrokError(f"The ngrok process start was interrupted ({type(outcome).__name__}).")
+
+
+# The running agents, and the starts in progress, by ngrok_path. The lock guards the two dicts (and the
+# starts' fields) only: it is never held while an agent starts or stops, so that the agent of another path
+# can be started, queried or killed meanwhile, and a kill() reaches a start in progress.
 _current_processes: Dict[str, NgrokProcess] = {}
+_agent_starts: Dict[str, _AgentStart] = {}
 _current_processes_lock = threading.RLock()
 
 
@@ -4982,38 +5128,63 @@ def is_process_running(ngrok_path: str) -> bool:
     :param ngrok_path: The path of the ``ngrok`` binary.
     :return: ``True`` if the agent is running.
     """
+    return _running_agent(ngrok_path) is not None
+
+
+def _running_agent(ngrok_path: str) -> Optional[NgrokProcess]:
+    """The agent running for the binary; one that died since is forgotten, and what it left cleaned up."""
     with _current_processes_lock:
         ngrok_process = _current_processes.get(ngrok_path)
-        if ngrok_process is None:
-            return False
-        if ngrok_process.proc.poll() is None:
-            return True
-        _forget_dead_process(ngrok_path, ngrok_process)
-        return False
-
-
-def _forget_dead_process(ngrok_path: str, ngrok_process: NgrokProcess) -> None:
+        if ngrok_process is None or ngrok_process.proc.poll() is None:
+            return ngrok_process
+        del _current_processes[ngrok_path]
     _process_logger.debug("Removing stale process for ngrok_path %s", ngrok_path)
-    _current_processes.pop(ngrok_path, None)
     ngrok_process._stop()
+    return None
 
 
 def get_process(pyngrok_config: PyngrokConfig) -> NgrokProcess:
     """Get the running agent for the config's ``ngrok_path``, starting one if none is running.
+
+    Concurrent calls for one ``ngrok_path`` share one start and its outcome.
 
     :param pyngrok_config: The config to start the agent with.
     :return: The running agent.
     :raises PyngrokNgrokError: When the agent fails to start within ``startup_timeout``; the agent's own
         error and logs are attached, and no agent process is left behind.
     """
+    return _get_or_start(pyngrok_config)
+
+
+def _get_or_start(pyngrok_config: PyngrokConfig, cancelled: Optional[threading.Event] = None) -> NgrokProcess:
+    """The running agent, else the outcome of the start in progress for its path, else of a new start.
+
+    ``cancelled`` is a supervisor's: :func:`kill_process` sets it before it cancels the starts it finds, so a
+    start this call begins after that is cancelled here.
+    """
+    ngrok_path = pyngrok_config.ngrok_path
+    running = _running_agent(ngrok_path)
+    if running is not None:
+        return running
     with _current_processes_lock:
-        if is_process_running(pyngrok_config.ngrok_path):
-            return _current_processes[pyngrok_config.ngrok_path]
-        return _start_process(pyngrok_config)
+        running = _current_processes.get(ngrok_path)  # started meanwhile by another thread
+        start = _agent_starts.get(ngrok_path)
+        starts_here = running is None and start is None
+        if starts_here:
+            start = _agent_starts[ngrok_path] = _AgentStart(cancelled is not None and cancelled.is_set())
+    if running is not None:
+        return running
+    assert start is not None
+    if starts_here:
+        return _run_start(start, pyngrok_config)
+    _process_logger.debug("Waiting for the ngrok process starting for ngrok_path %s", ngrok_path)
+    return start.result()
 
 
 def kill_process(ngrok_path: str) -> None:
     """Stop the agent running for the given binary, if any: SIGTERM, then SIGKILL after a grace period.
+
+    An agent still starting is stopped too: its start raises :class:`PyngrokNgrokError`.
 
     :param ngrok_path: The path of the ``ngrok`` binary.
     """
@@ -5021,14 +5192,20 @@ def kill_process(ngrok_path: str) -> None:
         supervisor = _supervisors.pop(ngrok_path, None)
         _restart_times.pop(ngrok_path, None)  # a kill() ends a crash loop: the next agent starts afresh
     if supervisor is not None:
-        supervisor.cancelled.set()
+        supervisor.cancelled.set()  # before the starts are looked at: see _get_or_start()
     with _current_processes_lock:
         ngrok_process = _current_processes.pop(ngrok_path, None)
+        start = _agent_starts.get(ngrok_path)
+        half_started = start.cancel() if start is not None else None
+    if half_started is not None:
+        half_started._cancel_start()
     if ngrok_process is not None:
         _process_logger.info("Killing ngrok process: %s", ngrok_process.proc.pid)
         ngrok_process._stop()
-    else:
+    elif start is None:
         _process_logger.debug("ngrok_path %s is not running a process", ngrok_path)
+    if start is not None and start.owner is not threading.current_thread():
+        start.wait()  # its thread stops the half-started agent
     if supervisor is not None and supervisor is not threading.current_thread():
         supervisor.join()
 
@@ -5036,7 +5213,7 @@ def kill_process(ngrok_path: str) -> None:
 @atexit.register
 def _kill_all_processes() -> None:
     with _current_processes_lock:
-        paths = list(_current_processes)
+        paths = set(_current_processes) | set(_agent_starts)
     for ngrok_path in paths:
         kill_process(ngrok_path)
 
@@ -5050,9 +5227,11 @@ def _forget_the_parents_agents() -> None:
     """
     global _current_processes_lock, _supervisors_lock, _tunnels_lock, config_file_lock, _event_dispatcher
     global _agent_spawner
-    for ngrok_process in list(_current_processes.values()):
+    half_started = [start.agent for start in _agent_starts.values() if start.agent is not None]
+    for ngrok_process in [*_current_processes.values(), *half_started]:
         ngrok_process._disown()
     _current_processes.clear()
+    _agent_starts.clear()  # the threads starting them are not in the child
     _supervisors.clear()
     _restart_times.clear()
     _current_tunnels.clear()
@@ -5279,14 +5458,56 @@ def _pid_alive(pid: int) -> bool:
 # --- starting an agent ---------------------------------------------------------------------------------
 
 
-def _start_process(pyngrok_config: PyngrokConfig, cancelled: Optional[threading.Event] = None) -> NgrokProcess:
+def _start_process(pyngrok_config: PyngrokConfig) -> NgrokProcess:
+    """Start an agent for the config's ``ngrok_path`` (upstream's name): :func:`get_process` without the reuse.
+
+    :raises PyngrokNgrokError: When an agent already runs (or starts) for that path, or this one fails to start.
+    """
+    ngrok_path = pyngrok_config.ngrok_path
+    _validate_binary(ngrok_path)
+    if is_process_running(ngrok_path):
+        raise PyngrokNgrokError(f'ngrok is already running for the "ngrok_path": {ngrok_path}')
+    with _current_processes_lock:
+        if ngrok_path in _current_processes or ngrok_path in _agent_starts:
+            raise PyngrokNgrokError(f'ngrok is already starting for the "ngrok_path": {ngrok_path}')
+        start = _agent_starts[ngrok_path] = _AgentStart()
+    return _run_start(start, pyngrok_config)
+
+
+def _run_start(start: _AgentStart, pyngrok_config: PyngrokConfig) -> NgrokProcess:
+    """Run a start claimed in the registry: register the agent, or hand the error to those waiting for it."""
+    ngrok_path = pyngrok_config.ngrok_path
+    try:
+        ngrok_process = _launch_agent(pyngrok_config, start)
+        with _current_processes_lock:
+            del _agent_starts[ngrok_path]
+            cancelled = start.cancelled  # by a kill() after the agent became healthy
+            if not cancelled:
+                _current_processes[ngrok_path] = ngrok_process
+        if cancelled:
+            ngrok_process._stop()
+            raise PyngrokNgrokError(_KILLED_WHILE_STARTING)
+        # After monitoring went on (a line read in between would be passed to no one) and the agent is registered.
+        ngrok_process._start_is_over()
+    except BaseException as error:
+        with _current_processes_lock:
+            if _agent_starts.get(ngrok_path) is start:
+                del _agent_starts[ngrok_path]
+        start.finish(error)
+        raise
+    start.finish(ngrok_process)
+    return ngrok_process
+
+
+def _launch_agent(pyngrok_config: PyngrokConfig, start: _AgentStart) -> NgrokProcess:
+    """Spawn the agent and wait until it is healthy; on any failure, stop it and raise."""
     config_path = get_config_path(pyngrok_config)
     _validate_binary(pyngrok_config.ngrok_path)
-    if is_process_running(pyngrok_config.ngrok_path):
-        raise PyngrokNgrokError(f'ngrok is already running for the "ngrok_path": {pyngrok_config.ngrok_path}')
     if os.path.exists(config_path):
         for warning in _validate_config_file(config_path, pyngrok_config.ngrok_version):
             _process_logger.warning("ngrok config: %s", warning)
+    if start.cancelled:
+        raise PyngrokNgrokError(_KILLED_WHILE_STARTING)
 
     _sweep_orphaned_overlays()
     overlay = _write_overlay(pyngrok_config, config_path, in_memory=True, authtoken=pyngrok_config.auth_token)
@@ -5299,20 +5520,15 @@ def _start_process(pyngrok_config: PyngrokConfig, cancelled: Optional[threading.
     if overlay:
         overlay.handed_over()
     ngrok_process = NgrokProcess(proc, pyngrok_config)
-    atexit.register(ngrok_process._stop_at_exit)
-    ngrok_process._overlay = overlay
-    ngrok_process._start_readers()
-    _current_processes[pyngrok_config.ngrok_path] = ngrok_process
+    ngrok_process._take_over(overlay)
+    start.spawned(ngrok_process)
     try:
-        _wait_until_healthy(ngrok_process, cancelled)
+        ngrok_process._wait_until_started()
     except BaseException:
-        _current_processes.pop(pyngrok_config.ngrok_path, None)
         ngrok_process._stop()
         raise
-    # Monitoring on before starting off: a line read in between would be passed to no one.
     if pyngrok_config.monitor_thread:
         ngrok_process.start_monitor_thread()
-    ngrok_process._starting = False
     _process_logger.debug("ngrok process has started with API URL: %s", ngrok_process.api_url)
     return ngrok_process
 
@@ -5432,60 +5648,6 @@ def _prctl() -> Optional[Callable[..., int]]:
 
 
 _agent_spawner = _AgentSpawner()
-
-
-def _wait_until_healthy(ngrok_process: NgrokProcess, cancelled: Optional[threading.Event] = None) -> None:
-    """Wait for the agent's startup log and a first API answer, bounded by ``startup_timeout``.
-
-    Reader threads do the reading, so a silent or hung agent cannot block this wait past its deadline.
-    """
-    deadline = time.monotonic() + ngrok_process.pyngrok_config.startup_timeout
-
-    def startup_settled() -> bool:
-        return bool(
-            ngrok_process.startup_error
-            or ngrok_process._exited.is_set()
-            or (cancelled is not None and cancelled.is_set())
-            or (ngrok_process.api_url and ngrok_process._tunnel_started and ngrok_process._client_connected)
-        )
-
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            _raise_startup_failure(
-                ngrok_process,
-                f"The ngrok process was unable to start within {ngrok_process.pyngrok_config.startup_timeout} seconds.",
-            )
-        with ngrok_process._changed:
-            # A supervised restart polls its cancel event, which kill() sets without notifying this condition.
-            ngrok_process._changed.wait_for(startup_settled, remaining if cancelled is None else min(remaining, 0.1))
-        if cancelled is not None and cancelled.is_set():
-            raise PyngrokNgrokError("The ngrok process was stopped by kill() while it started.")
-        if ngrok_process.startup_error or ngrok_process._exited.is_set():
-            _raise_startup_failure(ngrok_process, "The ngrok process was unable to start.")
-        if startup_settled() and ngrok_process.healthy():
-            return
-        time.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
-
-
-def _raise_startup_failure(ngrok_process: NgrokProcess, reason: str) -> None:
-    # Give the agent a moment to finish writing its error to stderr before we read what it said.
-    if ngrok_process.proc.poll() is not None:
-        for reader in ngrok_process._readers:
-            reader.join(_READER_JOIN_SECONDS)
-    error = ngrok_process.startup_error or "\n".join(ngrok_process._stderr_lines[-20:]) or None
-    if error is None and ngrok_process.proc.poll() is not None:
-        error = f"ngrok exited with code {ngrok_process.proc.returncode}"
-    if error is not None:
-        message = f"The ngrok process errored on start: {error}.{_config_refusal_findings(error)}"
-    else:  # still running and retrying: report the timeout with the last error it retried on
-        error = ngrok_process._last_transient_error
-        message = f"{reason} Its last error: {error}." if error else reason
-    ngrok_process.startup_error = error
-    secrets = (ngrok_process.pyngrok_config.auth_token, ngrok_process.pyngrok_config.api_key)
-    raise PyngrokNgrokError(
-        _redact(message, secrets), list(ngrok_process.logs), _redact(error, secrets) if error else None
-    )
 
 
 # ======================================================================================================
@@ -5974,7 +6136,7 @@ def _open_tunnel(
         )
     with _tunnels_lock:
         _current_tunnels[tunnel.public_url] = tunnel
-        ngrok_process._opened[str(options.get("name"))] = (api_path, dict(options), tunnel)
+        ngrok_process._remember_tunnel(api_path, options, tunnel)
     return tunnel
 
 
@@ -6295,7 +6457,7 @@ def disconnect(public_url: str, pyngrok_config: Optional[PyngrokConfig] = None) 
         for url in [url for url, t in _current_tunnels.items() if t.name == twin_name and t.api_url == api_url]:
             del _current_tunnels[url]
         for ngrok_process in list(_current_processes.values()):
-            ngrok_process._opened.pop(str(tunnel.name), None)
+            ngrok_process._forget_tunnel(str(tunnel.name))
 
 
 def get_tunnels(pyngrok_config: Optional[PyngrokConfig] = None) -> List[NgrokTunnel]:
@@ -6337,9 +6499,8 @@ def kill(pyngrok_config: Optional[PyngrokConfig] = None) -> None:
     :param pyngrok_config: The config to use instead of :func:`get_default`.
     """
     pyngrok_config = pyngrok_config or get_default()
-    # No lock: a supervised restart holds the registry lock while its agent starts, and kill_process() must
-    # reach the supervisor to cancel that restart. Reading one dict entry is atomic.
-    ngrok_process = _current_processes.get(pyngrok_config.ngrok_path)
+    with _current_processes_lock:
+        ngrok_process = _current_processes.get(pyngrok_config.ngrok_path)
     kill_process(pyngrok_config.ngrok_path)
     if ngrok_process is not None:
         with _tunnels_lock:
@@ -6370,11 +6531,14 @@ def wait(pyngrok_config: Optional[PyngrokConfig] = None, timeout: Optional[float
         while not stop.wait(0.1):
             with _current_processes_lock:
                 ngrok_process = _current_processes.get(pyngrok_config.ngrok_path)
+                starting = pyngrok_config.ngrok_path in _agent_starts
             supervised = pyngrok_config.ngrok_path in _supervisors
-            if ngrok_process is not None and ngrok_process._exited.is_set() and not supervised:
+            if ngrok_process is not None and ngrok_process._has_exited() and not supervised:
                 exit_code = ngrok_process.proc.returncode
                 break
-            if (ngrok_process is None and not supervised) or (deadline and time.monotonic() >= deadline):
+            if (ngrok_process is None and not starting and not supervised) or (
+                deadline and time.monotonic() >= deadline
+            ):
                 break
     except KeyboardInterrupt:
         _api_logger.info("Interrupted; stopping ngrok")
@@ -6502,14 +6666,10 @@ class _Supervisor(threading.Thread):
         reason = f"restart {attempt} of {config.max_restarts}"
         _process_logger.warning("ngrok process died; %s", reason)
         self.dead._notify(SESSION_STARTING, SESSION_STOPPED, reason)
+        if self.cancelled.is_set():
+            return True
         try:
-            with _current_processes_lock:
-                if self.cancelled.is_set():
-                    return True
-                if is_process_running(config.ngrok_path):
-                    fresh = _current_processes[config.ngrok_path]  # someone's call already started one
-                else:
-                    fresh = _start_process(config, self.cancelled)
+            fresh = _get_or_start(config, self.cancelled)  # or the agent someone's call started meanwhile
             reopen_error = _reopen_tunnels(self.dead, fresh)
             if reopen_error is not None:
                 raise reopen_error
@@ -6519,7 +6679,7 @@ class _Supervisor(threading.Thread):
             _process_logger.warning("ngrok %s failed: %s", reason, error)
             self.dead._notify(SESSION_STOPPED, SESSION_STARTING, f"{reason} failed: {error}")
             return False
-        _process_logger.info("ngrok restarted (%s) with %s tunnels re-opened", reason, len(fresh._opened))
+        _process_logger.info("ngrok restarted (%s) with %s tunnels re-opened", reason, len(fresh._remembered_tunnels()))
         return True
 
 
@@ -6539,14 +6699,14 @@ def _reopen_tunnels(previous: NgrokProcess, agent: NgrokProcess) -> Optional[Pyn
     tunnels). A tunnel that cannot be re-opened is logged and skipped; the first such error is returned.
     """
     with _tunnels_lock:
-        opened = list(previous._opened.values())
+        opened = previous._remembered_tunnels()
         if previous is agent:
-            agent._opened.clear()
+            agent._forget_tunnels()
         for _, _, tunnel in opened:
             _current_tunnels.pop(str(tunnel.public_url), None)
     first_error: Optional[PyngrokError] = None
     for api_path, options, tunnel in opened:
-        if options.get("name") in agent._opened:
+        if agent._remembers_tunnel(options.get("name")):
             continue  # re-opened already by someone's call
         try:
             _open_tunnel(agent, api_path, options, tunnel)
@@ -6558,7 +6718,7 @@ def _reopen_tunnels(previous: NgrokProcess, agent: NgrokProcess) -> Optional[Pyn
 
 def _reopen_after_restart_in_place(agent: NgrokProcess) -> None:
     _reopen_tunnels(agent, agent)
-    _process_logger.info("ngrok restarted in place; %s tunnels re-opened", len(agent._opened))
+    _process_logger.info("ngrok restarted in place; %s tunnels re-opened", len(agent._remembered_tunnels()))
 
 
 # ======================================================================================================

@@ -10,8 +10,10 @@ interpreter whatever ``python3`` on PATH happens to be.
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import sys
+from typing import Optional
 
 FAKE_AGENT_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_ngrok.py")
 
@@ -31,4 +33,29 @@ def install_fake_agent(directory, python: str = sys.executable) -> str:
         handle.writelines(lines)
     os.chmod(temporary, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
     os.replace(temporary, path)
+    return path
+
+
+def install_wrapped_fake_agent(
+    directory, fake_path: str, environ=None, spawn_log: Optional[str] = None, gate: Optional[str] = None
+) -> str:
+    """Write ``<directory>/ngrok``, a shell script that runs the fake agent at ``fake_path`` with ``environ`` set.
+
+    So one binary path gets its own ``FAKE_NGROK_*`` faults while the others run the plain fake. With
+    ``spawn_log`` each run first appends its PID to that file; with ``gate`` (a FIFO) it then waits until a
+    line is written there before the agent starts.
+    """
+    directory = os.fspath(directory)
+    os.makedirs(directory, exist_ok=True)
+    lines = ["#!/bin/sh"]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in (environ or {}).items()]
+    if spawn_log is not None:
+        lines.append(f"echo $$ >> {shlex.quote(spawn_log)}")
+    if gate is not None:
+        lines.append(f"read _ < {shlex.quote(gate)}")
+    lines.append(f'exec {shlex.quote(fake_path)} "$@"')
+    path = os.path.join(directory, "ngrok")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    os.chmod(path, stat.S_IRWXU)
     return path
