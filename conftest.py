@@ -110,8 +110,8 @@ def _no_agent_left_behind() -> Iterator[None]:
     """Every test must leave no agent running: kill stragglers and fail the test that left them."""
     yield
     with pyngrok._current_processes_lock:
-        leftovers = dict(pyngrok._current_processes)
+        leftovers = [*pyngrok._current_processes, *pyngrok._agent_starts]
     for ngrok_path in leftovers:
         pyngrok.kill_process(ngrok_path)
     pyngrok._current_tunnels.clear()
-    assert not leftovers, f"agents left running: {list(leftovers)}"
+    assert not leftovers, f"agents left running or starting: {leftovers}"

@@ -408,7 +408,9 @@ def test_kill_while_a_restarted_agent_is_starting_ends_everything_at_once(setup:
 
         # The restarted agent is up (its web service started) and waits for a session that never comes.
         def restarted_agent_waits() -> bool:
-            fresh = pyngrok._current_processes.get(config.ngrok_path)  # a peek: the restart holds the lock
+            with pyngrok._current_processes_lock:  # a peek at the restart's start, still in progress
+                start = pyngrok._agent_starts.get(config.ngrok_path)
+            fresh = start.agent if start is not None else None
             return fresh is not None and fresh is not first and fresh.api_url is not None
 
         assert wait_for(restarted_agent_waits, 10)
