@@ -15,6 +15,7 @@ import http.server
 import json
 import math
 import os
+import random
 import signal
 import socket
 import socketserver
@@ -30,9 +31,26 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free loopback port for something else to bind later, from below the kernel's ephemeral range.
+
+    A port from ``bind(0)`` comes from that range, where any outgoing connection (of this run, or of another
+    run beside it) may take it as its local port before the agent binds it. Below the range only a listener
+    can take it, and the pick is random.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as port_range:
+            low = int(port_range.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    candidates = list(range(max(1024, low - 12000), low))
+    for port in random.sample(candidates, min(200, len(candidates))):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port below the ephemeral range")
 
 
 def default_sigint() -> None:

@@ -19,7 +19,6 @@ import asyncio
 import http.client
 import os
 import queue
-import random
 import signal
 import socket
 import threading
@@ -128,29 +127,6 @@ def echoes_again(url_of: Callable[[], Optional[str]], payload: bytes, timeout: f
     raise AssertionError(f"{url_of()} did not echo within {timeout} s (last error: {last!r})")
 
 
-def stable_port() -> int:
-    """A free port below the kernel's ephemeral range.
-
-    While a session is down its public ports are unbound; a port from the ephemeral range can then be taken as
-    the local port of any outgoing connection (the agent's reconnect attempts, our own probes), and the server
-    would have to re-bind the tunnel elsewhere. A port outside that range stays free, so the URL stays put.
-    """
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as port_range:
-            low = int(port_range.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    candidates = list(range(max(1024, low - 12000), low))
-    for port in random.sample(candidates, min(200, len(candidates))):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port below the ephemeral range")
-
-
 def tunnel_names(config: pyngrok.PyngrokConfig) -> List[str]:
     return sorted(str(tunnel.name) for tunnel in ngrok.get_tunnels(config))
 
@@ -183,7 +159,7 @@ class BlackHole:
 
 def test_dropped_session_goes_reconnecting_then_online_and_serves_again(setup: Setup, local_site: Any) -> None:
     server, config, recorder = setup.server, setup.config, setup.recorder
-    port = stable_port()
+    port = free_port()
     tunnel = ngrok.connect(
         str(local_site.port), name="web", bind_tls=True, hostname=f"127.0.0.1:{port}", pyngrok_config=config
     )
@@ -222,7 +198,7 @@ def test_dropped_session_goes_reconnecting_then_online_and_serves_again(setup: S
 
 def test_refused_reconnection_stays_reconnecting_then_recovers(setup: Setup, local_site: Any) -> None:
     server, config, recorder = setup.server, setup.config, setup.recorder
-    port = stable_port()
+    port = free_port()
     tunnel = ngrok.connect(
         str(local_site.port), name="web", bind_tls=True, hostname=f"127.0.0.1:{port}", pyngrok_config=config
     )
