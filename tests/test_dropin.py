@@ -25,7 +25,7 @@ from unittest import mock
 import pytest
 
 import pyngrok
-from helpers import REPO_ROOT, wait_for
+from helpers import REPO_ROOT, in_forked_child, wait_for
 
 SUBMODULES = sorted(pyngrok._FACADES)
 
@@ -135,18 +135,13 @@ def test_a_view_that_holds_another_object_is_not_overwritten() -> None:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 def test_a_forked_child_sees_its_fresh_locks_through_the_submodules() -> None:
     installer, process = submodule("installer"), submodule("process")
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report, then leave without running the parent's exit handlers
+
+    def in_the_child() -> bytes:
         same = installer.config_file_lock is pyngrok.config_file_lock
         same = same and process._current_processes_lock is pyngrok._current_processes_lock
-        os.write(write_end, b"same" if same else b"stale")
-        os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as child:
-        answer = child.read()
-    os.waitpid(pid, 0)
-    assert answer == b"same"
+        return b"same" if same else b"stale"
+
+    assert in_forked_child(in_the_child) == b"same"
     assert installer.config_file_lock is pyngrok.config_file_lock  # the parent's own are untouched
 
 

@@ -16,7 +16,7 @@ import pytest
 
 import pyngrok
 from fakeagent import install_wrapped_fake_agent
-from helpers import children_of, free_port, pid_alive, wait_for
+from helpers import children_of, free_port, in_forked_child, pid_alive, wait_for
 from pyngrok import PyngrokConfig, PyngrokNgrokError
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="the wrapper agents are shell scripts")
@@ -181,21 +181,14 @@ def test_a_forked_child_leaves_a_start_in_progress_alone(hanging: Dict[str, Any]
     starting.start()
     assert wait_for(lambda: os.path.exists(hanging["state_file"]), 20)
     [agent_pid] = list(children_of(os.getpid()))
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: kill everything it knows of, report, and leave without the parent's exit handlers
-        try:
-            seen = len(pyngrok._agent_starts) + len(pyngrok._current_processes)
-            pyngrok.kill(hanging["config"])
-            pyngrok._kill_all_processes()
-            os.write(write_end, str(seen).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as child:
-        answer = child.read()
-    os.waitpid(pid, 0)
-    assert answer == b"0"
+
+    def in_the_child() -> bytes:  # kill everything it knows of, and report what that was
+        seen = len(pyngrok._agent_starts) + len(pyngrok._current_processes)
+        pyngrok.kill(hanging["config"])
+        pyngrok._kill_all_processes()
+        return str(seen).encode()
+
+    assert in_forked_child(in_the_child) == b"0"
     assert pid_alive(agent_pid) and starting.is_alive() and not no_start_in_progress()
     pyngrok.kill(hanging["config"])
     assert not starting.is_alive() and KILLED_WHILE_STARTING in str(starting.error)
