@@ -1846,6 +1846,8 @@ class Agent:
 
     def run(self) -> int:
         install_signal_handlers(self.stop_requested)
+        # The tests' stand-in for the dashboard's Restart button: SIGUSR1 restarts the session in place now.
+        signal.signal(signal.SIGUSR1, lambda signum, frame: background(self.restart_in_place))
         if self.faults.startup == "stderr_error":
             path = self.config_paths[0] if self.config_paths else default_config_path()
             raise CommandError(
@@ -2031,10 +2033,13 @@ class Agent:
             self.establish_session()
 
     def restart_in_place_later(self) -> None:
-        """A Restart from ngrok's dashboard: same process, tunnels gone, session re-established."""
         if self.stop_requested.wait(self.faults.restart_after):
             return
         self.faults.restart_after = 0  # once
+        self.restart_in_place()
+
+    def restart_in_place(self) -> None:
+        """A Restart from ngrok's dashboard: same process, tunnels gone, session re-established."""
         self.session_ready.clear()
         self.api.stop_all(forget=True)  # before the line, so a test that saw the line sees no tunnels
         request = "{err:<nil> restart:true}"

@@ -98,7 +98,6 @@ def test_a_restart_in_place_reopens_the_tunnels(
 ) -> None:
     """A Restart from ngrok's dashboard: the agent logs it (v3 and v2 forms), keeps its PID, loses its tunnels."""
     monkeypatch.setenv("FAKE_NGROK_VERSION", agent_version)
-    monkeypatch.setenv("FAKE_NGROK_RESTART_AFTER", "0.5")
     pyngrok_config.supervise = True
     if agent_version.startswith("2"):
         pyngrok_config.config_version = "2"
@@ -106,6 +105,7 @@ def test_a_restart_in_place_reopens_the_tunnels(
     pyngrok_config.session_callback = recorder
     tunnel = ngrok.connect(str(local_site.port), name="kept", pyngrok_config=pyngrok_config)
     ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+    os.kill(ngrok_process.proc.pid, signal.SIGUSR1)  # the fake's Restart button, pressed once the tunnel is open
     restart_line = "INFO received stop request" if agent_version.startswith("3") else "received stop request"
     assert wait_for(lambda: any(entry.msg.startswith(restart_line) for entry in ngrok_process.logs), 10)
     assert wait_for(lambda: "kept" in [t.name for t in ngrok.get_tunnels(pyngrok_config)], 10)
