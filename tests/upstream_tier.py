@@ -24,7 +24,7 @@ import tarfile
 import tempfile
 from typing import Dict, List
 
-from helpers import sha256_of
+from helpers import own_network_command, sha256_of
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.path.join(REPO_ROOT, ".cache", "upstream")
@@ -115,6 +115,18 @@ def tier_env(work: str, against: str) -> Dict[str, str]:
     return env
 
 
+def in_own_network(command: List[str]) -> List[str]:
+    """``command`` in a network namespace of its own where one can be made: upstream's tests bind the fixed
+    ports 4040 and 4041, which another program on the machine may hold; alone, the tier cannot collide."""
+    tests_dir = os.path.join(REPO_ROOT, "tests")
+    bring_up_loopback_then_exec = (
+        f"import os, sys; sys.path.insert(0, {tests_dir!r}); from helpers import loopback_up; loopback_up(); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    isolated = own_network_command(command[0], "-c", bring_up_loopback_then_exec, *command)
+    return isolated or command
+
+
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--against", choices=("ours", "upstream"), default="ours")
@@ -125,7 +137,9 @@ def main(argv: List[str]) -> int:
     try:
         prepare(work, sdist, args.against)
         command = [python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfExX", "tests", *pytest_args]
-        result = subprocess.run(command, cwd=work, env=tier_env(work, args.against), capture_output=True, text=True)
+        result = subprocess.run(
+            in_own_network(command), cwd=work, env=tier_env(work, args.against), capture_output=True, text=True
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     sys.stdout.write(result.stdout)
