@@ -32,7 +32,7 @@ from typing import Any, Dict, List, NamedTuple
 
 import pytest
 
-from helpers import REPO_ROOT, free_port, wait_for
+from helpers import REPO_ROOT, default_sigint, free_port, wait_for
 from installer_servers import Entry, tgz_bytes
 
 DOCS = os.path.join(REPO_ROOT, "docs")
@@ -139,7 +139,14 @@ def run_server_example(example: Example, command: List[str], cwd: str, env: Dict
         # would (Django's autoreloader serves from a child process).
         env = {**env, "PYTHONFAULTHANDLER": "1"}
         server = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, text=True, start_new_session=True
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            preexec_fn=default_sigint,  # Ctrl-C as in a terminal, even when this run ignores SIGINT (a CI job)
         )
         try:
             page = fetch_through_public_url(example, server, output)
