@@ -106,7 +106,9 @@ def test_a_start_in_progress_blocks_no_other_path_and_kill_cancels_it(
     half_started = [pid for pid in children_of(os.getpid())]
     assert len(half_started) == 1
     pyngrok.kill(hanging["config"])
-    # kill() returns once the start has ended and its agent is gone.
+    # kill() returns once the start has ended and its agent is gone; the caller's thread then returns its error.
+    assert no_start_in_progress() and not pid_alive(half_started[0])
+    starting.join(10)
     assert not starting.is_alive()
     assert isinstance(starting.error, PyngrokNgrokError) and KILLED_WHILE_STARTING in str(starting.error)
     assert list(children_of(os.getpid())) == [] and not pid_alive(half_started[0])
@@ -170,6 +172,8 @@ def test_kill_while_the_agent_has_not_said_a_word_cancels_the_start(tmp_path: An
     starting.start()
     assert wait_for(lambda: os.path.exists(spawn_log), 20)  # the wrapper runs; the agent is held at the gate
     pyngrok.kill(config)
+    assert no_start_in_progress()
+    starting.join(10)
     assert not starting.is_alive()
     assert isinstance(starting.error, PyngrokNgrokError) and KILLED_WHILE_STARTING in str(starting.error)
     assert list(children_of(os.getpid())) == [] and no_start_in_progress()
@@ -191,4 +195,6 @@ def test_a_forked_child_leaves_a_start_in_progress_alone(hanging: Dict[str, Any]
     assert in_forked_child(in_the_child) == b"0"
     assert pid_alive(agent_pid) and starting.is_alive() and not no_start_in_progress()
     pyngrok.kill(hanging["config"])
+    assert no_start_in_progress()
+    starting.join(10)
     assert not starting.is_alive() and KILLED_WHILE_STARTING in str(starting.error)
