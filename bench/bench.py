@@ -24,7 +24,6 @@ Each measurement runs in ``bench/worker.py``; ``bench/logcorpus.py`` makes the l
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -123,14 +122,6 @@ runpy.run_path(@AGENT@, run_name="__main__")
 # ======================================================================================================
 # Driver: set-up, sides, running workers
 # ======================================================================================================
-
-
-def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def free_port() -> int:
@@ -888,7 +879,7 @@ class Bench:
         archive, binary_sha256, what = self.make_archive()
         repeats = 3 if self.quick else 7
         work = tempfile.mkdtemp(prefix="install-", dir=self.work)
-        results = [self.runner.run(self.ours, "install", archive=archive, sha256=_file_sha256(archive),
+        results = [self.runner.run(self.ours, "install", archive=archive, sha256=self._tests_import("helpers").sha256_of(archive),
                                    binary_sha256=binary_sha256, work=work, repeats=repeats, warmup=1)]
         ours = samples_of(results)
         limit = samples_of(results, "limit_seconds")
@@ -930,7 +921,7 @@ class Bench:
         archive = os.path.join(self.work, "ngrok-bench-linux-amd64.tgz")
         with tarfile.open(archive, "w:gz", compresslevel=6) as tar:
             tar.add(binary, arcname="ngrok")
-        return archive, _file_sha256(binary), what + f", {os.path.getsize(archive) / 1e6:.1f} MB compressed"
+        return archive, self._tests_import("helpers").sha256_of(binary), what + f", {os.path.getsize(archive) / 1e6:.1f} MB compressed"
 
     # --- profiling -----------------------------------------------------------------------------------
 
