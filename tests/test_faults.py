@@ -725,31 +725,38 @@ def all_records() -> Iterator[RecordCollector]:
 
 
 def secret_files(roots: List[str], since: float, secrets: List[str], skipped: List[str]) -> List[str]:
-    """Files under the roots, changed since ``since``, holding any of the secrets; the ``skipped`` directories
-    are not entered (unless one is a root)."""
+    """Real paths of the files under the roots, changed since ``since``, holding any of the secrets; the
+    ``skipped`` directories are not entered (unless one is a root)."""
     found = []
     needles = [secret.encode("utf-8") for secret in secrets]
     skipped = [os.path.realpath(path) for path in skipped]
-    for root in roots:
-        for directory, subdirectories, files in os.walk(root):
-            subdirectories[:] = [
-                d
-                for d in subdirectories
-                if d not in (".git", "__pycache__")
-                and not d.startswith(".venv")
-                and os.path.realpath(os.path.join(directory, d)) not in skipped
-            ]
-            for name in files:
-                path = os.path.join(directory, name)
+    # Real paths all along: the roots are made real, and no symbolic link below them is followed. One lstat
+    # per file at most, as a shared /tmp can hold hundreds of thousands of them.
+    pending = [os.path.realpath(root) for root in roots]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if (
+                    entry.name not in (".git", "__pycache__")
+                    and not entry.name.startswith(".venv")
+                    and entry.path not in skipped
+                ):
+                    pending.append(entry.path)
+            elif entry.is_file(follow_symlinks=False):
                 try:
-                    if os.lstat(path).st_mtime < since or not stat.S_ISREG(os.lstat(path).st_mode):
+                    if entry.stat(follow_symlinks=False).st_mtime < since:
                         continue
-                    with open(path, "rb") as handle:
+                    with open(entry.path, "rb") as handle:
                         data = handle.read(16 * 1024 * 1024)
                 except OSError:
                     continue
                 if any(needle in data for needle in needles):
-                    found.append(path)
+                    found.append(entry.path)
     return found
 
 
@@ -837,7 +844,8 @@ def test_secrets_stay_secret_through_a_whole_session(
     for parent in tmp_path_factory.getbasetemp().parents:
         if parent.name.startswith("pytest-of-"):  # where pytest puts every run's temp dir by default
             pytest_temp_dirs = str(parent)
-    files = [path for path in secret_files(roots, since, [TOKEN, API_KEY], [pytest_temp_dirs]) if path != config_file]
+    found = secret_files(roots, since, [TOKEN, API_KEY], [pytest_temp_dirs])
+    files = [path for path in found if path != os.path.realpath(config_file)]
     REPORT_ROWS.append(
         {
             "fault": "secrets through a session (start, connect, api, wrong token, HTTP error, save)",
