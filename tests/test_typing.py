@@ -50,6 +50,15 @@ def vendor(directory: str) -> "subprocess.CompletedProcess[str]":
     )
 
 
+@pytest.fixture(scope="module")
+def vendored(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Any, str]:
+    """One ``vendor`` run for the tests that only read what it wrote: (the directory it wrote into, its stdout)."""
+    directory = tmp_path_factory.mktemp("vendored")
+    result = vendor(str(directory))
+    assert result.returncode == 0, result.stderr
+    return directory, result.stdout
+
+
 def stub_bindings(stub: str) -> Dict[str, Tuple[str, str]]:
     """What a stub binds each exported name to: ("name", X) for a re-export of ``X`` from ``__init__.py``,
     ("async def", "") for a declared coroutine function."""
@@ -64,11 +73,10 @@ def stub_bindings(stub: str) -> Dict[str, Tuple[str, str]]:
     return bindings
 
 
-def test_vendor_writes_the_one_file_with_marker_and_stubs(tmp_path: Any) -> None:
-    result = vendor(str(tmp_path / "vendored"))
-    assert result.returncode == 0, result.stderr
-    package = tmp_path / "vendored" / "pyngrok"
-    assert str(package) in result.stdout
+def test_vendor_writes_the_one_file_with_marker_and_stubs(vendored: Tuple[Any, str]) -> None:
+    directory, stdout = vendored
+    package = directory / "pyngrok"
+    assert str(package) in stdout
     assert set(os.listdir(package)) == PACKAGE_FILES
     with open(SOURCE, "rb") as source:
         assert (package / "__init__.py").read_bytes() == source.read()
@@ -79,10 +87,9 @@ def test_vendor_writes_the_one_file_with_marker_and_stubs(tmp_path: Any) -> None
 
 
 @pytest.mark.parametrize("name", SUBMODULES)
-def test_each_stub_binds_every_submodule_name_to_the_same_object(tmp_path: Any, name: str) -> None:
-    assert vendor(str(tmp_path)).returncode == 0
+def test_each_stub_binds_every_submodule_name_to_the_same_object(vendored: Tuple[Any, str], name: str) -> None:
     submodule = getattr(pyngrok, name)
-    bindings = stub_bindings((tmp_path / "pyngrok" / f"{name}.pyi").read_text(encoding="utf-8"))
+    bindings = stub_bindings((vendored[0] / "pyngrok" / f"{name}.pyi").read_text(encoding="utf-8"))
     assert set(submodule.__all__) <= set(bindings)
     for exported, (kind, source_name) in bindings.items():
         value = getattr(submodule, exported)
@@ -92,13 +99,13 @@ def test_each_stub_binds_every_submodule_name_to_the_same_object(tmp_path: Any, 
             assert inspect.iscoroutinefunction(value), f"{name}.{exported} is declared async"
 
 
-def test_names_that_differ_from_the_parents_are_bound_to_their_own_objects(tmp_path: Any) -> None:
-    assert vendor(str(tmp_path)).returncode == 0
-    process_stub = stub_bindings((tmp_path / "pyngrok" / "process.pyi").read_text(encoding="utf-8"))
+def test_names_that_differ_from_the_parents_are_bound_to_their_own_objects(vendored: Tuple[Any, str]) -> None:
+    package = vendored[0] / "pyngrok"
+    process_stub = stub_bindings((package / "process.pyi").read_text(encoding="utf-8"))
     source_of_set_auth_token = getattr(pyngrok, process_stub["set_auth_token"][1])
     assert source_of_set_auth_token is pyngrok.process.set_auth_token
     assert source_of_set_auth_token is not pyngrok.ngrok.set_auth_token
-    aio_stub = (tmp_path / "pyngrok" / "aio.pyi").read_text(encoding="utf-8").splitlines()
+    aio_stub = (package / "aio.pyi").read_text(encoding="utf-8").splitlines()
     # aio.connect is defined in the source (it is also an async context manager), so the stub binds it.
     assert "connect = _aio_connect" in aio_stub and "from . import _aio_connect" in aio_stub
     assert pyngrok.aio.connect is pyngrok._aio_connect
@@ -107,9 +114,8 @@ def test_names_that_differ_from_the_parents_are_bound_to_their_own_objects(tmp_p
     assert "from . import NgrokTunnel" in aio_stub
 
 
-def test_names_upstreams_module_imports_are_there_but_not_re_exported(tmp_path: Any) -> None:
-    assert vendor(str(tmp_path)).returncode == 0
-    ngrok_stub = (tmp_path / "pyngrok" / "ngrok.pyi").read_text(encoding="utf-8").splitlines()
+def test_names_upstreams_module_imports_are_there_but_not_re_exported(vendored: Tuple[Any, str]) -> None:
+    ngrok_stub = (vendored[0] / "pyngrok" / "ngrok.pyi").read_text(encoding="utf-8").splitlines()
     # upstream's ngrok.py imports these: reachable as ngrok.conf, ngrok.PyngrokConfig, but mypy --strict and
     # pyright treat them as not exported, as they treat upstream's module.
     assert "PyngrokConfig" not in pyngrok.ngrok.__all__ and pyngrok.ngrok.PyngrokConfig is pyngrok.PyngrokConfig
@@ -118,9 +124,10 @@ def test_names_upstreams_module_imports_are_there_but_not_re_exported(tmp_path: 
     assert not [line for line in ngrok_stub if line.startswith("from . import PyngrokConfig as")]
 
 
-def test_the_vendored_package_imports_and_runs(tmp_path: Any, fake_ngrok_path: str) -> None:
-    assert vendor(str(tmp_path / "vendored")).returncode == 0
-    env = dict(os.environ, PYTHONPATH=str(tmp_path / "vendored"), PYNGROK_NGROK_PATH=fake_ngrok_path)
+def test_the_vendored_package_imports_and_runs(vendored: Tuple[Any, str], tmp_path: Any, fake_ngrok_path: str) -> None:
+    directory = vendored[0]
+    # No __pycache__ in the shared copy: the other tests read its file list.
+    env = dict(os.environ, PYTHONPATH=str(directory), PYNGROK_NGROK_PATH=fake_ngrok_path, PYTHONDONTWRITEBYTECODE="1")
     env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
     code = (
         "import pyngrok\n"
@@ -133,7 +140,7 @@ def test_the_vendored_package_imports_and_runs(tmp_path: Any, fake_ngrok_path: s
         [sys.executable, "-c", code], env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=60
     )
     assert imported.returncode == 0, imported.stderr
-    assert imported.stdout.split() == [str(tmp_path / "vendored" / "pyngrok" / "__init__.py"), "True"]
+    assert imported.stdout.split() == [str(directory / "pyngrok" / "__init__.py"), "True"]
     version = subprocess.run(
         [sys.executable, "-m", "pyngrok", "version"],
         env=env,
