@@ -272,6 +272,7 @@ def test_startup_error_is_raised_with_the_agents_words(
 
 def test_startup_waits_while_the_agent_retries_its_session(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
     monkeypatch.setenv("FAKE_NGROK_STARTUP", "reconnect:2")  # two failed connects, then online
+    monkeypatch.setenv("FAKE_NGROK_RECONNECT_BACKOFF", "0.05")  # the agent's 0.5 s, cut to test size
     ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
     assert [entry.msg for entry in ngrok_process.logs].count("failed to reconnect session") == 2
     assert ngrok_process.healthy() and ngrok.connect("8000", pyngrok_config=pyngrok_config).public_url

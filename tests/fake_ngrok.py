@@ -1811,6 +1811,8 @@ class FaultPlan:
         self.flood = env_int("FAKE_NGROK_FLOOD", 0)
         self.bad_bytes = as_bool(environ.get("FAKE_NGROK_BAD_BYTES"), False)
         self.state_file = environ.get("FAKE_NGROK_STATE_FILE")
+        # The first wait between failed connects (the real agent's is 0.5 s): tests cut it to their size.
+        self.reconnect_backoff = env_float("FAKE_NGROK_RECONNECT_BACKOFF", 0.5)
 
 
 def parse_api_fail(text: str):
@@ -2014,9 +2016,10 @@ class Agent:
     def reconnect_loop(self, failures: int = -1) -> None:
         """Fail to reach the service ``failures`` times (for ever if negative), then come online.
 
-        fact: facts table "network trouble" (the agent keeps running; back-off 0.5 s doubling to 30 s).
+        fact: facts table "network trouble" (the agent keeps running; back-off 0.5 s doubling to 30 s). The
+        first wait is ``FAKE_NGROK_RECONNECT_BACKOFF`` when a test sets it.
         """
-        backoff = 0.5
+        backoff = self.faults.reconnect_backoff
         while failures != 0 and not self.stop_requested.is_set():
             self.logger.log(
                 "eror",
