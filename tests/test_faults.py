@@ -199,14 +199,16 @@ def config_like(pyngrok_config: PyngrokConfig, **changes: Any) -> PyngrokConfig:
     [
         ("error", 10, "ERR_NGROK_105"),
         ("stderr_error", 10, "mapping values are not allowed"),
-        # The agent retries its session until startup_timeout: the error says what it retried on.
-        ("reconnect_fail", 2, "unable to start within 2 seconds. Its last error: "),
-        ("silent", 1, "unable to start within 1 seconds"),
-        ("hang_after_web", 1, "unable to start within 1 seconds"),
+        # The agent retries its session until startup_timeout: the error says what it retried on. Its first
+        # failure comes at its start (a fraction of a second even on a loaded machine), well within 1 s.
+        ("reconnect_fail", 1, "unable to start within 1 seconds. Its last error: "),
+        # Hung agents: nothing they do ends the wait, so a short timeout proves it as well as a long one.
+        ("silent", 0.5, "unable to start within 0.5 seconds"),
+        ("hang_after_web", 0.5, "unable to start within 0.5 seconds"),
     ],
 )
 def test_agent_that_fails_to_start(
-    pyngrok_config: PyngrokConfig, scene: Any, monkeypatch: Any, fault: str, timeout: int, expected: str
+    pyngrok_config: PyngrokConfig, scene: Any, monkeypatch: Any, fault: str, timeout: float, expected: str
 ) -> None:
     """Exits at once, prints nothing and hangs, hangs after its web service line, never gets a session: a
     PyngrokNgrokError within the startup timeout (plus the SIGTERM grace), with the agent's words."""
@@ -521,18 +523,18 @@ def test_api_hangs_mid_session(pyngrok_config: PyngrokConfig, scene: Any, monkey
 
 
 def test_api_hangs_from_the_start(pyngrok_config: PyngrokConfig, scene: Any, monkeypatch: Any) -> None:
-    monkeypatch.setenv("FAKE_NGROK_API_DELAY", "5")
-    pyngrok_config.startup_timeout = 2
+    monkeypatch.setenv("FAKE_NGROK_API_DELAY", "5")  # longer than the whole startup_timeout
+    pyngrok_config.startup_timeout = 1
     pyngrok_config.request_timeout = 0.5
     current = scene()
     with pytest.raises(PyngrokNgrokError) as raised:
         pyngrok.get_ngrok_process(pyngrok_config)
     current.mark()
-    assert "unable to start within 2 seconds" in str(raised.value)
+    assert "unable to start within 1 seconds" in str(raised.value)
     current.finish(
-        "API hangs from the start (startup_timeout=2)",
-        "PyngrokNgrokError: unable to start within 2 seconds",
-        limit=2 + 3.5,
+        "API hangs from the start (startup_timeout=1)",
+        "PyngrokNgrokError: unable to start within 1 seconds",
+        limit=1 + 3.5,
     )
 
 
