@@ -19,7 +19,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Tuple
@@ -522,7 +521,8 @@ def test_real_agent_server_down_fails_within_startup_timeout(
             silent.bind(("127.0.0.1", 0))
             silent.listen(1)  # connects, but no TLS answer ever comes
             address = f"127.0.0.1:{silent.getsockname()[1]}"
-        config = make_config(server_addr=address, startup_timeout=2)
+        # The agent's first try fails at its start, a fraction of a second even on a loaded machine.
+        config = make_config(server_addr=address, startup_timeout=1)
         started = time.monotonic()
         with pytest.raises(PyngrokNgrokError) as raised:
             ngrok.get_ngrok_process(config)
@@ -532,7 +532,7 @@ def test_real_agent_server_down_fails_within_startup_timeout(
     error = raised.value
     # The agent retries by itself, so the library waits for it the whole startup_timeout, and no longer.
     assert config.startup_timeout <= elapsed < config.startup_timeout + 2
-    assert "unable to start within 2 seconds" in str(error)
+    assert "unable to start within 1 seconds" in str(error)
     if outage != "never answers":
         failures = [str(e.err) for e in error.ngrok_logs if e.msg == "failed to reconnect session"]
         assert failures and error.ngrok_error == failures[-1] and failures[-1] in str(error)
@@ -543,18 +543,20 @@ def test_real_agent_server_down_fails_within_startup_timeout(
     assert list(children_of(os.getpid())) == []
 
 
-def test_real_agent_starts_once_a_server_down_for_two_seconds_is_back(
+def test_real_agent_starts_once_a_server_that_was_down_is_back(
     config: PyngrokConfig, tunnel_server: ts.TunnelServer, local_site: LocalSite
 ) -> None:
     tunnel_server.refuse_connections(True)  # accepts, then hangs up: the agent logs errors without a code and retries
-    back = threading.Timer(2.0, tunnel_server.refuse_connections, args=(False,))
-    back.start()
-    try:
-        started = time.monotonic()
-        ngrok_process = ngrok.get_ngrok_process(config)
-    finally:
-        back.cancel()
-    assert time.monotonic() - started >= 2.0
+    released: List[bool] = []
+
+    def back_after_the_first_failure(entry: pyngrok.NgrokLog) -> None:
+        if entry.msg == "failed to reconnect session" and not released:
+            released.append(True)
+            tunnel_server.refuse_connections(False)  # the agent's next try (after its back-off) gets in
+
+    config.log_event_callback = back_after_the_first_failure
+    ngrok_process = ngrok.get_ngrok_process(config)
+    assert released, "the start was over before the agent failed to connect"
     assert "failed to reconnect session" in messages(ngrok_process) and ngrok_process.healthy()
     tunnel = ngrok.connect(local_site.port, pyngrok_config=config)
     assert http_request(tunnel.public_url + "/", tunnel_server.ca_path) == (200, PAGE.encode())
