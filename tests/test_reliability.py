@@ -60,7 +60,7 @@ def test_a_crash_looping_agent_is_started_at_most_max_restarts_plus_one_times(
     spawn_log = os.path.join(str(tmp_path), "spawns.log")
     pyngrok_config.ngrok_path = counting_agent(str(tmp_path), pyngrok_config.ngrok_path, spawn_log)
     pyngrok_config.supervise = True
-    pyngrok_config.max_restarts = 3
+    pyngrok_config.max_restarts = 2
     pyngrok_config.restart_backoff = 0.05
     gave_up = threading.Event()
     events: List[str] = []
@@ -77,12 +77,8 @@ def test_a_crash_looping_agent_is_started_at_most_max_restarts_plus_one_times(
     assert wait_for(lambda: pyngrok._supervisors == {} and not process.is_process_running(pyngrok_config.ngrok_path))
     with open(spawn_log, encoding="utf-8") as spawns:
         assert len(spawns.readlines()) == pyngrok_config.max_restarts + 1
-    assert [reason for reason in events if reason.startswith("gave up")] == ["gave up after 3 restarts"]
-    assert [reason for reason in events if reason.startswith("restart ")] == [
-        "restart 1 of 3",
-        "restart 2 of 3",
-        "restart 3 of 3",
-    ]
+    assert [reason for reason in events if reason.startswith("gave up")] == ["gave up after 2 restarts"]
+    assert [reason for reason in events if reason.startswith("restart ")] == ["restart 1 of 2", "restart 2 of 2"]
 
 
 @pytest.mark.parametrize("overlay_in", ["memory", "file"])
@@ -183,11 +179,14 @@ class MisbehavingApi:
 @pytest.mark.parametrize("behaviour", ["huge", "endless", "drip", "drip-head"])
 def test_a_misbehaving_agent_api_ends_in_an_error_within_the_timeout(behaviour: str) -> None:
     server = MisbehavingApi(behaviour)
+    # A drip never ends (100 KB at a byte per 20 ms), so only the timeout can end it, however short; the other
+    # two end at the 16 MiB cap, which the timeout must leave time to reach.
+    timeout = 0.3 if behaviour.startswith("drip") else 1.0
     tracemalloc.start()
     started = time.monotonic()
     try:
         with pytest.raises(PyngrokNgrokError) as raised:
-            pyngrok.api_request(server.url, timeout=1.0)
+            pyngrok.api_request(server.url, timeout=timeout)
         elapsed = time.monotonic() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -197,7 +196,7 @@ def test_a_misbehaving_agent_api_ends_in_an_error_within_the_timeout(behaviour: 
         assert "timed out" in str(raised.value)
     else:
         assert "answered more than 16 MiB" in str(raised.value)
-    # Bounded memory: the cap, not the 100 MB. A hang guard only, far above the 1 s asked for.
+    # Bounded memory: the cap, not the 100 MB. A hang guard only, far above the timeout asked for.
     assert peak < 40 * 1024 * 1024, peak
     assert elapsed < 30, elapsed
 
