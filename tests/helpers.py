@@ -104,6 +104,26 @@ def pid_alive(pid: int) -> bool:
     return process_state(pid) not in ("", "Z")
 
 
+class BlackHole:
+    """A loopback TCP listener that never accepts: a connection completes in the kernel, then hears nothing."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = int(self.sock.getsockname()[1])
+        self.addr = f"127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "BlackHole":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 class LoopbackServer:
     """A ``socketserver`` server on a free loopback port, served from a thread until ``close()``."""
 

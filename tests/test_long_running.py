@@ -20,7 +20,6 @@ import http.client
 import os
 import queue
 import signal
-import socket
 import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -30,6 +29,7 @@ import pytest
 import pyngrok
 import tunnel_server as ts
 from helpers import (
+    BlackHole,
     Recorder,
     children_of,
     echo_round_trip,
@@ -137,19 +137,6 @@ def agent_children() -> List[int]:
 
 def count_logs(ngrok_process: pyngrok.NgrokProcess, message: str) -> int:
     return sum(1 for log in list(ngrok_process.logs) if log.msg == message)
-
-
-class BlackHole:
-    """A TCP listener that never accepts: the agent's connection completes in the kernel, then hears nothing."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 # ---------------------------------------------------------------------------------------------------------

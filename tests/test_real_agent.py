@@ -28,6 +28,7 @@ import pytest
 import pyngrok
 import tunnel_server as ts
 from helpers import (
+    BlackHole,
     EchoServer,
     LocalSite,
     TLSEchoServer,
@@ -510,7 +511,7 @@ def test_real_agent_rejected_authtoken_is_not_leaked_by_logs(
 def test_real_agent_server_down_fails_within_startup_timeout(
     make_config: ConfigFactory, tunnel_server: ts.TunnelServer, outage: str
 ) -> None:
-    silent = socket.socket()
+    silent = BlackHole()  # connects, but no TLS answer ever comes
     try:
         if outage == "closed port":
             address = f"127.0.0.1:{free_port()}"
@@ -518,9 +519,7 @@ def test_real_agent_server_down_fails_within_startup_timeout(
             tunnel_server.refuse_connections(True)  # accepts, then closes at once
             address = tunnel_server.addr
         else:
-            silent.bind(("127.0.0.1", 0))
-            silent.listen(1)  # connects, but no TLS answer ever comes
-            address = f"127.0.0.1:{silent.getsockname()[1]}"
+            address = silent.addr
         # The agent's first try fails at its start, a fraction of a second even on a loaded machine.
         config = make_config(server_addr=address, startup_timeout=1)
         started = time.monotonic()
