@@ -4669,6 +4669,9 @@ class NgrokProcess:
         self._overlay: Optional[_Overlay] = None
         # The tunnels connect() opened on this agent, by name: what supervision re-opens after a restart.
         self._opened: Dict[str, Tuple[str, Dict[str, Any], NgrokTunnel]] = {}
+        # How many times its tunnels were re-opened after a restart in place: an open whose request was out
+        # while this changed may have been lost by the agent, unknown to the re-open (see _open_tunnel).
+        self._reopens = 0
 
     def __repr__(self) -> str:
         return f'<NgrokProcess: "{self.api_url}">'
@@ -4988,11 +4991,13 @@ class NgrokProcess:
     def _remember_tunnel(self, api_path: str, options: Dict[str, Any], tunnel: NgrokTunnel) -> None:
         self._opened[str(options.get("name"))] = (api_path, dict(options), tunnel)
 
-    def _forget_tunnel(self, name: str) -> None:
-        self._opened.pop(name, None)
+    def _forget_tunnel(self, name: str) -> Optional[Tuple[str, Dict[str, Any], NgrokTunnel]]:
+        return self._opened.pop(name, None)
 
-    def _forget_tunnels(self) -> None:
-        self._opened.clear()
+    def _begin_reopen(self) -> int:
+        """Count a re-open of the remembered tunnels after a restart in place; return the new count."""
+        self._reopens += 1
+        return self._reopens
 
     def _remembers_tunnel(self, name: Any) -> bool:
         return name in self._opened
@@ -5888,6 +5893,8 @@ class NgrokTunnel:
     def __init__(self, data: Dict[str, Any], pyngrok_config: PyngrokConfig, api_url: Optional[str]) -> None:
         #: The config of the agent that runs the tunnel.
         self.pyngrok_config: PyngrokConfig = pyngrok_config
+        # Set by disconnect(): a re-open after a restart must not bring the tunnel back.
+        self._disconnected = False
         self._load(data, api_url)
 
     def _load(self, data: Dict[str, Any], api_url: Optional[str]) -> None:
@@ -6119,25 +6126,61 @@ def _open_tunnel(
     tunnel: Optional[NgrokTunnel] = None,
     *,
     pyngrok_config: Optional[PyngrokConfig] = None,
+    look_first: bool = False,
 ) -> NgrokTunnel:
     """Create the tunnel on the agent; reload ``tunnel`` in place when re-opening it after a restart.
 
+    An agent that restarts in place while the request is out may lose the tunnel it has just made, and the
+    re-open that follows the restart does not know of it yet. So when a re-open began meanwhile, the agent is
+    asked for the tunnel by name, and it is made again if the agent no longer has it. A re-opened ``tunnel``
+    that disconnect() closed meanwhile is closed again on the agent.
+
     ``pyngrok_config`` is the caller's (``connect``'s, as upstream uses it), else the agent's own.
+
+    :param look_first: Whether to ask the agent for the tunnel by name before creating it.
     """
     pyngrok_config = pyngrok_config or ngrok_process.pyngrok_config
-    data = _create_tunnel(f"{ngrok_process.api_url}{api_path}", options, pyngrok_config)
-    if tunnel is None:
-        tunnel = NgrokTunnel(data, pyngrok_config, ngrok_process.api_url)
-    else:
-        tunnel._load(data, ngrok_process.api_url)
-    if tunnel.public_url is None:
-        raise PyngrokError(
-            f'"public_url" was not populated for tunnel {tunnel}, but is required for pyngrok to function.'
+    url = f"{ngrok_process.api_url}{api_path}"
+    name = str(options.get("name"))
+    previous_url = tunnel.public_url if tunnel is not None else None
+    while True:
+        reopens = ngrok_process._reopens
+        found = _find_tunnel(url, name, pyngrok_config) if look_first else None
+        data = found or _create_tunnel(url, options, pyngrok_config)
+        if tunnel is None:
+            tunnel = NgrokTunnel(data, pyngrok_config, ngrok_process.api_url)
+        else:
+            tunnel._load(data, ngrok_process.api_url)
+        if tunnel.public_url is None:
+            raise PyngrokError(
+                f'"public_url" was not populated for tunnel {tunnel}, but is required for pyngrok to function.'
+            )
+        with _tunnels_lock:
+            disconnected = tunnel._disconnected
+            if not disconnected and ngrok_process._reopens == reopens:
+                if previous_url is not None and _current_tunnels.get(previous_url) is tunnel:
+                    del _current_tunnels[previous_url]
+                _current_tunnels[tunnel.public_url] = tunnel
+                ngrok_process._remember_tunnel(api_path, options, tunnel)
+                return tunnel
+        if disconnected:
+            _delete_tunnel(str(ngrok_process.api_url), tunnel, pyngrok_config)
+            return tunnel
+        _api_logger.info("ngrok restarted while tunnel %s was being opened; checking that it is still there", name)
+        look_first = True
+
+
+def _find_tunnel(url: str, name: str, pyngrok_config: PyngrokConfig) -> Optional[Dict[str, Any]]:
+    """The agent's tunnel of that name, or None when it has none (a 404)."""
+    try:
+        found = api_request(
+            f"{url}/{urllib.parse.quote(name, safe='')}", method="GET", timeout=pyngrok_config.request_timeout
         )
-    with _tunnels_lock:
-        _current_tunnels[tunnel.public_url] = tunnel
-        ngrok_process._remember_tunnel(api_path, options, tunnel)
-    return tunnel
+    except PyngrokNgrokHTTPError as error:
+        if error.status_code != 404:
+            raise
+        return None
+    return found
 
 
 def _create_tunnel(url: str, options: Dict[str, Any], pyngrok_config: PyngrokConfig) -> Dict[str, Any]:
@@ -6431,17 +6474,55 @@ def disconnect(public_url: str, pyngrok_config: Optional[PyngrokConfig] = None) 
     if not is_process_running(pyngrok_config.ngrok_path):
         _api_logger.debug("ngrok_path %s is not running a process", pyngrok_config.ngrok_path)
         return
-    api_url = get_ngrok_process(pyngrok_config).api_url
-    with _tunnels_lock:
-        tunnel = _current_tunnels.get(public_url)
+    api_url = str(get_ngrok_process(pyngrok_config).api_url)
+    tunnel = _known_tunnel(public_url)
     if tunnel is None:
         tunnel = next((t for t in get_tunnels(pyngrok_config) if t.public_url == public_url), None)
         if tunnel is None:
             return
     _api_logger.info("Disconnecting tunnel: %s", tunnel.public_url)
+    name = str(tunnel.name)
+    # Forgotten before the agent closes it, so that a re-open after a restart in place, under way now, does
+    # not bring it back (it closes what it re-opened instead); remembered again if the agent refuses.
+    with _tunnels_lock:
+        forgotten = [(agent, agent._forget_tunnel(name)) for agent in list(_current_processes.values())]
+        for _, entry in forgotten:
+            if entry is not None:
+                entry[2]._disconnected = True
+    try:
+        _delete_tunnel(api_url, tunnel, pyngrok_config)
+    except PyngrokError:
+        with _tunnels_lock:
+            for agent, entry in forgotten:
+                if entry is not None and not agent._remembers_tunnel(name):
+                    entry[2]._disconnected = False
+                    agent._remember_tunnel(*entry)
+        raise
+    global _disconnects
+    with _tunnels_lock:
+        _disconnects += 1
+        _current_tunnels.pop(public_url, None)
+        names = (name, f"{name} (http)")
+        for url in [url for url, t in _current_tunnels.items() if t.name in names and t.api_url == api_url]:
+            del _current_tunnels[url]
+
+
+def _known_tunnel(public_url: str) -> Optional[NgrokTunnel]:
+    """The tunnel of that public URL among those this module opened, or None."""
+    with _tunnels_lock:
+        tunnel = _current_tunnels.get(public_url)
+        if tunnel is None:
+            # Between a restart in place and its re-open, a get_tunnels() drops the tunnels the agent lost.
+            remembered = (t for agent in _current_processes.values() for _, _, t in agent._remembered_tunnels())
+            tunnel = next((t for t in remembered if t.public_url == public_url), None)
+    return tunnel
+
+
+def _delete_tunnel(api_url: str, tunnel: NgrokTunnel, pyngrok_config: PyngrokConfig) -> None:
+    """Close the tunnel on the agent (and the plain-http twin a v2 agent opened beside an https one)."""
     uris = [str(tunnel.uri)]
     if pyngrok_config.config_version == "2" and tunnel.proto == "https":
-        uris.append(f"{tunnel.uri}%20%28http%29")  # the plain-http twin a v2 agent opened beside it
+        uris.append(f"{tunnel.uri}%20%28http%29")
     for uri in uris:
         try:
             api_request(f"{api_url}{uri}", method="DELETE", timeout=pyngrok_config.request_timeout)
@@ -6449,15 +6530,6 @@ def disconnect(public_url: str, pyngrok_config: Optional[PyngrokConfig] = None) 
             if error.status_code != 404:
                 raise
             _api_logger.debug("Tunnel %s was already gone", uri)
-    global _disconnects
-    with _tunnels_lock:
-        _disconnects += 1
-        _current_tunnels.pop(public_url, None)
-        twin_name = f"{tunnel.name} (http)"
-        for url in [url for url, t in _current_tunnels.items() if t.name == twin_name and t.api_url == api_url]:
-            del _current_tunnels[url]
-        for ngrok_process in list(_current_processes.values()):
-            ngrok_process._forget_tunnel(str(tunnel.name))
 
 
 def get_tunnels(pyngrok_config: Optional[PyngrokConfig] = None) -> List[NgrokTunnel]:
@@ -6696,23 +6768,33 @@ def _reopen_tunnels(previous: NgrokProcess, agent: NgrokProcess) -> Optional[Pyn
     """Open on ``agent`` every tunnel that was open on ``previous``, keeping the user's tunnel objects.
 
     ``previous`` is the agent that died, or ``agent`` itself when it restarted in place (it comes back with no
-    tunnels). A tunnel that cannot be re-opened is logged and skipped; the first such error is returned.
+    tunnels, but a tunnel opened since the restart may be there already: each is looked for first). A tunnel
+    that cannot be re-opened is logged and skipped; the first such error is returned.
     """
+    in_place = previous is agent
+    reopens = 0
     with _tunnels_lock:
         opened = previous._remembered_tunnels()
-        if previous is agent:
-            agent._forget_tunnels()
-        for _, _, tunnel in opened:
-            _current_tunnels.pop(str(tunnel.public_url), None)
+        if in_place:
+            reopens = agent._begin_reopen()  # an open whose request is out sees that this re-open lacks it
+        else:
+            for _, _, tunnel in opened:
+                _current_tunnels.pop(str(tunnel.public_url), None)
     first_error: Optional[PyngrokError] = None
     for api_path, options, tunnel in opened:
-        if agent._remembers_tunnel(options.get("name")):
-            continue  # re-opened already by someone's call
+        name = str(options.get("name"))
+        if tunnel._disconnected or (not in_place and agent._remembers_tunnel(name)):
+            continue  # closed meanwhile by disconnect(), or re-opened already by someone's call
         try:
-            _open_tunnel(agent, api_path, options, tunnel)
+            _open_tunnel(agent, api_path, options, tunnel, look_first=in_place)
         except PyngrokError as error:
-            _process_logger.warning("Could not re-open tunnel %s after a restart: %s", options.get("name"), error)
+            _process_logger.warning("Could not re-open tunnel %s after a restart: %s", name, error)
             first_error = first_error or error
+            with _tunnels_lock:
+                if in_place and agent._reopens == reopens:  # else a later re-open has it in hand
+                    agent._forget_tunnel(name)
+                    if _current_tunnels.get(str(tunnel.public_url)) is tunnel:
+                        del _current_tunnels[str(tunnel.public_url)]
     return first_error
 
 

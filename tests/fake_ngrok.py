@@ -1457,7 +1457,12 @@ class ApiHandler(BaseHTTPRequestHandler):
             time.sleep(agent.faults.api_delay)
         try:
             body = self.read_json_body()
+            creates = self.command == "POST" and parts.path.rstrip("/") in ("/api/tunnels", "/api/endpoints")
+            if creates and agent.faults.hold_when == "before":
+                agent.hold_request(body)
             status, payload = agent.api.route(self.command, parts.path, parse_qs(parts.query), body)
+            if creates and agent.faults.hold_when == "after":
+                agent.hold_request(body)
         except ApiError as exc:
             status, payload = exc.status, exc.body
         self.send_json(status, payload)
@@ -1813,6 +1818,8 @@ class FaultPlan:
         self.state_file = environ.get("FAKE_NGROK_STATE_FILE")
         # The first wait between failed connects (the real agent's is 0.5 s): tests cut it to their size.
         self.reconnect_backoff = env_float("FAKE_NGROK_RECONNECT_BACKOFF", 0.5)
+        # A test control, not agent behaviour: ``<before|after>:<gate file>``; see Agent.hold_request.
+        self.hold_when, _, self.hold_gate = (environ.get("FAKE_NGROK_HOLD") or "").partition(":")
 
 
 def parse_api_fail(text: str):
@@ -2051,6 +2058,19 @@ class Agent:
         else:
             self.logger.log("info", "received stop request", ("obj", "app"), ("stopReq", request))
         self.establish_session()
+
+    def hold_request(self, body) -> None:
+        """FAKE_NGROK_HOLD, a test control (no agent does this): while the gate file exists, a POST that creates
+        a tunnel waits, before it is handled or after (before its answer goes out), so that a test can restart
+        the agent at a chosen point of the request. The name of each request that waits is added to
+        ``<gate>.held``, a line each, so the test knows when to act."""
+        gate = self.faults.hold_gate
+        if not os.path.exists(gate):
+            return
+        with open(gate + ".held", "a", encoding="utf-8") as held:
+            held.write(f"{body.get('name') if isinstance(body, dict) else None}\n")
+        while os.path.exists(gate) and not self.stop_requested.wait(0.02):
+            pass
 
     def crash_later(self) -> None:
         if self.stop_requested.wait(self.faults.crash_after):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, List
 
 import pytest
@@ -113,6 +115,72 @@ def test_a_restart_in_place_reopens_the_tunnels(
     assert fetch(str(reopened.public_url)) == local_site.page
     assert tunnel.public_url == reopened.public_url  # the user's tunnel object was reloaded in place
     assert "reconnecting" in recorder.states() and ngrok.get_ngrok_process(pyngrok_config) is ngrok_process
+
+
+def held_at_gate(gate: str) -> List[str]:
+    """The names of the tunnel requests the fake agent held at its gate (FAKE_NGROK_HOLD), in order."""
+    try:
+        with open(gate + ".held", encoding="utf-8") as held:
+            return held.read().split()
+    except FileNotFoundError:
+        return []
+
+
+def no_reopen_running() -> bool:
+    return not any(thread.name == "pyngrok-reopen" for thread in threading.enumerate())
+
+
+@pytest.mark.parametrize("agent_version, hold", [("3.30.0", "after"), ("2.3.41", "after"), ("3.30.0", "before")])
+def test_a_connect_in_flight_during_a_restart_in_place_ends_with_the_tunnel_open(
+    pyngrok_config: PyngrokConfig, local_site: Any, monkeypatch: Any, tmp_path: Any, agent_version: str, hold: str
+) -> None:
+    """The agent restarts in place while a connect() has its request out, and the re-open that follows the
+    restart does not know of that tunnel yet. "after": the agent made the tunnel before the restart (and so
+    lost it); "before": it makes it after the restart, and it must not be made twice."""
+    gate = str(tmp_path / "gate")
+    monkeypatch.setenv("FAKE_NGROK_VERSION", agent_version)
+    monkeypatch.setenv("FAKE_NGROK_HOLD", f"{hold}:{gate}")
+    pyngrok_config.supervise = True
+    if agent_version.startswith("2"):
+        pyngrok_config.config_version = "2"
+    ngrok.connect(str(local_site.port), name="kept", pyngrok_config=pyngrok_config)
+    ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+    open(gate, "w").close()
+    with ThreadPoolExecutor(1) as pool:
+        connecting = pool.submit(ngrok.connect, str(local_site.port), name="late", pyngrok_config=pyngrok_config)
+        assert wait_for(lambda: held_at_gate(gate) == ["late"], 10)
+        os.kill(ngrok_process.proc.pid, signal.SIGUSR1)  # the fake's Restart button
+        # The re-open's request for "kept" is out too: it took its list of tunnels before "late" was known.
+        assert wait_for(lambda: held_at_gate(gate) == ["late", "kept"], 10)
+        os.remove(gate)
+        late = connecting.result(timeout=30)
+    assert wait_for(no_reopen_running, 10)
+    on_agent = {str(t.name): t.public_url for t in ngrok.get_tunnels(pyngrok_config) if "(http)" not in str(t.name)}
+    assert sorted(on_agent) == ["kept", "late"] and on_agent["late"] == late.public_url
+    assert fetch(str(late.public_url)) == local_site.page
+
+
+@pytest.mark.parametrize("agent_version", ["3.30.0", "2.3.41"])
+def test_a_disconnect_during_the_re_open_after_a_restart_in_place_stays_closed(
+    pyngrok_config: PyngrokConfig, local_site: Any, monkeypatch: Any, tmp_path: Any, agent_version: str
+) -> None:
+    """disconnect() while the re-open after a restart in place has the tunnel's request out at the agent."""
+    gate = str(tmp_path / "gate")
+    monkeypatch.setenv("FAKE_NGROK_VERSION", agent_version)
+    monkeypatch.setenv("FAKE_NGROK_HOLD", f"before:{gate}")
+    pyngrok_config.supervise = True
+    if agent_version.startswith("2"):
+        pyngrok_config.config_version = "2"
+    tunnel = ngrok.connect(str(local_site.port), name="gone", pyngrok_config=pyngrok_config)
+    ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+    open(gate, "w").close()
+    os.kill(ngrok_process.proc.pid, signal.SIGUSR1)  # the fake's Restart button
+    assert wait_for(lambda: held_at_gate(gate) == ["gone"], 10)  # the re-open's request waits at the agent
+    ngrok.disconnect(str(tunnel.public_url), pyngrok_config)
+    os.remove(gate)
+    assert wait_for(no_reopen_running, 10)
+    assert ngrok.get_tunnels(pyngrok_config) == []
+    assert ngrok_process._remembered_tunnels() == []  # a later restart does not bring it back either
 
 
 def test_supervision_gives_up_after_its_limit(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
