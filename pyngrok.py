@@ -668,12 +668,15 @@ def _compile_yaml_patterns() -> None:
         r"|[0-9]{4}-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
         r"(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9]{2})?))?"
     )
-    # The writer's.
+    # The writer's. Single quotes and block literals have no escapes, so they cannot hold what must not be raw in
+    # a file: controls (a tab too: ngrok 2.3.41 refuses a config file with a tab anywhere, "config contains tab
+    # characters"), DEL (2.3.41 reads none of a file that has one), line breaks other than "\n", a byte order
+    # mark, non-characters. The writer escapes them in double quotes (and refuses lone surrogates: _yaml_escape).
     _YAML_PLAIN_UNSAFE = re.compile(
         "[\0-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]|: | #|:$|^(?:---|\\.\\.\\.)"
     )
     _YAML_NUMBER_LIKE = re.compile(r"[-+.0-9][-+.0-9a-fA-F_:xXoObBeE ]*")
-    _YAML_LITERAL_UNSAFE = re.compile("[\0-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
+    _YAML_LITERAL_UNSAFE = re.compile("[\0-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
     _YAML_NEEDS_ESCAPE = re.compile('["\\\\\0-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]')
     _yaml_patterns_compiled = True
 
@@ -2070,6 +2073,30 @@ def _yaml_same(first: Any, second: Any) -> bool:
 _YAML_DOUBLE_QUOTED_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
 
 
+class _YamlUnwritable(PyngrokConfigError):
+    """A value the writer cannot write. Its message names the key path (gathered as the error leaves each
+    mapping and sequence, see _yaml_writing_at), never the value, which may be a secret."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+        self.key_path: List[Any] = []
+
+    def __str__(self) -> str:
+        where = _config_key_path_text(tuple(self.key_path)) if self.key_path else "the value"
+        return f"cannot write {where} to a YAML config: {self.why}"
+
+
+@contextlib.contextmanager
+def _yaml_writing_at(*keys: Any) -> Iterator[None]:
+    """Add ``keys`` to the front of the key path of a _YamlUnwritable raised inside."""
+    try:
+        yield
+    except _YamlUnwritable as error:
+        error.key_path[:0] = keys
+        raise
+
+
 def _yaml_plain_ok(text: str) -> bool:
     """Whether a string can be written plain and still read back as the same string.
 
@@ -2111,6 +2138,12 @@ def _yaml_escape(match: re.Match[str]) -> str:
     if ch in _YAML_DOUBLE_QUOTED_ESCAPES:
         return _YAML_DOUBLE_QUOTED_ESCAPES[ch]
     code = ord(ch)
+    if 0xD800 <= code <= 0xDFFF:
+        # No UTF-8 file can hold it raw, and the ngrok agent reads none of a file that escapes it.
+        raise _YamlUnwritable(
+            f"the text holds U+{code:04X} at character {match.start() + 1}, half of a UTF-16 surrogate pair, "
+            "which the ngrok agent cannot read"
+        )
     return f"\\x{code:02X}" if code <= 0xFF else f"\\u{code:04X}"
 
 
@@ -2147,7 +2180,7 @@ def _yaml_scalar(value: Any, as_key: bool = False) -> str:
         import base64
 
         return '!!binary "' + base64.b64encode(bytes(value)).decode("ascii") + '"'
-    raise PyngrokConfigError(f"cannot write a value of type {type(value).__name__} to a YAML config")
+    raise _YamlUnwritable(f"it is of type {type(value).__name__}")
 
 
 def _yaml_literal_header(text: str, increment: int) -> Optional[Tuple[str, List[str]]]:
@@ -2175,22 +2208,25 @@ def _yaml_emit(value: Any, prefix: str, indent: int, lines: List[str], active: L
     """
     if isinstance(value, (dict, list, tuple)) and value:
         if id(value) in active:
-            raise PyngrokConfigError("cannot write a value that contains itself to a YAML config")
+            raise _YamlUnwritable("it contains itself")
         if len(active) > _YAML_MAX_DEPTH:
-            raise PyngrokConfigError(f"cannot write a value nested deeper than {_YAML_MAX_DEPTH} levels")
+            raise _YamlUnwritable(f"it is nested deeper than {_YAML_MAX_DEPTH} levels")
         active.append(id(value))
         first = len(lines)
         if isinstance(value, dict):
             for key, item in value.items():
-                key_text = _yaml_scalar(key, as_key=True)
-                if len(key_text) > _YAML_MAX_KEY_LENGTH - 2:
-                    # Too long for a simple key (readers look no further than this for the ':'): an explicit key.
-                    lines.append(" " * indent + "? " + key_text)
-                    key_text = ""
-                _yaml_emit(item, " " * indent + key_text + ":", indent + step, lines, active, step)
+                with _yaml_writing_at(key):
+                    key_text = _yaml_scalar(key, as_key=True)
+                    if len(key_text) > _YAML_MAX_KEY_LENGTH - 2:
+                        # Too long for a simple key (readers look no further than this for the ':'): an explicit
+                        # key.
+                        lines.append(" " * indent + "? " + key_text)
+                        key_text = ""
+                    _yaml_emit(item, " " * indent + key_text + ":", indent + step, lines, active, step)
         else:
-            for item in value:
-                _yaml_emit(item, " " * indent + "-", indent + 2, lines, active, step)
+            for index, item in enumerate(value):
+                with _yaml_writing_at(index):
+                    _yaml_emit(item, " " * indent + "-", indent + 2, lines, active, step)
         active.pop()
         if prefix.endswith("-"):
             # A collection in a sequence starts on the line of its '-'.
@@ -2226,7 +2262,8 @@ def _yaml_dump(data: Any) -> str:
 
     :param data: The value: dicts, lists (or tuples), strings, numbers, bools, None, dates and bytes.
     :return: The YAML text, ending with a line break.
-    :raises PyngrokConfigError: When the value holds another type, or contains itself.
+    :raises PyngrokConfigError: When the value holds another type, contains itself, or holds a string with a
+        lone surrogate (a ``_YamlUnwritable``, naming the key path).
     """
     if not _yaml_patterns_compiled:
         _compile_yaml_patterns()
@@ -2242,10 +2279,17 @@ def _yaml_inline(value: Any, style: Optional[str] = None, flow: bool = False) ->
     :param flow: Whether the value goes inside a flow collection, where a plain string cannot hold ``,[]{}?``.
     """
     if isinstance(value, dict):
-        pairs = (_yaml_inline(key, None, True) + ": " + _yaml_inline(item, None, True) for key, item in value.items())
+        pairs = []
+        for key, item in value.items():
+            with _yaml_writing_at(key):
+                pairs.append(_yaml_inline(key, None, True) + ": " + _yaml_inline(item, None, True))
         return "{" + ", ".join(pairs) + "}"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_yaml_inline(item, None, True) for item in value) + "]"
+        items = []
+        for index, item in enumerate(value):
+            with _yaml_writing_at(index):
+                items.append(_yaml_inline(item, None, True))
+        return "[" + ", ".join(items) + "]"
     if not isinstance(value, str) or style not in ("'", '"'):
         text = _yaml_scalar(value)
         if flow and isinstance(value, str) and text[0] not in "'\"" and any(ch in text for ch in ",[]{}?"):
@@ -2297,7 +2341,8 @@ def _yaml_edit(text: str, path: str, changes: List[Tuple[_YamlKeyPath, Any, bool
         mapping_marks = marks.get(id(mapping)) if isinstance(mapping, dict) else None
         if not isinstance(mapping_marks, _YamlMappingMarks):
             raise _YamlCannotEdit(f"there is no mapping at {'.'.join(map(str, key_path[:-1])) or 'the top'}")
-        editor.set(mapping_marks, key_path[-1], value, first)
+        with _yaml_writing_at(*key_path[:-1]):
+            editor.set(mapping_marks, key_path[-1], value, first)
     return editor.apply(text)
 
 
@@ -2328,14 +2373,18 @@ class _YamlEditor:
         if marks.flow == "[":
             raise _YamlCannotEdit("the mapping is a single pair in a flow sequence")
         pair = marks.pairs.get(key)
-        if pair is None:
-            self.insert(marks, key, value, first)
-        elif pair.anchored:
-            raise _YamlCannotEdit(f"the value of {key!r} holds an anchor, which aliases elsewhere may use")
-        elif marks.flow:
-            self.replace_in_flow(pair, value)
-        else:
-            self.replace_in_block(marks, pair, value)
+        if pair is None and not marks.flow:
+            self.insert(marks, key, value, first)  # written as a mapping, whose writing names the key
+            return
+        with _yaml_writing_at(key):
+            if pair is None:
+                self.insert(marks, key, value, first)
+            elif pair.anchored:
+                raise _YamlCannotEdit(f"the value of {key!r} holds an anchor, which aliases elsewhere may use")
+            elif marks.flow:
+                self.replace_in_flow(pair, value)
+            else:
+                self.replace_in_block(marks, pair, value)
 
     def insert(self, marks: _YamlMappingMarks, key: Any, value: Any, first: bool) -> None:
         if marks.flow:
@@ -3475,6 +3524,8 @@ def _config_text(
         if _yaml_same(_yaml_load(new_text, config_path), config):
             return new_text
         reason = "editing only the changed keys would not give the same config"
+    except _YamlUnwritable:
+        raise
     except _YamlCannotEdit as error:
         reason = str(error)
     except PyngrokConfigError as error:
@@ -5414,13 +5465,11 @@ def _write_overlay(
     if not values:
         return None
     file_version = _config_file_version(pyngrok_config, config_path)
-    lines = [f"version: {json.dumps(file_version)}"]
-    if file_version == "3":
-        lines.append("agent:")
-        lines.extend(f"  {key}: {json.dumps(value)}" for key, value in values.items())
-    else:
-        lines.extend(f"{key}: {json.dumps(value)}" for key, value in values.items())
-    return _Overlay("\n".join(lines) + "\n", in_memory)
+    # Written as the config file is (JSON's escapes are not all YAML's: a DEL stays raw, and a character past
+    # U+FFFF becomes a surrogate pair, either of which makes the agent ignore the file).
+    overlay: Dict[str, Any] = {"version": file_version}
+    overlay.update({"agent": values} if file_version == "3" else values)
+    return _Overlay(_yaml_dump(overlay), in_memory)
 
 
 def _overlay_args(overlay: Optional[_Overlay]) -> List[str]:

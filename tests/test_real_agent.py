@@ -452,6 +452,33 @@ def test_real_agent_reads_the_authtoken_set_auth_token_saved(
     assert "saved-by-set-auth-token" not in (read_cmdline(ngrok_process.proc.pid) or "")
 
 
+# Characters no config file may hold raw (a tab: 2.3.41 refuses the file; a DEL: it reads none of the file; the
+# rest: YAML readers refuse them or take them for line breaks), alone and with others that need care. The writer
+# escapes them in double quotes; the agent must send the session the token as it was given.
+ODD_AUTHTOKENS = ["tab\there", "tab\there\x01\x1b\x7f\x85\x9f\u2028\u2029\ufeff\ufffe-é😀-'\"\\-end"]
+
+
+@pytest.mark.parametrize("token", ODD_AUTHTOKENS, ids=["tab", "controls"])
+def test_real_agent_reads_an_authtoken_with_tabs_and_controls_as_set_auth_token_saved_it(
+    make_config: ConfigFactory, tunnel_server: ts.TunnelServer, token: str
+) -> None:
+    config = make_config(auth_token=None)
+    ngrok.set_auth_token(token, config)
+    ngrok.get_ngrok_process(config)  # the agent reads the token from the file
+    assert [s.authtoken for s in tunnel_server.sessions] == [token]
+    with open(str(config.config_path), encoding="utf-8") as handle:
+        assert "\t" not in handle.read()
+
+
+@pytest.mark.parametrize("token", ODD_AUTHTOKENS, ids=["tab", "controls"])
+def test_real_agent_reads_an_authtoken_with_tabs_and_controls_from_the_overlay(
+    make_config: ConfigFactory, tunnel_server: ts.TunnelServer, token: str
+) -> None:
+    config = make_config(auth_token=token)
+    ngrok.get_ngrok_process(config)  # the token reaches the agent in the in-memory overlay
+    assert [s.authtoken for s in tunnel_server.sessions] == [token]
+
+
 def test_real_agent_authtoken_is_not_on_the_command_line(config: PyngrokConfig, tunnel_server: ts.TunnelServer) -> None:
     ngrok_process = ngrok.get_ngrok_process(config)
     cmdline = read_cmdline(ngrok_process.proc.pid) or ""

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import random
+import re
 import sys
 
 import pytest
@@ -381,7 +382,6 @@ def test_marked_loader_reports_lines():
         "\x85",
         "\u2028",
         "\ufeff",
-        "\ud800",
         "é😀",
         "C:\\path\\to",
         'it\'s "quoted"',
@@ -446,12 +446,89 @@ def test_writer_round_trips_random_values():
         assert canon_text(_yaml_load(_yaml_dump(data))) == canon_text(data)
 
 
-def test_writer_rejects_what_it_cannot_write():
+def test_writer_rejects_what_it_cannot_write_naming_the_key():
     recursive: list = []
     recursive.append(recursive)
-    for bad in ({"k": object()}, {"k": {1, 2}}, {"k": recursive}):
-        with pytest.raises(PyngrokConfigError):
+    for bad, where in (({"k": object()}, "k"), ({"k": [{"j": {1, 2}}]}, "k[0].j"), ({"k": recursive}, "k[0]")):
+        with pytest.raises(PyngrokConfigError) as caught:
             _yaml_dump(bad)
+        assert str(caught.value).startswith(f"cannot write {where} to a YAML config: ")
+
+
+# What the ngrok agent cannot read raw in a config file: 2.3.41 refuses a file with a tab anywhere ("config
+# contains tab characters"), and reads none of a file with a raw DEL; YAML readers refuse the other C0 and C1
+# controls, and take U+0085, U+2028 and U+2029 for line breaks.
+NOT_RAW = [chr(code) for code in range(0x20) if code != 0x0A] + ["\x7f"]
+NOT_RAW += [chr(code) for code in range(0x80, 0xA0)] + ["\u2028", "\u2029", "\ufeff", "\ufffe", "\uffff"]
+RAW_ONLY_WHAT_IS_SAFE = "[^\0-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]*"
+
+
+@pytest.mark.parametrize("char", NOT_RAW, ids=lambda char: f"U+{ord(char):04X}")
+def test_writer_escapes_what_the_agent_cannot_read_raw(char):
+    # Every style the writer picks from: plain, double quotes, single quotes ("'" in it), a block literal.
+    texts = [char, f"a{char}b", f"it's {char}", f'say "{char}"', f"line 1\nline {char} 2\n", f"{char}\n\n"]
+    data = {"k": texts, **{text: "as a key" for text in texts}}
+    out = _yaml_dump(data)
+    assert re.fullmatch(RAW_ONLY_WHAT_IS_SAFE, out), out
+    assert _yaml_load(out) == data
+    for text in texts:  # an edit keeps the quotes of the old value where they can hold the new one
+        for old in ("plain", "'single'", '"double"'):
+            edited = pyngrok._yaml_edit(f"k: {old}\n", "t.yml", [(("k",), text, False)])
+            assert re.fullmatch(RAW_ONLY_WHAT_IS_SAFE, edited), edited
+            assert _yaml_load(edited) == {"k": text}
+
+
+def test_config_writes_never_put_a_tab_in_the_file(tmp_path):
+    path = str(tmp_path / "ngrok.yml")
+    with open(path, "w", encoding="utf-8") as file:
+        file.write("version: '3'\nagent:\n  authtoken: 'old'\n")
+    pyngrok.install_default_config(path, {"agent": {"authtoken": "new\ttoken", "metadata": "tab\there"}})
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    assert "\t" not in text and 'authtoken: "new\\ttoken"' in text
+    assert pyngrok.get_ngrok_config(path, use_cache=False)["agent"] == {
+        "authtoken": "new\ttoken",
+        "metadata": "tab\there",
+    }
+
+
+@pytest.mark.parametrize(
+    "data, where",
+    [
+        ({"agent": {"authtoken": "se\ud800cret"}}, "agent.authtoken"),
+        ({"endpoints": [{"name": "a", "description": "x\udfff"}]}, "endpoints[0].description"),
+        ({"tunnels": {"t\udc00": {"addr": 80}}}, 'tunnels["t\\udc00"]'),
+    ],
+)
+def test_writer_refuses_a_lone_surrogate_naming_the_key_not_the_value(data, where):
+    # No UTF-8 file can hold one, and the agent reads none of a file that escapes one ("\uD800").
+    with pytest.raises(PyngrokConfigError) as caught:
+        _yaml_dump(data)
+    message = str(caught.value)
+    assert message.startswith(f"cannot write {where} to a YAML config: ") and "surrogate" in message
+    assert "cret" not in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "version: '3'\nagent:\n  authtoken: 'old'\n",
+        "version: '3'\nagent:\n  log_level: info\n",
+        "version: '3'\nagent: {authtoken: old}\n",
+        "version: '3'\nagent: {log_level: info}\n",
+        "version: '3'\n",
+    ],
+    ids=["block, changed", "block, new", "flow, changed", "flow, new", "new mapping"],
+)
+def test_a_lone_surrogate_leaves_the_config_file_as_it_was(tmp_path, text):
+    path = str(tmp_path / "ngrok.yml")
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(text)
+    with pytest.raises(PyngrokConfigError) as caught:
+        pyngrok.install_default_config(path, {"agent": {"authtoken": "\ud800"}})
+    assert str(caught.value).startswith("cannot write agent.authtoken to a YAML config: ")
+    with open(path, encoding="utf-8") as file:
+        assert file.read() == text
 
 
 def test_writer_writes_long_keys_as_explicit_keys():

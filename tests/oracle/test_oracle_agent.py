@@ -54,6 +54,13 @@ TRICKY = [
     "{a}",
     "<<",
     "=",
+    # Not raw in a file: the agent refuses a tab anywhere, reads none of a file with a DEL.
+    "a\tb",
+    "\t",
+    "tab\tand 'quotes'",
+    "x\x7fy",
+    "\x01\x1b\x85\u2028\ufeff",
+    "lines\nwith\ta tab\n",
 ]
 
 

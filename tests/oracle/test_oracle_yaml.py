@@ -161,6 +161,20 @@ def test_writer_output_loads_back_equal_with_pyyaml():
         assert canon_text(pyyaml_load(text)) == canon_text(data), text
 
 
+def test_writer_escapes_load_back_equal_with_pyyaml():
+    # What no config file may hold raw (C0 controls with the tab, DEL, C1 controls, U+2028/2029, a byte order
+    # mark, non-characters), alone and in each quoting style the writer picks, in values, keys and edits.
+    chars = [chr(code) for code in range(0x20) if code != 0x0A] + ["\x7f"]
+    chars += [chr(code) for code in range(0x80, 0xA0)] + ["\u2028", "\u2029", "\ufeff", "\ufffe", "\uffff"]
+    for char in chars:
+        texts = [char, f"a{char}b", f"it's {char}", f'say "{char}"', f"line 1\nline {char} 2\n"]
+        data = {"k": texts, **{text: "as a key" for text in texts}}
+        assert pyyaml_load(_yaml_dump(data)) == data
+        for text in texts:
+            edited = pyngrok._yaml_edit("k: 'old'\n", "t.yml", [(("k",), text, False)])
+            assert pyyaml_load(edited) == {"k": text}
+
+
 @pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(GOOD, "*.yml"))), ids=os.path.basename)
 def test_writer_output_of_corpus_loads_back_equal_with_pyyaml(path):
     # The writer never writes merge keys, so this holds whatever PyYAML's merge behaviour.

@@ -334,6 +334,7 @@ def document(rng: random.Random) -> str:
     return "\n".join(lines) + ("\n" if rng.random() < 0.9 else "")
 
 
+# Pieces of the strings a config holds (no lone surrogate: no UTF-8 file holds one, and the writer refuses it).
 TRICKY = [
     "",
     " ",
@@ -376,7 +377,6 @@ TRICKY = [
     "\x85",
     "\u2028",
     "\ufeff",
-    "\ud800",
     "é",
     "😀",
     "---",
