@@ -60,7 +60,6 @@ import contextlib
 import errno
 import functools
 import io
-import logging
 import os
 import re
 import stat
@@ -70,7 +69,7 @@ import time
 import types
 
 # The annotations' names exist at run time, so ``typing.get_type_hints`` resolves them (for sphinx, pydantic,
-# beartype); ``typing`` adds little once ``logging`` is imported.
+# beartype). ``typing`` is most of what ``import pyngrok`` costs (on 3.11 it imports ``re`` and ``enum``).
 from typing import (
     IO,
     TYPE_CHECKING,
@@ -106,6 +105,7 @@ if TYPE_CHECKING:  # at run time these are _LazyModule stand-ins, imported on fi
     import importlib.abc
     import importlib.machinery
     import json
+    import logging
     import platform
     import queue
     import shlex
@@ -129,8 +129,6 @@ __edition__ = "single-file"
 __edition_version__ = "9.1.0.1"
 __distribution__ = "pyngrok-single-file"
 __license__ = "MIT"
-
-logger = logging.getLogger("pyngrok")
 
 
 class _LazyModule:
@@ -198,6 +196,7 @@ if not TYPE_CHECKING:
     hmac = _LazyModule("hmac")
     http = _LazyModule("http")
     json = _LazyModule("json")
+    logging = _LazyModule("logging")
     platform = _LazyModule("platform")
     queue = _LazyModule("queue")
     shlex = _LazyModule("shlex")
@@ -210,6 +209,56 @@ if not TYPE_CHECKING:
     uuid = _LazyModule("uuid")
     zipfile = _LazyModule("zipfile")
     zlib = _LazyModule("zlib")
+
+
+class _LazyLogger:
+    """A stand-in for ``logging.getLogger(name)`` until the library first logs.
+
+    ``import pyngrok`` does not import ``logging``, which with the ``traceback``, ``string`` and ``weakref`` it
+    imports would make the import more than half again as slow. The first use of any stand-in puts the real
+    loggers in place of all of them among this module's globals (see :func:`_use_real_loggers`), so every later
+    log call is a plain call on a ``logging.Logger``. Creating a submodule that has a logger (``pyngrok.process``)
+    does the same, so its ``logger`` is the real one, as upstream's is.
+
+    :param name: The logger's name.
+    """
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "_name", name)
+
+    def __getattr__(self, name: str) -> Any:
+        _use_real_loggers()
+        return getattr(logging.getLogger(self._name), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _use_real_loggers()
+        setattr(logging.getLogger(self._name), name, value)
+
+    def __repr__(self) -> str:
+        return f"<logger {self._name!r}, created by pyngrok on first use>"
+
+
+def _logger(name: str) -> logging.Logger:
+    return cast("logging.Logger", _LazyLogger(name))
+
+
+_real_loggers_in_place = False
+
+
+def _use_real_loggers() -> None:
+    """Import ``logging`` and replace each :class:`_LazyLogger` among this module's globals by its real logger."""
+    global _real_loggers_in_place
+    if not _real_loggers_in_place:
+        this_globals = globals()
+        for name, value in list(this_globals.items()):
+            if isinstance(value, _LazyLogger):
+                this_globals[name] = logging.getLogger(value._name)
+        _real_loggers_in_place = True
+
+
+logger = _logger("pyngrok")
 
 
 # ======================================================================================================
@@ -3598,7 +3647,7 @@ def _config_findings(config_path: str) -> List[str]:
 # into a temp file beside the target, which must answer ``version`` before it is os.replace'd into
 # place, so a failed install never touches a working binary. An OS lock (_path_lock) serialises installers.
 
-_installer_logger = logging.getLogger("pyngrok.installer")
+_installer_logger = _logger("pyngrok.installer")
 
 CDN_URL_PREFIX = "https://bin.ngrok.com/c/bNyj1mQVY4c/"
 # ngrok v2 is no longer distributed; the legacy path is kept so a mirror prefix (``url=".../"``) that
@@ -4601,9 +4650,11 @@ def _installer_cli(argv: List[str]) -> int:
 # Process: running the agent and reading its output
 # ======================================================================================================
 
-_process_logger = logging.getLogger("pyngrok.process")
+_process_logger = _logger("pyngrok.process")
 # The agent's own log lines are logged under this child logger, at the level the agent gave them.
-_agent_logger = logging.getLogger("pyngrok.process.ngrok")
+_agent_logger = _logger("pyngrok.process.ngrok")
+# The agent's levels (NgrokLog.lvl) as the logging module's numbers, which never change: logging.DEBUG is 10.
+_LOGGING_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 
 # How long a stopped agent gets between SIGTERM and SIGKILL, and readers get to finish.
 _TERMINATE_GRACE_SECONDS = 3.0
@@ -4912,7 +4963,7 @@ class NgrokProcess:
             _event_dispatcher.post(callback, NgrokSessionEvent(self, state, previous, reason))
 
     def _emit(self, log: NgrokLog) -> None:
-        level = getattr(logging, log.lvl, logging.INFO) if log.lvl != "NOTSET" else logging.INFO
+        level = _LOGGING_LEVELS.get(log.lvl, 20)  # a line without a level is logged at INFO
         if _agent_logger.isEnabledFor(level):
             _agent_logger.log(level, log.line)
         callback = self.pyngrok_config.log_event_callback
@@ -5708,7 +5759,7 @@ _agent_spawner = _AgentSpawner()
 # API client: requests to the agent's local HTTP API
 # ======================================================================================================
 
-_api_logger = logging.getLogger("pyngrok.ngrok")
+_api_logger = _logger("pyngrok.ngrok")
 
 # The one answer worth a retry when creating a tunnel: 503 with the agent's error_code 104, "ngrok is not yet
 # ready to start tunnels" (its session is still coming up). Everything else is final: a 502 (error_code 103,
@@ -6856,7 +6907,7 @@ def _reopen_after_restart_in_place(agent: NgrokProcess) -> None:
 # Agent inspection: status and captured requests
 # ======================================================================================================
 
-_inspection_logger = logging.getLogger("pyngrok.agent")
+_inspection_logger = _logger("pyngrok.agent")
 
 
 class NgrokAgent:
@@ -7418,6 +7469,8 @@ def _stdlib_value(target: str) -> Any:
 def _fill_submodule(submodule: types.ModuleType) -> None:
     short_name = submodule.__name__.rpartition(".")[2]
     exports = _facade_exports(short_name)
+    if "logger" in exports:
+        _use_real_loggers()  # the submodule's logger is a logging.Logger, as upstream's is
     this_globals = globals()
     values: Dict[str, Any] = {}
     for name, target in exports.items():

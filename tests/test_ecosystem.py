@@ -346,6 +346,7 @@ HEAVY_MODULES = (
     "hmac",
     "http.client",
     "json",
+    "logging",
     "platform",
     "ssl",
     "subprocess",
@@ -364,7 +365,7 @@ def test_import_leaves_the_heavy_modules_and_the_regular_expressions_for_first_u
     code = textwrap.dedent(
         f"""
         import re, sys
-        import logging, typing  # what pyngrok needs anyway; their own patterns are not counted
+        import typing  # what pyngrok needs anyway; its own patterns are not counted
         compiled = []
         real_compile = re._compile
         def spy(pattern, flags):
@@ -398,6 +399,64 @@ def test_import_leaves_the_heavy_modules_and_the_regular_expressions_for_first_u
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_logging_is_imported_by_the_first_log_call(tmp_path: Any, fake_ngrok_path: str) -> None:
+    """``import pyngrok`` leaves ``logging`` for the first log call (here an agent's start); from then on the
+    records reach the program's handlers under upstream's logger names, the agent's own lines too, and the
+    loggers the program reads are ``logging.Logger`` objects."""
+    config = v3_config(str(tmp_path / "ngrok.yml"))
+    code = textwrap.dedent(
+        f"""
+        import sys
+        import pyngrok
+        from pyngrok import conf, exception, log  # the submodules that have no logger
+        assert "logging" not in sys.modules, "imported with pyngrok"
+        config = conf.PyngrokConfig(ngrok_path={fake_ngrok_path!r}, config_path={config!r})
+        pyngrok.get_ngrok_process(config)
+        assert "logging" in sys.modules, "not imported by the agent's start"
+        import logging
+        records = []
+        class Keep(logging.Handler):
+            def emit(self, record):
+                records.append(record)
+        logging.getLogger().addHandler(Keep())
+        logging.getLogger().setLevel(logging.DEBUG)
+        from pyngrok import ngrok, process
+        assert type(pyngrok.logger) is logging.Logger and pyngrok.logger.name == "pyngrok"
+        assert ngrok.logger is logging.getLogger("pyngrok.ngrok") is pyngrok._api_logger
+        assert process.ngrok_logger is logging.getLogger("pyngrok.process.ngrok") is pyngrok._agent_logger
+        tunnel = ngrok.connect("8000", pyngrok_config=config)
+        ngrok.kill(config)  # the agent's last lines are read before it returns
+        for record in records:
+            print(record.name, record.levelname, record.getMessage())
+        """
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("pyngrok.ngrok INFO Opening tunnel named: http-8000-") for line in lines), lines
+    assert any(line.startswith("pyngrok.process INFO Killing ngrok process: ") for line in lines), lines
+    agent_lines = [line for line in lines if line.startswith("pyngrok.process.ngrok INFO t=")]
+    assert any('msg="started tunnel"' in line for line in agent_lines), lines
+
+
+def test_logger_stand_in_reads_and_writes_go_to_the_real_logger() -> None:
+    import logging
+
+    import pyngrok
+
+    stand_in = pyngrok._LazyLogger("pyngrok.test-stand-in")
+    real = logging.getLogger("pyngrok.test-stand-in")
+    stand_in.setLevel(logging.ERROR)
+    stand_in.propagate = False
+    assert (real.level, real.propagate) == (logging.ERROR, False)
+    assert stand_in.isEnabledFor(logging.ERROR) and not stand_in.isEnabledFor(logging.WARNING)
+    assert repr(stand_in) == "<logger 'pyngrok.test-stand-in', created by pyngrok on first use>"
+    assert all(type(getattr(pyngrok, name)) is logging.Logger for name in ("logger", "_agent_logger"))
 
 
 def test_lazy_module_reads_and_writes_go_to_the_real_module(monkeypatch: pytest.MonkeyPatch) -> None:
