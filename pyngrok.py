@@ -4895,6 +4895,9 @@ class NgrokProcess:
     def _on_log_line(self, line: str) -> None:
         if not line.strip():
             return
+        if line.startswith("ERROR:"):  # ngrok 2 prints its fatal errors here, outside the log format
+            self._on_stderr_line(line)
+            return
         self._record(NgrokLog(self._redact_secrets(line)))
 
     def _on_stderr_line(self, line: str) -> None:

@@ -534,6 +534,16 @@ def test_real_agent_rejected_authtoken_is_not_leaked_by_logs(
     assert leaks == []
 
 
+def test_real_agent_refusing_a_config_file_with_a_tab_says_why(make_config: ConfigFactory) -> None:
+    """ngrok 2 prints its fatal errors on stdout, outside its log format; the exception holds the reason."""
+    config = make_config(extra="# a comment\twith a tab\n")
+    with pytest.raises(PyngrokNgrokError) as caught:
+        ngrok.get_ngrok_process(config)
+    assert f"Error reading configuration file '{config.config_path}': config contains tab characters" in str(
+        caught.value
+    )
+
+
 @pytest.mark.parametrize("outage", ["closed port", "hangs up", "never answers"])
 def test_real_agent_server_down_fails_within_startup_timeout(
     make_config: ConfigFactory, tunnel_server: ts.TunnelServer, outage: str
