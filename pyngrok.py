@@ -6616,7 +6616,8 @@ def _known_tunnel(public_url: str) -> Optional[NgrokTunnel]:
         tunnel = _current_tunnels.get(public_url)
         if tunnel is None:
             # Between a restart in place and its re-open, a get_tunnels() drops the tunnels the agent lost.
-            remembered = (t for agent in _current_processes.values() for _, _, t in agent._remembered_tunnels())
+            agents = list(_current_processes.values())
+            remembered = (t for agent in agents for _, _, t in agent._remembered_tunnels())
             tunnel = next((t for t in remembered if t.public_url == public_url), None)
     return tunnel
 
