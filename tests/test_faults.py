@@ -163,12 +163,14 @@ if os.environ.get("WRAP_LINE_FILE"):
     with open(os.environ["WRAP_LINE_FILE"], "rb") as handle:
         extra = handle.read()
 if extra and sys.argv[1:2] == ["start"]:
-    delay = float(os.environ.get("WRAP_LINE_DELAY") or 0)
-    if delay and os.fork() == 0:
-        time.sleep(delay)
+    gate = os.environ.get("WRAP_LINE_GATE")  # mid-session: the line waits until the test creates this file
+    if gate and os.fork() == 0:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.01)
         os.write(1, extra)
         os._exit(0)
-    if not delay:
+    if not gate:
         view = memoryview(extra)
         while view:
             view = view[os.write(1, view):]
@@ -433,13 +435,15 @@ def test_pathological_json_log_line_mid_session(
     )
     line = '{"lvl":"eror","msg":' + "[" * 20000 + "]" * 20000 + "}\n"  # 40 KB: under the 64 KB line cap
     monkeypatch.setenv("WRAP_LINE_HEX", line.encode("ascii").hex())
-    monkeypatch.setenv("WRAP_LINE_DELAY", "1.0")
+    gate = tmp_path / "write-the-line"
+    monkeypatch.setenv("WRAP_LINE_GATE", str(gate))
     events: List[str] = []
     config.session_callback = lambda event: events.append(event.state)
     current = scene(config)
     ngrok_process = pyngrok.get_ngrok_process(config)
-    # The line comes 1 s after the start. A reader that chokes on it never records it; one that records it and
-    # then dies never records the agent's next line, which a new tunnel brings.
+    gate.touch()  # the session is online: now the line comes
+    # A reader that chokes on it never records it; one that records it and then dies never records the agent's
+    # next line, which a new tunnel brings.
     assert wait_for(lambda: any(entry.line.startswith('{"lvl":"eror"') for entry in ngrok_process.logs))
     pyngrok.connect("8000", pyngrok_config=config)
     assert wait_for(lambda: any(entry.msg == "started tunnel" for entry in ngrok_process.logs))
@@ -902,25 +906,33 @@ def test_secret_echoed_by_the_agent_is_not_re_emitted(
     assert TOKEN not in shown
 
 
-def test_config_edits_from_two_processes_both_land(tmp_path: Any) -> None:
+def test_config_edits_from_two_processes_both_land(tmp_path: Any, caplog: Any) -> None:
     config_path = str(tmp_path / "ngrok.yml")
     with open(config_path, "w", encoding="utf-8") as handle:
         handle.write('version: "3"\nagent:\n  web_addr: 127.0.0.1:4040\n')
     script = textwrap.dedent(f"""\
-        import time, pyngrok
+        import sys, pyngrok
         real = pyngrok._write_config_atomically
-        def slow(*args, **kwargs):  # read and merged; the write comes a moment later
+        def held(*args, **kwargs):  # read and merged; the write waits for the test's word
             print("read", flush=True)
-            time.sleep(1.0)
+            sys.stdin.readline()
             return real(*args, **kwargs)
-        pyngrok._write_config_atomically = slow
+        pyngrok._write_config_atomically = held
         pyngrok.install_default_config({config_path!r}, {{"agent": {{"authtoken": {TOKEN!r}}}}})
         """)
-    writer = python_child(script)
+    writer = python_child(script, stdin=subprocess.PIPE)
+    # This process's edit, made while the other process is between its read and its write.
+    edit = threading.Thread(target=pyngrok.install_default_config, args=(config_path, {"agent": {"region": "eu"}}))
     try:
         assert writer.stdout is not None and writer.stdout.readline() == b"read\n"
-        pyngrok.install_default_config(config_path, {"agent": {"region": "eu"}})  # lands while the other waits
+        with caplog.at_level(logging.INFO, logger="pyngrok"):
+            edit.start()
+            assert wait_for(lambda: "Waiting for another process to finish writing" in caplog.text), caplog.text
+        assert writer.stdin is not None
+        writer.stdin.write(b"go\n")
+        writer.stdin.close()
         assert writer.wait(15) == 0
+        edit.join(15)
     finally:
         writer.kill()
     pyngrok._config_cache.pop(config_path, None)
