@@ -1453,7 +1453,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         clock = time.perf_counter()
         agent.logger.log("info", "start", ("pg", parts.path), ("id", request_id))
-        if agent.faults.api_delay > 0:
+        if agent.faults.api_delay > 0 and agent.faults.api_delay_begins(self.command):
             time.sleep(agent.faults.api_delay)
         try:
             body = self.read_json_body()
@@ -1811,6 +1811,10 @@ class FaultPlan:
         self.crash_after = env_float("FAKE_NGROK_CRASH_AFTER", 0.0)
         self.restart_after = env_float("FAKE_NGROK_RESTART_AFTER", 0.0)
         self.api_delay = env_float("FAKE_NGROK_API_DELAY", 0.0)
+        # An HTTP method: the delay starts with the first request of that method (an API that hangs mid-session,
+        # once the first tunnel is asked for); unset, every request waits.
+        self.api_delay_from = (environ.get("FAKE_NGROK_API_DELAY_FROM") or "").upper()
+        self.api_delay_begun = not self.api_delay_from
         self.api_fail_kind, self.api_fail_count = parse_api_fail(environ.get("FAKE_NGROK_API_FAIL") or "")
         self.api_badjson = as_bool(environ.get("FAKE_NGROK_API_BADJSON"), False)
         self.flood = env_int("FAKE_NGROK_FLOOD", 0)
@@ -1820,6 +1824,12 @@ class FaultPlan:
         self.reconnect_backoff = env_float("FAKE_NGROK_RECONNECT_BACKOFF", 0.5)
         # A test control, not agent behaviour: ``<before|after>:<gate file>``; see Agent.hold_request.
         self.hold_when, _, self.hold_gate = (environ.get("FAKE_NGROK_HOLD") or "").partition(":")
+
+    def api_delay_begins(self, method: str) -> bool:
+        """Whether a request with this method waits ``FAKE_NGROK_API_DELAY`` (see ``api_delay_from``)."""
+        if method == self.api_delay_from:
+            self.api_delay_begun = True
+        return self.api_delay_begun
 
 
 def parse_api_fail(text: str):

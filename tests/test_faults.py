@@ -304,7 +304,8 @@ def test_agent_killed_mid_session_supervision_restarts(
 def test_agent_killed_while_connect_is_in_flight(
     pyngrok_config: PyngrokConfig, scene: Any, monkeypatch: Any, local_site: Any
 ) -> None:
-    monkeypatch.setenv("FAKE_NGROK_API_DELAY", "0.5")
+    monkeypatch.setenv("FAKE_NGROK_API_DELAY", "30")
+    monkeypatch.setenv("FAKE_NGROK_API_DELAY_FROM", "POST")  # the API answers until the tunnel is asked for
     ngrok_process = pyngrok.get_ngrok_process(pyngrok_config)
     errors: List[BaseException] = []
 
@@ -314,15 +315,20 @@ def test_agent_killed_while_connect_is_in_flight(
         except BaseException as error:
             errors.append(error)
 
+    def requests_received() -> int:  # the agent logs each API request as it comes in, before its delay
+        return sum(1 for entry in list(ngrok_process.logs) if entry.msg == "start")
+
+    before = requests_received()
     current = scene()
     caller = threading.Thread(target=connect)
     caller.start()
-    time.sleep(0.25)  # the POST is waiting on the agent
+    assert wait_for(lambda: requests_received() > before, 10)  # the POST is waiting on the agent
     os.kill(ngrok_process.proc.pid, signal.SIGKILL)
     caller.join(15)
     current.mark()
     assert len(errors) == 1 and isinstance(errors[0], PyngrokNgrokURLError), errors
     monkeypatch.delenv("FAKE_NGROK_API_DELAY")
+    monkeypatch.delenv("FAKE_NGROK_API_DELAY_FROM")
     # A call made in the instant after the death may still find the dying agent registered (its sockets close
     # before it can be reaped): it reports the refusal. Once the exit is seen, the next call starts a new agent.
     try:
@@ -512,8 +518,8 @@ def test_api_server_errors_on_create(
 
 
 def test_api_hangs_mid_session(pyngrok_config: PyngrokConfig, scene: Any, monkeypatch: Any) -> None:
-    monkeypatch.setenv("FAKE_NGROK_API_DELAY", "1.0")
-    pyngrok_config.request_timeout = 1.8  # the health probe at startup waits for the slow API
+    monkeypatch.setenv("FAKE_NGROK_API_DELAY", "30")
+    monkeypatch.setenv("FAKE_NGROK_API_DELAY_FROM", "POST")  # the API answers until the first tunnel is asked for
     pyngrok.get_ngrok_process(pyngrok_config)
     pyngrok_config.request_timeout = 0.3
     current = scene()
@@ -523,22 +529,26 @@ def test_api_hangs_mid_session(pyngrok_config: PyngrokConfig, scene: Any, monkey
     assert raised.value.reason == "timed out"
     with pytest.raises(PyngrokNgrokURLError):
         pyngrok.get_tunnels(pyngrok_config)
-    current.finish("API hangs (1 s) with request_timeout=0.3", "PyngrokNgrokURLError: timed out", limit=1)
+    current.finish(
+        "API hangs (30 s) from the first tunnel creation on, request_timeout=0.3",
+        "PyngrokNgrokURLError: timed out",
+        limit=1,
+    )
 
 
 def test_api_hangs_from_the_start(pyngrok_config: PyngrokConfig, scene: Any, monkeypatch: Any) -> None:
-    monkeypatch.setenv("FAKE_NGROK_API_DELAY", "5")  # longer than the whole startup_timeout
-    pyngrok_config.startup_timeout = 1
-    pyngrok_config.request_timeout = 0.5
+    monkeypatch.setenv("FAKE_NGROK_API_DELAY", "30")  # longer than the whole startup_timeout, whatever the load
+    pyngrok_config.startup_timeout = 0.5
+    pyngrok_config.request_timeout = 0.3
     current = scene()
     with pytest.raises(PyngrokNgrokError) as raised:
         pyngrok.get_ngrok_process(pyngrok_config)
     current.mark()
-    assert "unable to start within 1 seconds" in str(raised.value)
+    assert "unable to start within 0.5 seconds" in str(raised.value)
     current.finish(
-        "API hangs from the start (startup_timeout=1)",
-        "PyngrokNgrokError: unable to start within 1 seconds",
-        limit=1 + 3.5,
+        "API hangs from the start (startup_timeout=0.5)",
+        "PyngrokNgrokError: unable to start within 0.5 seconds",
+        limit=0.5 + 3.5,
     )
 
 
