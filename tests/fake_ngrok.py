@@ -2273,7 +2273,8 @@ def main(argv: list) -> int:
         return 1
 
 
-if __name__ == "__main__":
+def run_as_program() -> None:
+    """Run as ``ngrok`` with this process's arguments, and exit with the command's code."""
     code = main(sys.argv[1:])
     try:
         sys.stdout.flush()
@@ -2281,3 +2282,7 @@ if __name__ == "__main__":
     except OSError:
         pass
     os._exit(code)
+
+
+if __name__ == "__main__":
+    run_as_program()

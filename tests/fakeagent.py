@@ -3,8 +3,12 @@
     path = install_fake_agent(tmp_path)           # runs under this interpreter
     subprocess.Popen([path, "start", "--none", "--log", "stdout", "--config", cfg])
 
-The copy's first line is ``#!<python>`` so the agent runs under the chosen
-interpreter whatever ``python3`` on PATH happens to be.
+The executable is a launcher whose first line is ``#!<python> -S``, so the agent runs under the chosen
+interpreter whatever ``python3`` on PATH happens to be. It imports ``fake_ngrok`` from this directory as a
+module, with the bytecode of what it runs cached in ``.cache/fake-agent-bytecode`` (``sys.pycache_prefix``:
+never in the source tree, and even under PYTHONDONTWRITEBYTECODE), so the fake is compiled once, not on
+every start; ``-S`` skips site-packages, which the fake (standard library only) never needs. Together: tens
+of milliseconds less per agent start, over a hundred starts in a run.
 """
 
 from __future__ import annotations
@@ -15,22 +19,28 @@ import stat
 import sys
 from typing import Optional
 
-FAKE_AGENT_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_ngrok.py")
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+BYTECODE_CACHE = os.path.join(os.path.dirname(TESTS_DIR), ".cache", "fake-agent-bytecode")
+
+LAUNCHER = """\
+#!{python} -S
+import sys
+sys.pycache_prefix = {cache_dir!r}
+sys.dont_write_bytecode = False
+sys.path.append({tests_dir!r})
+import fake_ngrok
+fake_ngrok.run_as_program()
+"""
 
 
 def install_fake_agent(directory, python: str = sys.executable) -> str:
     """Write ``<directory>/ngrok`` (mode 0755) running the fake agent; return its path."""
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)
-    with open(FAKE_AGENT_SOURCE, encoding="utf-8") as handle:
-        lines = handle.read().splitlines(True)
-    if lines and lines[0].startswith("#!"):
-        lines = lines[1:]
     path = os.path.join(directory, "ngrok")
     temporary = path + ".tmp"
     with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(f"#!{python}\n")
-        handle.writelines(lines)
+        handle.write(LAUNCHER.format(python=python, cache_dir=BYTECODE_CACHE, tests_dir=TESTS_DIR))
     os.chmod(temporary, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
     os.replace(temporary, path)
     return path

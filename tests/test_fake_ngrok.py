@@ -181,7 +181,7 @@ def run_cli(exe, *args, env=None):
 
 def test_install_writes_executable_with_shebang(exe):
     with open(exe) as handle:
-        assert handle.readline() == f"#!{sys.executable}\n"
+        assert handle.readline() == f"#!{sys.executable} -S\n"  # this interpreter, without site-packages
     assert os.access(exe, os.X_OK)
 
 
