@@ -16,14 +16,19 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tes
 import pyngrok
 import realagent
 import tunnel_server as ts
+from fakeagent import BYTECODE_CACHE, install_fake_agent
 from helpers import EchoServer, LocalSite, free_port
+
+# The tests start about a hundred Python children (scripts, doc examples, CLI runs) that import pyngrok.py:
+# they keep its bytecode, and the standard library's, in .cache/bytecode, so that each is compiled once, not
+# in every child, and nothing is written beside the sources (which PYTHONDONTWRITEBYTECODE asks for).
+os.environ.setdefault("PYTHONPYCACHEPREFIX", BYTECODE_CACHE)
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 @pytest.fixture(scope="session")
 def fake_ngrok_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The fake agent (tests/fake_ngrok.py) installed as an executable named ``ngrok``."""
-    from fakeagent import install_fake_agent
-
     return install_fake_agent(str(tmp_path_factory.mktemp("fake-bin")))
 
 

@@ -5,7 +5,7 @@
 
 The executable is a launcher whose first line is ``#!<python> -S``, so the agent runs under the chosen
 interpreter whatever ``python3`` on PATH happens to be. It imports ``fake_ngrok`` from this directory as a
-module, with the bytecode of what it runs cached in ``.cache/fake-agent-bytecode`` (``sys.pycache_prefix``:
+module, with the bytecode of what it runs cached in ``.cache/bytecode`` (``sys.pycache_prefix``:
 never in the source tree, and even under PYTHONDONTWRITEBYTECODE), so the fake is compiled once, not on
 every start; ``-S`` skips site-packages, which the fake (standard library only) never needs. Together: tens
 of milliseconds less per agent start, over a hundred starts in a run.
@@ -20,7 +20,7 @@ import sys
 from typing import Optional
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-BYTECODE_CACHE = os.path.join(os.path.dirname(TESTS_DIR), ".cache", "fake-agent-bytecode")
+BYTECODE_CACHE = os.path.join(os.path.dirname(TESTS_DIR), ".cache", "bytecode")
 
 LAUNCHER = """\
 #!{python} -S
