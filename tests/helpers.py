@@ -104,6 +104,41 @@ def pid_alive(pid: int) -> bool:
     return process_state(pid) not in ("", "Z")
 
 
+class LoopbackListener:
+    """A TCP listener on a free loopback port whose thread accepts connections and hands each to ``serve``
+    (in a thread of its own with ``threaded``). ``close()`` wakes the accept and joins the thread."""
+
+    def __init__(
+        self, serve: Callable[[socket.socket], None], threaded: bool = False, name: str = "loopback-listener"
+    ) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = int(self.listener.getsockname()[1])
+        self._handle, self._threaded, self._name = serve, threaded, name
+        self.thread = threading.Thread(target=self._accept_all, name=name, daemon=True)
+        self.thread.start()
+
+    def _accept_all(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            if self._threaded:
+                threading.Thread(target=self._handle, args=(connection,), name=self._name, daemon=True).start()
+            else:
+                self._handle(connection)
+
+    def close(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+        except OSError:
+            pass
+        self.listener.close()
+        self.thread.join(5)
+
+
 class BlackHole:
     """A loopback TCP listener that never accepts: a connection completes in the kernel, then hears nothing."""
 
@@ -350,7 +385,7 @@ def echo_round_trip(
     return bytes(received)
 
 
-class TLSEchoServer:
+class TLSEchoServer(LoopbackListener):
     """A loopback TLS server that echoes what it receives, with its own certificate.
 
     ``peers`` lists the TLS versions of the handshakes it completed, which shows the TLS session really
@@ -360,26 +395,16 @@ class TLSEchoServer:
     def __init__(self, cert_path: str, key_path: str) -> None:
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._context.load_cert_chain(cert_path, key_path)
-        self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(16)
-        self.port = int(self._listener.getsockname()[1])
         self.handshakes: List[str] = []
         self._threads: List[threading.Thread] = []
         self._lock = threading.Lock()
-        self._acceptor = threading.Thread(target=self._accept, name="tls-echo-accept", daemon=True)
-        self._acceptor.start()
+        super().__init__(self._start_serving, name="tls-echo-accept")
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            thread = threading.Thread(target=self._serve, args=(conn,), name="tls-echo", daemon=True)
-            with self._lock:
-                self._threads.append(thread)
-            thread.start()
+    def _start_serving(self, conn: socket.socket) -> None:
+        thread = threading.Thread(target=self._serve, args=(conn,), name="tls-echo", daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(15)
@@ -396,12 +421,7 @@ class TLSEchoServer:
             return
 
     def close(self) -> None:
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._listener.close()
-        self._acceptor.join(5)
+        super().close()
         with self._lock:
             threads = list(self._threads)
         for thread in threads:

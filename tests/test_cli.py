@@ -8,13 +8,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
 import pyngrok
-from helpers import REPO_ROOT, free_port
+from helpers import REPO_ROOT, LoopbackListener, free_port
 
 # The three offline ways to get an agent, as every "no agent" and "download failed" message names them.
 OFFLINE_WAYS = (
@@ -30,30 +29,17 @@ def names_the_offline_ways(text: str) -> bool:
     return all(way in flat for way in OFFLINE_WAYS)
 
 
-class RecordingProxy:
+class RecordingProxy(LoopbackListener):
     """A loopback TCP listener that the child's proxy variables point at: it counts and drops every
     connection, so a download attempt is seen (and fails at once) while nothing leaves the machine."""
 
     def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.connections = 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        super().__init__(self._count, name="recording-proxy")
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return  # closed
-            self.connections += 1
-            connection.close()
-
-    def close(self) -> None:
-        self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
-        self.listener.close()
-        self.thread.join(timeout=5)
+    def _count(self, connection: socket.socket) -> None:
+        self.connections += 1
+        connection.close()
 
 
 @pytest.fixture

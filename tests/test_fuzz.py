@@ -41,7 +41,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 
 import pyngrok
-from helpers import read_text, same_value
+from helpers import LoopbackListener, read_text, same_value
 from pyngrok.conf import PyngrokConfig
 from pyngrok.exception import PyngrokError
 
@@ -1028,7 +1028,7 @@ def test_fuzz_api_command_output() -> None:
 # --- the agent's API answers, over a real loopback socket --------------------------------------------------
 
 
-class RawHttpServer:
+class RawHttpServer(LoopbackListener):
     """A loopback server that answers each request with the raw bytes of the current case, then closes.
 
     Nothing here parses like an HTTP server would: the answers are mutated status lines, headers, chunked
@@ -1036,28 +1036,16 @@ class RawHttpServer:
     """
 
     def __init__(self) -> None:
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.port = int(self.listener.getsockname()[1])
         self.answer: Dict[str, Any] = {"raw": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"}
-        self.closed = threading.Event()
         self.held: List[socket.socket] = []
-        self.thread = threading.Thread(target=self._serve, name="fuzz-raw-http", daemon=True)
-        self.thread.start()
+        super().__init__(self._serve, name="fuzz-raw-http")
 
-    def _serve(self) -> None:
-        while not self.closed.is_set():
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
             try:
-                connection, _ = self.listener.accept()
+                self._answer(connection)
             except OSError:
-                return
-            with connection:
-                try:
-                    self._answer(connection)
-                except OSError:
-                    pass
+                pass
 
     def _answer(self, connection: socket.socket) -> None:
         connection.settimeout(2)
@@ -1082,13 +1070,7 @@ class RawHttpServer:
         connection.sendall(answer["raw"])
 
     def close(self) -> None:
-        self.closed.set()
-        try:  # wake the accept() that the serving thread is blocked in
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-        except OSError:
-            pass
-        self.thread.join(5)
-        self.listener.close()
+        super().close()
         for held in self.held:
             held.close()
 

@@ -21,7 +21,7 @@ from typing import Any, Dict, List
 import pytest
 
 import pyngrok
-from helpers import REPO_ROOT, free_port, pid_alive, wait_for
+from helpers import REPO_ROOT, LoopbackListener, free_port, pid_alive, wait_for
 from pyngrok import ngrok, process
 from pyngrok.conf import PyngrokConfig
 from pyngrok.exception import PyngrokNgrokError
@@ -110,7 +110,7 @@ def test_kill_9_of_the_program_leaves_no_agent_and_no_secret(
     assert os.listdir(str(private_tmp)) == []
 
 
-class MisbehavingApi:
+class MisbehavingApi(LoopbackListener):
     """A real HTTP server on loopback that answers every request in one bad way, counting what it sent.
 
     ``huge``: a 100 MB body announced by Content-Length; ``endless``: a body with no length that never ends;
@@ -121,20 +121,8 @@ class MisbehavingApi:
         self.behaviour = behaviour
         self.sent = 0
         self.stop = threading.Event()
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(8)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/api/tunnels"
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.answer, args=(connection,), daemon=True).start()
+        super().__init__(self.answer, threaded=True, name="misbehaving-api")
+        self.url = f"http://127.0.0.1:{self.port}/api/tunnels"
 
     def answer(self, connection: socket.socket) -> None:
         head = {
@@ -167,12 +155,7 @@ class MisbehavingApi:
 
     def close(self) -> None:
         self.stop.set()
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept(); close() alone does not
-        except OSError:
-            pass
-        self.listener.close()
-        self.thread.join(5)
+        super().close()
         assert not self.thread.is_alive()
 
 
