@@ -41,6 +41,7 @@ from helpers import (
     port_refuses,
     public_port,
     read_cmdline,
+    real_agent_config,
     wait_for,
 )
 
@@ -844,11 +845,7 @@ def real_config(real_agent: str, tmp_path: Any, **overrides: Any) -> PyngrokConf
         console_ui: false
         """,
     )
-    options: Dict[str, Any] = dict(
-        ngrok_path=real_agent, config_path=config_path, ngrok_version="2", config_version="2", startup_timeout=10
-    )
-    options.update(overrides)
-    return PyngrokConfig(**options)
+    return real_agent_config(real_agent, config_path, **{"auth_token": None, **overrides})
 
 
 def test_real_agent_version(real_agent: str, tmp_path: Any) -> None:

@@ -34,7 +34,7 @@ for _path in (REPO_ROOT, TESTS_DIR):
 import pyngrok  # noqa: E402
 import realagent  # noqa: E402
 import tunnel_server  # noqa: E402
-from helpers import LocalSite, free_port, http_request, write_agent_config  # noqa: E402  # noqa: E402
+from helpers import LocalSite, free_port, http_request, real_agent_config, write_agent_config  # noqa: E402
 from pyngrok import agent, ngrok  # noqa: E402
 from pyngrok.conf import PyngrokConfig  # noqa: E402
 
@@ -92,14 +92,7 @@ def main() -> int:
         detail(f"http://127.0.0.1:{site.port}/index.html")
 
         config_path = write_agent_config(os.path.join(workdir, "ngrok.yml"), server.addr, server.ca_path, free_port())
-        config = PyngrokConfig(
-            ngrok_path=binary,
-            config_path=config_path,
-            ngrok_version="2",
-            config_version="2",
-            auth_token="demo-token",
-            startup_timeout=10,
-        )
+        config = real_agent_config(binary, config_path, auth_token="demo-token")
         step(f"Opening a tunnel: ngrok.connect({site.port}, pyngrok_config=config)...")
         detail(f"ngrok config: {config_path}")
         tunnel = ngrok.connect(site.port, name="demo", pyngrok_config=config)

@@ -306,6 +306,23 @@ def write_agent_config(
     return path
 
 
+def real_agent_config(ngrok_path: str, config_path: str, **options: Any) -> Any:
+    """A ``PyngrokConfig`` for the real ngrok 2.3.41 agent and a v2 config such as ``write_agent_config`` writes:
+    the v2 agent and config, an authtoken (our tunnel server takes any), a 10 s start; ``options`` override."""
+    import pyngrok  # not at the top: some programs import helpers before their network is up
+
+    settings: Dict[str, Any] = dict(
+        ngrok_path=ngrok_path,
+        config_path=config_path,
+        ngrok_version="2",
+        config_version="2",
+        auth_token="anything",
+        startup_timeout=10,
+    )
+    settings.update(options)
+    return pyngrok.PyngrokConfig(**settings)
+
+
 def public_port(public_url: Optional[str]) -> int:
     """The port of a public URL such as ``https://127.0.0.1:40123`` or ``tcp://127.0.0.1:40123``."""
     assert public_url, "the tunnel has no public URL"

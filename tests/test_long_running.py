@@ -39,6 +39,7 @@ from helpers import (
     port_refuses,
     public_port,
     python_child,
+    real_agent_config,
     wait_for,
     write_agent_config,
 )
@@ -77,15 +78,7 @@ def setup(tunnel_server: ts.TunnelServer, real_agent: str, tmp_path: Any) -> Ite
     config_path = os.path.join(str(tmp_path), "ngrok.yml")
     write_agent_config(config_path, tunnel_server.addr, tunnel_server.ca_path, free_port())
     recorder = Recorder()
-    config = pyngrok.PyngrokConfig(
-        ngrok_path=real_agent,
-        config_path=config_path,
-        auth_token="anything",
-        ngrok_version="2",
-        config_version="2",
-        startup_timeout=10,
-        session_callback=recorder,
-    )
+    config = real_agent_config(real_agent, config_path, session_callback=recorder)
     try:
         yield Setup(tunnel_server, config, recorder, config_path)
     finally:

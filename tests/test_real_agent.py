@@ -41,6 +41,7 @@ from helpers import (
     port_refuses,
     public_port,
     read_cmdline,
+    real_agent_config,
     wait_for,
     write_agent_config,
 )
@@ -80,16 +81,7 @@ def make_config(
             free_port() if web_port == "free" else web_port,
             extra,
         )
-        settings = dict(
-            ngrok_path=real_agent,
-            config_path=path,
-            ngrok_version="2",
-            config_version="2",
-            auth_token=AUTHTOKEN,
-            startup_timeout=10,
-        )
-        settings.update(options)
-        config = PyngrokConfig(**settings)
+        config = real_agent_config(real_agent, path, **{"auth_token": AUTHTOKEN, **options})
         made.append(config)
         return config
 
