@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tes
 from helpers import (
     REPO_ROOT,
     BlackHole,
+    LoopTicker,
     children_of,
     echo_round_trip,
     fetch,
@@ -739,15 +740,7 @@ def test_async_api_does_not_block_the_loop(pyngrok_config: PyngrokConfig, local_
     from pyngrok import aio
 
     async def scenario() -> List[str]:
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0.01)
-
-        ticking = asyncio.ensure_future(ticker())
+        ticker = LoopTicker(0.01)
         await aio.get_ngrok_process(pyngrok_config)
         tunnels = await asyncio.gather(
             *(aio.connect(str(local_site.port), pyngrok_config=pyngrok_config) for _ in range(5))
@@ -755,8 +748,7 @@ def test_async_api_does_not_block_the_loop(pyngrok_config: PyngrokConfig, local_
         async with tunnels[0] as first:
             assert fetch(str(first.public_url)) == local_site.page
         listed = await aio.get_tunnels(pyngrok_config)
-        ticking.cancel()
-        assert ticks > 3
+        assert ticker.stop() > 3
         return [str(t.public_url) for t in listed]
 
     listed = asyncio.run(scenario())

@@ -9,6 +9,7 @@ half-closes.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import http.client
 import http.server
@@ -102,6 +103,24 @@ def process_state(pid: int) -> str:
 def pid_alive(pid: int) -> bool:
     """True while the process exists and is not a zombie."""
     return process_state(pid) not in ("", "Z")
+
+
+class LoopTicker:
+    """Counts the turns of the running asyncio loop, one per ``interval`` at most, until ``stop()``: a call that
+    blocks the loop stops the count while it runs."""
+
+    def __init__(self, interval: float) -> None:
+        self.ticks = 0
+        self._task = asyncio.ensure_future(self._tick(interval))
+
+    async def _tick(self, interval: float) -> None:
+        while True:
+            self.ticks += 1
+            await asyncio.sleep(interval)
+
+    def stop(self) -> int:
+        self._task.cancel()
+        return self.ticks
 
 
 class LoopbackListener:

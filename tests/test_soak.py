@@ -20,7 +20,7 @@ import time
 from typing import Any, Dict, List
 
 import pyngrok
-from helpers import REPO_ROOT, children_of, fetch, read_text, wait_for
+from helpers import REPO_ROOT, LoopTicker, children_of, fetch, read_text, wait_for
 from pyngrok.conf import PyngrokConfig
 
 CYCLES = int(os.environ.get("SOAK_CYCLES") or "2000")
@@ -287,15 +287,7 @@ def test_asyncio_gather_of_50_calls(pyngrok_config: PyngrokConfig, local_site: A
     from pyngrok import aio
 
     async def scenario() -> Dict[str, Any]:
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0.005)
-
-        ticking = asyncio.ensure_future(ticker())
+        ticker = LoopTicker(0.005)
         await aio.get_ngrok_process(pyngrok_config)
         started = time.monotonic()
         calls = [aio.connect(str(local_site.port), pyngrok_config=pyngrok_config) for _ in range(30)]
@@ -305,7 +297,7 @@ def test_asyncio_gather_of_50_calls(pyngrok_config: PyngrokConfig, local_site: A
         closed = await asyncio.gather(*(aio.disconnect(str(t.public_url), pyngrok_config) for t in tunnels))
         remaining = await aio.get_tunnels(pyngrok_config)
         seconds = time.monotonic() - started
-        ticking.cancel()
+        ticks = ticker.stop()
         return {
             "tunnels": tunnels,
             "lists": results[30:],
