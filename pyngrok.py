@@ -854,6 +854,8 @@ class _YamlScanner:
         # Flow level -> (token index, required, position, line) of a token that may turn out to be a key.
         self.simple_keys: Dict[int, Tuple[int, bool, int, int]] = {}
         self.tokens: List[_YamlToken] = []
+        # Where the first escape of a UTF-16 surrogate is: refused once the key it is under is known.
+        self.surrogate_escape: Optional[int] = None
 
     def error(self, what: str, pos: Optional[int] = None) -> PyngrokConfigError:
         return _yaml_error_at(self.path, self.text, self.pos if pos is None else pos, what)
@@ -1254,6 +1256,8 @@ class _YamlScanner:
             code = int(digits, 16)
             if code > 0x10FFFF:
                 raise self.error(f"escape sequence \\{ch}{digits} is not a Unicode character")
+            if 0xD800 <= code <= 0xDFFF and self.surrogate_escape is None:
+                self.surrogate_escape = self.pos - 2
             chunks.append(chr(code))
             self.pos += length
         elif ch == "\n":
@@ -2043,10 +2047,69 @@ def _yaml_parse(text: str, path: str, marks: Optional[Dict[int, Any]]) -> Tuple[
         _compile_yaml_patterns()
     text = _yaml_check_text(text, path)
     try:
-        tokens = _YamlScanner(text, path).scan()
-        return _YamlParser(tokens, text, path, marks).parse_stream(), text
+        scanner = _YamlScanner(text, path)
+        tokens = scanner.scan()
+        value = _YamlParser(tokens, text, path, marks).parse_stream()
+        if scanner.surrogate_escape is not None:
+            raise _yaml_surrogate_escape_error(tokens, text, path, scanner.surrogate_escape)
+        return value, text
     except RecursionError:
         raise PyngrokConfigError(f"{path}: the document nests too deeply", path=path) from None
+
+
+def _yaml_surrogate_escape_error(tokens: List[_YamlToken], text: str, path: str, pos: int) -> PyngrokConfigError:
+    """The error for a ``\\u`` (or ``\\U``) escape of a UTF-16 surrogate, naming the key it is written under.
+
+    PyYAML reads one as a lone surrogate, but YAML allows none: an escape stands for a Unicode character, and a
+    surrogate code point is none (YAML 1.2.2, 5.1 and 5.7). Unlike JSON, YAML has no rule that joins two such
+    escapes into one character (a character above U+FFFF is one ``\\U`` escape of 8 digits), so a pair written
+    as two escapes is refused too, as libyaml and Go's YAML reader refuse both, and ngrok (2.3.41 is checked)
+    then reads none of the file: its defaults would run silently in its place.
+    """
+    marks: Dict[int, Any] = {}
+    key_path, in_key = _yaml_key_path_at(_YamlParser(tokens, text, path, marks).parse_stream(), marks, pos)
+    if in_key:
+        where = f"a key of {_config_key_path_text(key_path)}" if key_path else "a top-level key"
+    else:
+        where = _config_key_path_text(key_path) if key_path else "the document"
+    pair = re.match(r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})", text[pos:])
+    if pair:
+        high, low = int(pair.group(1), 16) - 0xD800, int(pair.group(2), 16) - 0xDC00
+        what = (
+            f"{where}: the escapes {pair.group()} are a UTF-16 surrogate pair, which YAML (unlike JSON) does not "
+            f"read as one character; write the character itself, or as \\U{0x10000 + (high << 10) + low:08X}"
+        )
+    else:
+        escape = text[pos : pos + (10 if text[pos + 1] == "U" else 6)]
+        what = f"{where}: the escape {escape} is half of a UTF-16 surrogate pair, which YAML does not allow"
+    line, column = _yaml_position(text, pos)
+    return _yaml_error(path, f"{what} (the ngrok agent would ignore the whole file)", line, column)
+
+
+def _yaml_key_path_at(value: Any, marks: Dict[int, Any], pos: int) -> Tuple[_YamlKeyPath, bool]:
+    """The key path of the innermost value written around an offset into the text, and whether the offset is in a
+    key of it rather than in it. A mapping merged in with ``<<`` is not entered."""
+    import bisect
+
+    path: List[Union[str, int]] = []
+    node = value
+    while isinstance(node, (dict, list)) and id(node) in marks:
+        if isinstance(node, list):
+            index = bisect.bisect_right(marks[id(node)], pos) - 1
+            if index < 0:
+                break
+            path.append(index)
+            node = node[index]
+            continue
+        around = [(key, pair) for key, pair in marks[id(node)].pairs.items() if pair.key_start <= pos < pair.value_end]
+        if not around:
+            break
+        key, pair = max(around, key=lambda item: item[1].key_start)
+        if pair.value_start is None or pos < pair.value_start:
+            return tuple(path), True
+        path.append(key)
+        node = node[key]
+    return tuple(path), False
 
 
 def _yaml_load(text: str, path: str = "<string>") -> Any:

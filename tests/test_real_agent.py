@@ -47,7 +47,7 @@ from helpers import (
 )
 from pyngrok import agent, ngrok, process
 from pyngrok.conf import PyngrokConfig
-from pyngrok.exception import PyngrokError, PyngrokNgrokError, PyngrokNgrokHTTPError
+from pyngrok.exception import PyngrokConfigError, PyngrokError, PyngrokNgrokError, PyngrokNgrokHTTPError
 
 AUTHTOKEN = "2realAGENTtoken_0123456789abcdef"
 PAGE = "hello from the local site\n"
@@ -469,6 +469,49 @@ def test_real_agent_reads_an_authtoken_with_tabs_and_controls_from_the_overlay(
     config = make_config(auth_token=token)
     ngrok.get_ngrok_process(config)  # the token reaches the agent in the in-memory overlay
     assert [s.authtoken for s in tunnel_server.sessions] == [token]
+
+
+SURROGATE_TUNNEL = 'tunnels:\n  web:\n    proto: http\n    addr: 80\n    host_header: "x{}.example"\n'
+
+
+def web_address_of_agent_run(binary: str, config_path: str, home: Path) -> str:
+    """Run the bare agent on a config file (no pyngrok in between) until it serves its API; the address it took."""
+    command = [binary, "start", "--none", "--log", "stdout", "--config", config_path]
+    env = {**os.environ, "HOME": str(home)}  # no ~/.ngrok2 of the machine's user
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env) as proc:
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                found = re.search(rb'msg="starting web service" obj=web addr=(\S+)', line)
+                if found:
+                    return found.group(1).decode()
+            raise AssertionError(f"the agent exited with {proc.wait()} before serving its API")
+        finally:
+            proc.kill()
+
+
+def test_real_agent_ignores_a_config_file_with_an_escaped_surrogate(
+    make_config: ConfigFactory, real_agent: str, tmp_path: Path
+) -> None:
+    """Why pyngrok refuses such a file: 2.3.41 reads none of it, without a word (its own defaults run instead)."""
+    web_port = free_port()
+    readable = str(make_config(web_port=web_port, extra=SURROGATE_TUNNEL.format("\\u00e9")).config_path)
+    ignored = str(make_config(web_port=web_port, extra=SURROGATE_TUNNEL.format("\\uD800")).config_path)
+    assert web_address_of_agent_run(real_agent, readable, tmp_path) == f"127.0.0.1:{web_port}"
+    assert web_address_of_agent_run(real_agent, ignored, tmp_path) != f"127.0.0.1:{web_port}"
+
+
+@pytest.mark.parametrize("escape", ["\\uD800", "\\uD83D\\uDE00"], ids=["lone", "pair"])
+def test_real_agent_is_not_started_on_a_config_file_with_an_escaped_surrogate(
+    make_config: ConfigFactory, tunnel_server: ts.TunnelServer, escape: str
+) -> None:
+    config = make_config(extra=SURROGATE_TUNNEL.format(escape))
+    with pytest.raises(PyngrokConfigError) as caught:
+        ngrok.get_ngrok_process(config)
+    error = caught.value
+    assert (error.path, error.line) == (config.config_path, 10)
+    assert f"tunnels.web.host_header: the escape{'s' if len(escape) > 6 else ''} {escape}" in str(error)
+    assert not process.is_process_running(config.ngrok_path) and tunnel_server.sessions == []
 
 
 def test_real_agent_authtoken_is_not_on_the_command_line(config: PyngrokConfig, tunnel_server: ts.TunnelServer) -> None:

@@ -303,6 +303,45 @@ def test_errors_name_file_line_and_column(text, line, column, fragment):
     assert fragment in str(error)
 
 
+@pytest.mark.parametrize(
+    "text, line, column, where, escape",
+    [
+        ('version: "3"\nagent:\n  authtoken: "se\\uD800cret"\n', 3, 17, "agent.authtoken: ", "\\uD800 is half"),
+        ('tunnels:\n  web:\n    addr: "x\\udc00"\n', 3, 13, "tunnels.web.addr: ", "\\udc00 is half"),
+        ('endpoints:\n- name: a\n  description: "\\U0000DFFF"\n', 3, 17, "endpoints[0].description: ", "\\U0000DFFF"),
+        ('a: ["ok", {b: "\\uD800"}]\n', 1, 16, "a[1].b: ", "\\uD800"),
+        ('tunnels: {"t\\uD800": {addr: 80}}\n', 1, 13, "a key of tunnels: ", "\\uD800"),
+        ('a: "line one\n  \\uDBFF two"\n', 2, 3, "a: ", "\\uDBFF"),
+        # A pair written as two escapes, as JSON would: two surrogates to YAML, not the character U+1F600.
+        ('a: "\\uD83D\\uDE00"\n', 1, 5, "a: ", "\\uD83D\\uDE00 are a UTF-16 surrogate pair"),
+    ],
+)
+def test_escaped_surrogate_is_refused_naming_file_line_and_key(text, line, column, where, escape):
+    # PyYAML reads these as lone surrogates; YAML allows none, and ngrok 2.3.41 ignores the whole file.
+    error = error_of(text)
+    assert (error.path, error.line, error.column) == ("t.yml", line, column)
+    assert str(error).startswith(f"t.yml:{line}:{column}: {where}the escape")
+    assert escape in str(error) and "ignore the whole file" in str(error)
+
+
+def test_escaped_surrogate_pair_error_gives_the_escape_to_write_instead():
+    assert "or as \\U0001F600" in str(error_of('a: "\\uD83D\\uDE00"'))
+    assert load('a: "\\U0001F600"') == {"a": "\U0001f600"}
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('a: "\\\\uD800"', "\\uD800"),  # an escaped backslash, then text
+        ("a: '\\uD800'", "\\uD800"),  # single quotes have no escapes
+        ("a: \\uD800", "\\uD800"),
+        ('a: "\\uD7FF\\uE000"', "\ud7ff\ue000"),  # the characters on either side of the surrogates
+    ],
+)
+def test_what_only_looks_like_a_surrogate_escape_is_read(text, expected):
+    assert load(text) == {"a": expected}
+
+
 def test_deep_nesting_is_an_error_not_a_crash():
     assert "nests deeper" in str(error_of("a: " + "[" * 5000 + "]" * 5000))
     assert "nests deeper" in str(error_of("".join(" " * i + "- \n" for i in range(0, 2000, 2))))

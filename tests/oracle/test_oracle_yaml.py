@@ -35,7 +35,7 @@ BAD, GOOD, bad_expectations, canon_text, read_text = (
 
 DOCUMENTS = int(os.environ.get("PYNGROK_ORACLE_DOCUMENTS", "3000"))
 # What we refuse on purpose although PyYAML reads it (see the YAML section of pyngrok.py).
-UNSUPPORTED = ("recursive values", "nests deeper", "is not supported here", "%TAG")
+UNSUPPORTED = ("recursive values", "nests deeper", "is not supported here", "%TAG", "UTF-16 surrogate")
 
 
 def pyyaml_load(text: str) -> object:
