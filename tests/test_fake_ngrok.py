@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -172,6 +173,19 @@ def run_cli(exe, *args, env=None):
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run([exe, *list(args)], capture_output=True, text=True, timeout=10, env=full_env)
+
+
+def test_every_knob_of_the_fake_is_in_the_test_controls_table():
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "fake_ngrok.py"), encoding="utf-8") as source:
+        knobs = set(re.findall(r"FAKE_NGROK_[A-Z_]*[A-Z]|V3_AGENT_VERSION", source.read()))
+    with open(os.path.join(here, "FAKE_AGENT_FACTS.md"), encoding="utf-8") as facts:
+        controls = facts.read().split("## Test controls", 1)[1]
+    first_cells = [re.split(r"(?<!\\)\|", row)[1] for row in controls.splitlines() if row.startswith("| `")]
+    listed = {
+        name for cell in first_cells for name in re.findall(r"`(FAKE_NGROK_[A-Z_]*[A-Z]|V3_AGENT_VERSION)[=`]", cell)
+    }
+    assert len(knobs) > 10 and knobs - listed == set()
 
 
 # ---------------------------------------------------------------------------
