@@ -54,6 +54,7 @@ API client, tunnels, supervision, agent inspection, async, module facades, CLI.
 
 from __future__ import annotations
 
+import _thread  # for the locks made at import (see _new_lock)
 import atexit
 import collections
 import contextlib
@@ -64,7 +65,6 @@ import os
 import re
 import stat
 import sys
-import threading
 import time
 import types
 
@@ -114,6 +114,7 @@ if TYPE_CHECKING:  # at run time these are _LazyModule stand-ins, imported on fi
     import subprocess
     import tarfile
     import tempfile
+    import threading
     import urllib.error
     import urllib.parse
     import urllib.request
@@ -205,10 +206,27 @@ if not TYPE_CHECKING:
     subprocess = _LazyModule("subprocess")
     tarfile = _LazyModule("tarfile")
     tempfile = _LazyModule("tempfile")
+    threading = _LazyModule("threading")
     urllib = _LazyModule("urllib")
     uuid = _LazyModule("uuid")
     zipfile = _LazyModule("zipfile")
     zlib = _LazyModule("zlib")
+
+
+def _new_lock() -> threading.Lock:
+    """``threading.Lock()``, without importing ``threading`` for it.
+
+    Until ``threading`` is imported nothing can have patched it (gevent's monkey-patching makes its locks
+    greenlet-aware), and its locks are ``_thread``'s own; once it is imported, its factories are used.
+    """
+    module = sys.modules.get("threading")
+    return cast("threading.Lock", module.Lock() if module is not None else _thread.allocate_lock())
+
+
+def _new_rlock() -> threading.RLock:
+    """``threading.RLock()``, without importing ``threading`` for it (see :func:`_new_lock`)."""
+    module = sys.modules.get("threading")
+    return cast("threading.RLock", module.RLock() if module is not None else _thread.RLock())
 
 
 class _LazyLogger:
@@ -2767,7 +2785,7 @@ def get_config_path(pyngrok_config: PyngrokConfig) -> str:
 
 SUPPORTED_NGROK_VERSIONS = ["2", "3"]
 
-config_file_lock = threading.RLock()
+config_file_lock = _new_rlock()
 
 _config_cache: Dict[str, Dict[str, Any]] = {}
 
@@ -4768,7 +4786,7 @@ class _EventDispatcher:
         self._queue: Optional["queue.SimpleQueue[Tuple[Callable[[NgrokSessionEvent], None], NgrokSessionEvent]]"]
         self._queue = None  # made with the thread, on the first event
         self._thread: Optional[threading.Thread] = None
-        self._lock = threading.Lock()
+        self._lock = _new_lock()
 
     def post(self, callback: Callable[[NgrokSessionEvent], None], event: NgrokSessionEvent) -> None:
         with self._lock:
@@ -5292,7 +5310,7 @@ class _AgentStart:
 # can be started, queried or killed meanwhile, and a kill() reaches a start in progress.
 _current_processes: Dict[str, NgrokProcess] = {}
 _agent_starts: Dict[str, _AgentStart] = {}
-_current_processes_lock = threading.RLock()
+_current_processes_lock = _new_rlock()
 
 
 def is_process_running(ngrok_path: str) -> bool:
@@ -5379,8 +5397,8 @@ def kill_process(ngrok_path: str) -> None:
         _process_logger.debug("ngrok_path %s is not running a process", ngrok_path)
     if start is not None and start.owner is not threading.current_thread():
         start.wait()  # its thread stops the half-started agent
-    if supervisor is not None and supervisor is not threading.current_thread():
-        supervisor.join()
+    if supervisor is not None and supervisor.thread is not threading.current_thread():
+        supervisor.thread.join()
 
 
 @atexit.register
@@ -5408,10 +5426,10 @@ def _forget_the_parents_agents() -> None:
     _supervisors.clear()
     _restart_times.clear()
     _current_tunnels.clear()
-    _current_processes_lock = threading.RLock()
-    _supervisors_lock = threading.Lock()
-    _tunnels_lock = threading.RLock()
-    config_file_lock = threading.RLock()
+    _current_processes_lock = _new_rlock()
+    _supervisors_lock = _new_lock()
+    _tunnels_lock = _new_rlock()
+    config_file_lock = _new_rlock()
     _event_dispatcher = _EventDispatcher()
     _agent_spawner = _AgentSpawner()  # the parent's spawner thread is not in the child
 
@@ -5748,7 +5766,7 @@ class _AgentSpawner:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = _new_lock()
         self._requests: Optional["queue.SimpleQueue[Tuple[List[str], Dict[str, Any], List[Any], threading.Event]]"]
         self._requests = None
 
@@ -6181,7 +6199,7 @@ class NgrokApiResponse:
 
 # Open tunnels by public URL, across all agents this module runs.
 _current_tunnels: Dict[str, NgrokTunnel] = {}
-_tunnels_lock = threading.RLock()
+_tunnels_lock = _new_rlock()
 # Counts disconnects, so that a get_tunnels() whose answer predates one does not bring its tunnel back.
 _disconnects = 0
 
@@ -6856,16 +6874,16 @@ _supervisors: Dict[str, _Supervisor] = {}
 # When supervision restarted the agent of each ngrok_path (time.monotonic()), within the restart window: kept
 # across supervisors, so that an agent that dies soon after every successful restart still runs out of tries.
 _restart_times: Dict[str, List[float]] = {}
-_supervisors_lock = threading.Lock()
+_supervisors_lock = _new_lock()
 
 
-class _Supervisor(threading.Thread):
+class _Supervisor:
     """Restarts a dead agent with the same config and re-opens its tunnels, with back-off and a limit."""
 
     def __init__(self, dead: NgrokProcess) -> None:
-        super().__init__(name="pyngrok-supervisor", daemon=True)
         self.dead = dead
         self.cancelled = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="pyngrok-supervisor", daemon=True)
 
     def run(self) -> None:
         config = self.dead.pyngrok_config
@@ -6928,7 +6946,7 @@ def _supervise(dead: NgrokProcess) -> None:
         if ngrok_path in _supervisors:
             return
         supervisor = _supervisors[ngrok_path] = _Supervisor(dead)
-    supervisor.start()
+    supervisor.thread.start()
 
 
 def _reopen_tunnels(previous: NgrokProcess, agent: NgrokProcess) -> Optional[PyngrokError]:

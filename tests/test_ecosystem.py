@@ -352,6 +352,7 @@ HEAVY_MODULES = (
     "subprocess",
     "tarfile",
     "tempfile",
+    "threading",
     "urllib.request",
     "uuid",
     "zipfile",
@@ -382,6 +383,9 @@ def test_import_leaves_the_heavy_modules_and_the_regular_expressions_for_first_u
         early = sorted(set(sys.modules) - before & set({HEAVY_MODULES!r}))
         assert early == [], early
         assert compiled == [], compiled
+        import threading  # the locks made at import are those threading makes
+        assert type(pyngrok.config_file_lock) is type(threading.RLock()), pyngrok.config_file_lock
+        assert type(pyngrok._supervisors_lock) is type(threading.Lock()), pyngrok._supervisors_lock
         assert pyngrok._yaml_load("a: [1, 2.5, on]") == {{"a": [1, 2.5, True]}}
         assert pyngrok._yaml_dump({{"b": "x: y"}}) == 'b: "x: y"\\n'
         log = pyngrok.NgrokLog('t=2024-01-01T00:00:00Z lvl=eror msg="a \\\\"b\\\\"" err=x')
@@ -457,6 +461,27 @@ def test_logger_stand_in_reads_and_writes_go_to_the_real_logger() -> None:
     assert stand_in.isEnabledFor(logging.ERROR) and not stand_in.isEnabledFor(logging.WARNING)
     assert repr(stand_in) == "<logger 'pyngrok.test-stand-in', created by pyngrok on first use>"
     assert all(type(getattr(pyngrok, name)) is logging.Logger for name in ("logger", "_agent_logger"))
+
+
+def test_locks_come_from_threading_once_it_is_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """So a monkey-patched ``threading`` (gevent's makes its locks greenlet-aware) makes the library's locks."""
+    import threading
+
+    import pyngrok
+
+    made: List[Any] = []
+
+    def recording(factory: Any) -> Any:
+        def make() -> Any:
+            made.append(factory())
+            return made[-1]
+
+        return make
+
+    monkeypatch.setattr(threading, "RLock", recording(threading.RLock))
+    monkeypatch.setattr(threading, "Lock", recording(threading.Lock))
+    rlock, lock = pyngrok._new_rlock(), pyngrok._new_lock()
+    assert made == [rlock, lock] and made[0] is rlock and made[1] is lock
 
 
 def test_lazy_module_reads_and_writes_go_to_the_real_module(monkeypatch: pytest.MonkeyPatch) -> None:
