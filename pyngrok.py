@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import _thread  # for the locks made at import (see _new_lock)
 import atexit
-import collections
 import contextlib
 import errno
 import functools
@@ -780,21 +779,18 @@ _YAML_STANDARD_TAGS = ("str", "int", "float", "bool", "null", "binary", "timesta
 _YAML_SCALAR_TAGS = frozenset(_YAML_TAG_PREFIX + name for name in _YAML_STANDARD_TAGS[:-2])
 
 
-if TYPE_CHECKING:
-    from typing import NamedTuple
+class _YamlToken:
+    """A token: its kind (one of the _YT_ names), its value if it has one, where it starts and ends in the
+    text (offsets), and for a scalar its style: the quote or block indicator, None for a plain one."""
 
-    class _YamlToken(NamedTuple):
-        """A token: its kind (one of the _YT_ names), its value if it has one, where it starts and ends in the
-        text (offsets), and for a scalar its style: the quote or block indicator, None for a plain one."""
+    __slots__ = ("end", "kind", "start", "style", "value")
 
-        kind: str
-        value: Any
-        start: int
-        end: int
-        style: Optional[str]
-
-else:
-    _YamlToken = collections.namedtuple("_YamlToken", "kind value start end style")
+    def __init__(self, kind: str, value: Any, start: int, end: int, style: Optional[str]) -> None:
+        self.kind = kind
+        self.value = value
+        self.start = start
+        self.end = end
+        self.style = style
 
 
 class _YamlMerge:
@@ -1413,29 +1409,34 @@ class _YamlInProgress:
 _YAML_IN_PROGRESS = _YamlInProgress()
 
 
-if TYPE_CHECKING:
+class _YamlPairMarks:
+    """Where one key and its value are written: offsets into the text the parser read.
 
-    class _YamlPairMarks(NamedTuple):
-        """Where one key and its value are written: offsets into the text the parser read.
+    ``colon_end`` is None when the key has no ``:`` (``{a}``, or ``? a`` alone); ``value_start`` is None when
+    the value is empty, and then ``value_end`` is where the value would start. ``value_kind`` is the token kind
+    of the value's node (after its anchor and tag), ``style`` the quote or block indicator of a scalar value;
+    ``anchored`` says whether the value holds an anchor (which aliases elsewhere may use).
+    """
 
-        ``colon_end`` is None when the key has no ``:`` (``{a}``, or ``? a`` alone); ``value_start`` is None when
-        the value is empty, and then ``value_end`` is where the value would start. ``value_kind`` is the token kind
-        of the value's node (after its anchor and tag), ``style`` the quote or block indicator of a scalar value;
-        ``anchored`` says whether the value holds an anchor (which aliases elsewhere may use).
-        """
+    __slots__ = ("anchored", "colon_end", "key_start", "style", "value_end", "value_kind", "value_start")
 
-        key_start: int
-        colon_end: Optional[int]
-        value_start: Optional[int]
-        value_end: int
-        value_kind: Optional[str]
-        style: Optional[str]
-        anchored: bool
-
-else:
-    _YamlPairMarks = collections.namedtuple(
-        "_YamlPairMarks", "key_start colon_end value_start value_end value_kind style anchored"
-    )
+    def __init__(
+        self,
+        key_start: int,
+        colon_end: Optional[int],
+        value_start: Optional[int],
+        value_end: int,
+        value_kind: Optional[str],
+        style: Optional[str],
+        anchored: bool,
+    ) -> None:
+        self.key_start = key_start
+        self.colon_end = colon_end
+        self.value_start = value_start
+        self.value_end = value_end
+        self.value_kind = value_kind
+        self.style = style
+        self.anchored = anchored
 
 
 class _YamlMappingMarks:
