@@ -7231,13 +7231,12 @@ def _aio_connect(
 
 
 def _define_async_functions() -> None:
+    """Define ``_aio_<name>`` for each name of ``pyngrok.aio``: done when that submodule is first imported."""
     module_globals = globals()
     for name in _AIO_NAMES:
         if name != "connect":  # _aio_connect is defined above: it also works with ``async with``
             module_globals[f"_aio_{name}"] = _make_async(module_globals[name])
 
-
-_define_async_functions()
 
 # ======================================================================================================
 # Module facades: ``pyngrok.ngrok``, ``pyngrok.conf``, ... as views of this one module
@@ -7557,6 +7556,8 @@ def _fill_submodule(submodule: types.ModuleType) -> None:
     exports = _facade_exports(short_name)
     if "logger" in exports:
         _use_real_loggers()  # the submodule's logger is a logging.Logger, as upstream's is
+    if short_name == "aio":
+        _define_async_functions()
     this_globals = globals()
     values: Dict[str, Any] = {}
     for name, target in exports.items():
