@@ -253,6 +253,10 @@ class _LazyLogger:
         _use_real_loggers()
         setattr(logging.getLogger(self._name), name, value)
 
+    def __delattr__(self, name: str) -> None:
+        _use_real_loggers()
+        delattr(logging.getLogger(self._name), name)
+
     def __repr__(self) -> str:
         return f"<logger {self._name!r}, created by pyngrok on first use>"
 

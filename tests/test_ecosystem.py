@@ -12,6 +12,7 @@ import tarfile
 import textwrap
 import zipfile
 from typing import Any, Dict, List
+from unittest import mock
 
 import pytest
 
@@ -459,6 +460,10 @@ def test_logger_stand_in_reads_and_writes_go_to_the_real_logger() -> None:
     stand_in.propagate = False
     assert (real.level, real.propagate) == (logging.ERROR, False)
     assert stand_in.isEnabledFor(logging.ERROR) and not stand_in.isEnabledFor(logging.WARNING)
+    with mock.patch.object(stand_in, "error") as error:  # patches the real logger, and undoes it
+        real.error("through the real logger")
+    error.assert_called_once_with("through the real logger")
+    assert "error" not in vars(real)
     assert repr(stand_in) == "<logger 'pyngrok.test-stand-in', created by pyngrok on first use>"
     assert all(type(getattr(pyngrok, name)) is logging.Logger for name in ("logger", "_agent_logger"))
 
