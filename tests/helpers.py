@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -283,7 +284,10 @@ def own_network_command(*argv: str) -> Optional[List[str]]:
 def in_forked_child(work: Callable[[], bytes]) -> bytes:
     """What ``work()`` returns when run in a forked child, which then leaves without the parent's exit handlers."""
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about a fork in a process with threads: the very case these tests are about.
+        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:
         try:
             os.write(write_end, work())
