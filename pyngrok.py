@@ -4847,6 +4847,7 @@ class NgrokProcess:
         self._start_cancelled = False
         self._monitoring = False
         self._stopping = False
+        self._died = False  # exited by itself, not stopped by us (set when its exit is reported)
         self._exited = threading.Event()
         self._changed = threading.Condition()
         self._readers: List[threading.Thread] = []
@@ -4857,9 +4858,12 @@ class NgrokProcess:
         self._overlay: Optional[_Overlay] = None
         # The tunnels connect() opened on this agent, by name: what supervision re-opens after a restart.
         self._opened: Dict[str, Tuple[str, Dict[str, Any], NgrokTunnel]] = {}
-        # How many times its tunnels were re-opened after a restart in place: an open whose request was out
-        # while this changed may have been lost by the agent, unknown to the re-open (see _open_tunnel).
+        # How many times it lost its tunnels to a re-open: after it restarted in place, or when it died and
+        # supervision handed them to the agent that replaced it. An open whose request was out while this changed
+        # may have been lost by the agent, unknown to the re-open (see _open_tunnel).
         self._reopens = 0
+        # The agent supervision started in its place after it died, once its tunnels are handed over.
+        self._successor: Optional[NgrokProcess] = None
 
     def __repr__(self) -> str:
         return f'<NgrokProcess: "{self.api_url}">'
@@ -5067,7 +5071,7 @@ class NgrokProcess:
             exit_code: Optional[int] = self.proc.wait(_READER_JOIN_SECONDS)
         except subprocess.TimeoutExpired:
             exit_code = None
-        unexpected = not self._stopping and not self._starting
+        unexpected = self._died = not self._stopping and not self._starting
         if unexpected:
             _process_logger.warning("ngrok process %s exited unexpectedly with code %s", self.proc.pid, exit_code)
         with self._changed:
@@ -5102,6 +5106,10 @@ class NgrokProcess:
 
     def _has_exited(self) -> bool:
         return self._exited.is_set()
+
+    def _died_by_itself(self) -> bool:
+        """Whether the agent has exited by itself: not stopped by ``kill()``, and not as its start failed."""
+        return self.proc.poll() is not None and (self._died or not (self._stopping or self._starting))
 
     def _probe_timeout(self) -> float:
         return max(0.1, min(float(self.pyngrok_config.request_timeout), 2.0))
@@ -5186,7 +5194,7 @@ class NgrokProcess:
         return self._opened.pop(name, None)
 
     def _begin_reopen(self) -> int:
-        """Count a re-open of the remembered tunnels after a restart in place; return the new count."""
+        """Count a loss of the remembered tunnels to a re-open (see ``_reopens``); return the new count."""
         self._reopens += 1
         return self._reopens
 
@@ -5328,12 +5336,22 @@ def is_process_running(ngrok_path: str) -> bool:
 
 
 def _running_agent(ngrok_path: str) -> Optional[NgrokProcess]:
-    """The agent running for the binary; one that died since is forgotten, and what it left cleaned up."""
+    """The agent running for the binary; one that died since is forgotten, and what it left cleaned up.
+
+    A dead agent is forgotten only once its reader has reported the exit, which is when supervision (if on)
+    takes charge of it: stopping it first would make its death look like a ``kill()``.
+    """
     with _current_processes_lock:
         ngrok_process = _current_processes.get(ngrok_path)
-        if ngrok_process is None or ngrok_process.proc.poll() is None:
-            return ngrok_process
-        del _current_processes[ngrok_path]
+    if ngrok_process is None or ngrok_process.proc.poll() is None:
+        return ngrok_process
+    ngrok_process._exited.wait(_READER_JOIN_SECONDS)
+    with _current_processes_lock:
+        current = _current_processes.get(ngrok_path)
+        if current is ngrok_process:
+            del _current_processes[ngrok_path]
+    if current is not ngrok_process:
+        return _running_agent(ngrok_path)  # forgotten, or replaced, meanwhile by another call
     _process_logger.debug("Removing stale process for ngrok_path %s", ngrok_path)
     ngrok_process._stop()
     return None
@@ -5355,6 +5373,9 @@ def get_process(pyngrok_config: PyngrokConfig) -> NgrokProcess:
 def _get_or_start(pyngrok_config: PyngrokConfig, cancelled: Optional[threading.Event] = None) -> NgrokProcess:
     """The running agent, else the outcome of the start in progress for its path, else of a new start.
 
+    While supervision restarts an agent that died, a caller waits for that restart (at most its own
+    ``startup_timeout``) instead of starting an agent of its own, which would skip the back-off and the limit.
+
     ``cancelled`` is a supervisor's: :func:`kill_process` sets it before it cancels the starts it finds, so a
     start this call begins after that is cancelled here.
     """
@@ -5362,6 +5383,12 @@ def _get_or_start(pyngrok_config: PyngrokConfig, cancelled: Optional[threading.E
     running = _running_agent(ngrok_path)
     if running is not None:
         return running
+    if cancelled is None:
+        with _supervisors_lock:
+            supervisor = _supervisors.get(ngrok_path)
+        if supervisor is not None:
+            restarted = supervisor.wait_for_agent(pyngrok_config.startup_timeout)
+            return restarted if restarted is not None else _get_or_start(pyngrok_config)
     with _current_processes_lock:
         running = _current_processes.get(ngrok_path)  # started meanwhile by another thread
         start = _agent_starts.get(ngrok_path)
@@ -6288,6 +6315,8 @@ def connect(
     :return: The tunnel.
     :raises PyngrokError: When the options do not fit ``config_version`` or the agent gives no public URL.
     :raises PyngrokNgrokHTTPError: When the agent refuses the tunnel.
+    :raises PyngrokNgrokError: With supervision on, when the agent died and is not back within ``startup_timeout``
+        (or supervision gave up), or when it lost the tunnel to a restart more than ``max_restarts`` times.
     """
     pyngrok_config = pyngrok_config or get_default()
     if pyngrok_config.config_version != "3":
@@ -6304,8 +6333,9 @@ def connect(
 
     _api_logger.info("Opening tunnel named: %s", options.get("name"))
     ngrok_process = get_ngrok_process(pyngrok_config)
-    tunnel = _open_tunnel(ngrok_process, _api_path(pyngrok_config), options, pyngrok_config=pyngrok_config)
-    return tunnel
+    return _open_tunnel(
+        ngrok_process, _api_path(pyngrok_config), options, pyngrok_config=pyngrok_config, wait_for_restart=True
+    )
 
 
 def _open_tunnel(
@@ -6316,47 +6346,110 @@ def _open_tunnel(
     *,
     pyngrok_config: Optional[PyngrokConfig] = None,
     look_first: bool = False,
+    wait_for_restart: bool = False,
 ) -> NgrokTunnel:
     """Create the tunnel on the agent; reload ``tunnel`` in place when re-opening it after a restart.
 
-    An agent that restarts in place while the request is out may lose the tunnel it has just made, and the
-    re-open that follows the restart does not know of it yet. So when a re-open began meanwhile, the agent is
-    asked for the tunnel by name, and it is made again if the agent no longer has it. A re-opened ``tunnel``
-    that disconnect() closed meanwhile is closed again on the agent.
+    The agent may lose the tunnel while the request is out: it restarts in place (and comes back with no
+    tunnels), or it dies and supervision hands its tunnels to the agent that replaces it; either way the re-open
+    that follows does not know of this tunnel yet. So when the agent's re-open count changed meanwhile, the
+    tunnel is looked for by name on the agent that now has the tunnels, and made again if it is not there; after
+    ``max_restarts`` such losses the open gives up. A re-opened ``tunnel`` that disconnect() closed meanwhile is
+    closed again on the agent.
 
     ``pyngrok_config`` is the caller's (``connect``'s, as upstream uses it), else the agent's own.
 
     :param look_first: Whether to ask the agent for the tunnel by name before creating it.
+    :param wait_for_restart: Whether a request cut off by the agent's death under supervision waits for the
+        restart (at most ``startup_timeout``) and is made again on the restarted agent, as connect()'s is.
+    :raises PyngrokNgrokError: When the agent lost the tunnel more than ``max_restarts`` times.
     """
     pyngrok_config = pyngrok_config or ngrok_process.pyngrok_config
-    url = f"{ngrok_process.api_url}{api_path}"
     name = str(options.get("name"))
     previous_url = tunnel.public_url if tunnel is not None else None
+    losses = 0
     while True:
         reopens = ngrok_process._reopens
-        found = _find_tunnel(url, name, pyngrok_config) if look_first else None
-        data = found or _create_tunnel(url, options, pyngrok_config)
-        if tunnel is None:
-            tunnel = NgrokTunnel(data, pyngrok_config, ngrok_process.api_url)
+        url = f"{ngrok_process.api_url}{api_path}"
+        try:
+            found = _find_tunnel(url, name, pyngrok_config) if look_first else None
+            data = found or _create_tunnel(url, options, pyngrok_config)
+        except PyngrokNgrokURLError:
+            if not (wait_for_restart and _died_under_supervision(ngrok_process)):
+                raise
         else:
-            tunnel._load(data, ngrok_process.api_url)
-        if tunnel.public_url is None:
-            raise PyngrokError(
-                f'"public_url" was not populated for tunnel {tunnel}, but is required for pyngrok to function.'
-            )
-        with _tunnels_lock:
-            disconnected = tunnel._disconnected
-            if not disconnected and ngrok_process._reopens == reopens:
-                if previous_url is not None and _current_tunnels.get(previous_url) is tunnel:
-                    del _current_tunnels[previous_url]
-                _current_tunnels[tunnel.public_url] = tunnel
-                ngrok_process._remember_tunnel(api_path, options, tunnel)
+            tunnel = _loaded_tunnel(tunnel, data, pyngrok_config, ngrok_process.api_url)
+            with _tunnels_lock:
+                disconnected = tunnel._disconnected
+                if not disconnected and ngrok_process._reopens == reopens:
+                    if previous_url is not None and _current_tunnels.get(previous_url) is tunnel:
+                        del _current_tunnels[previous_url]
+                    _current_tunnels[str(tunnel.public_url)] = tunnel
+                    ngrok_process._remember_tunnel(api_path, options, tunnel)
+                    return tunnel
+            if disconnected:
+                _delete_tunnel(str(ngrok_process.api_url), tunnel, pyngrok_config)
                 return tunnel
-        if disconnected:
-            _delete_tunnel(str(ngrok_process.api_url), tunnel, pyngrok_config)
-            return tunnel
+        losses += 1
+        if losses > max(pyngrok_config.max_restarts, 1):
+            _close_by_name(url, name, pyngrok_config)
+            raise PyngrokNgrokError(
+                f'ngrok lost tunnel "{name}" to a restart {losses} times while it was being opened, more than '
+                f"max_restarts ({pyngrok_config.max_restarts}) allows; it was not opened."
+            )
         _api_logger.info("ngrok restarted while tunnel %s was being opened; checking that it is still there", name)
+        ngrok_process = _agent_after_restart(ngrok_process, pyngrok_config, name, wait_for_restart)
         look_first = True
+
+
+def _loaded_tunnel(
+    tunnel: Optional[NgrokTunnel], data: Dict[str, Any], pyngrok_config: PyngrokConfig, api_url: Optional[str]
+) -> NgrokTunnel:
+    """A new tunnel object for the agent's answer, or ``tunnel`` reloaded from it."""
+    if tunnel is None:
+        tunnel = NgrokTunnel(data, pyngrok_config, api_url)
+    else:
+        tunnel._load(data, api_url)
+    if tunnel.public_url is None:
+        raise PyngrokError(
+            f'"public_url" was not populated for tunnel {tunnel}, but is required for pyngrok to function.'
+        )
+    return tunnel
+
+
+def _died_under_supervision(ngrok_process: NgrokProcess) -> bool:
+    """Whether the agent died by itself, and supervision restarts it (for a request it cut off)."""
+    if not ngrok_process.pyngrok_config.supervise:
+        return False
+    ngrok_process._exited.wait(_READER_JOIN_SECONDS)  # its sockets close a moment before its exit is seen
+    return ngrok_process._died_by_itself()
+
+
+def _agent_after_restart(
+    ngrok_process: NgrokProcess, pyngrok_config: PyngrokConfig, name: str, wait_for_restart: bool
+) -> NgrokProcess:
+    """The agent that has the tunnels of ``ngrok_process`` after a restart: itself (restarted in place), or the
+    agent that supervision started in its place, waited for when ``wait_for_restart``."""
+    with _tunnels_lock:
+        while ngrok_process._successor is not None:
+            ngrok_process = ngrok_process._successor
+    if ngrok_process.proc.poll() is None:
+        return ngrok_process
+    if not wait_for_restart:
+        raise PyngrokNgrokError(f'ngrok exited while tunnel "{name}" was being opened.')
+    return get_process(pyngrok_config)
+
+
+def _close_by_name(url: str, name: str, pyngrok_config: PyngrokConfig) -> None:
+    """Close the agent's tunnel of that name (and a v2 agent's plain-http twin), if it has one: an open that gives
+    up leaves none behind."""
+    for each in (name, f"{name} (http)") if pyngrok_config.config_version == "2" else (name,):
+        try:
+            api_request(
+                f"{url}/{urllib.parse.quote(each, safe='')}", method="DELETE", timeout=pyngrok_config.request_timeout
+            )
+        except PyngrokError as error:
+            _api_logger.debug("Tunnel %s was not closed: %s", each, error)
 
 
 def _find_tunnel(url: str, name: str, pyngrok_config: PyngrokConfig) -> Optional[Dict[str, Any]]:
@@ -6652,7 +6745,8 @@ def disconnect(public_url: str, pyngrok_config: Optional[PyngrokConfig] = None) 
     """Close the tunnel with the given public URL, if it is open.
 
     With a v2 agent, closing an ``https`` tunnel also closes the ``<name> (http)`` twin the agent opened
-    beside it, so no public port is left behind.
+    beside it, so no public port is left behind. While the agent is down (it died, and supervision restarts
+    it), the tunnel went with it: it is forgotten at once, so the restart does not bring it back.
 
     :param public_url: The public URL of the tunnel.
     :param pyngrok_config: The config to use instead of :func:`get_default`.
@@ -6660,21 +6754,24 @@ def disconnect(public_url: str, pyngrok_config: Optional[PyngrokConfig] = None) 
         an error).
     """
     pyngrok_config = pyngrok_config or get_default()
-    if not is_process_running(pyngrok_config.ngrok_path):
-        _api_logger.debug("ngrok_path %s is not running a process", pyngrok_config.ngrok_path)
-        return
-    api_url = str(get_ngrok_process(pyngrok_config).api_url)
+    ngrok_process = _running_agent(pyngrok_config.ngrok_path)
     tunnel = _known_tunnel(public_url)
+    if ngrok_process is None:
+        _api_logger.debug("ngrok_path %s is not running a process", pyngrok_config.ngrok_path)
+        if tunnel is not None:
+            _forget_closed_tunnel(tunnel, public_url)
+        return
+    api_url = str(ngrok_process.api_url)
     if tunnel is None:
         tunnel = next((t for t in get_tunnels(pyngrok_config) if t.public_url == public_url), None)
         if tunnel is None:
             return
     _api_logger.info("Disconnecting tunnel: %s", tunnel.public_url)
     name = str(tunnel.name)
-    # Forgotten before the agent closes it, so that a re-open after a restart in place, under way now, does
-    # not bring it back (it closes what it re-opened instead); remembered again if the agent refuses.
+    # Forgotten before the agent closes it, so that a re-open after a restart, under way now, does not bring it
+    # back (it closes what it re-opened instead); remembered again if the agent refuses.
     with _tunnels_lock:
-        forgotten = [(agent, agent._forget_tunnel(name)) for agent in list(_current_processes.values())]
+        forgotten = [(agent, agent._forget_tunnel(name)) for agent in _agents_with_tunnels()]
         for _, entry in forgotten:
             if entry is not None:
                 entry[2]._disconnected = True
@@ -6687,13 +6784,26 @@ def disconnect(public_url: str, pyngrok_config: Optional[PyngrokConfig] = None) 
                     entry[2]._disconnected = False
                     agent._remember_tunnel(*entry)
         raise
+    _forget_closed_tunnel(tunnel, public_url, api_url)
+
+
+def _forget_closed_tunnel(tunnel: NgrokTunnel, public_url: str, api_url: Optional[str] = None) -> None:
+    """Forget a tunnel that is closed: no re-open brings it back, and, given the ``api_url`` of the agent that
+    closed it, a v2 agent's ``<name> (http)`` twin beside it goes too."""
     global _disconnects
+    name = str(tunnel.name)
     with _tunnels_lock:
+        for agent in _agents_with_tunnels():
+            entry = agent._forget_tunnel(name)
+            if entry is not None:
+                entry[2]._disconnected = True
+        tunnel._disconnected = True
         _disconnects += 1
         _current_tunnels.pop(public_url, None)
-        names = (name, f"{name} (http)")
-        for url in [url for url, t in _current_tunnels.items() if t.name in names and t.api_url == api_url]:
-            del _current_tunnels[url]
+        if api_url is not None:
+            names = (name, f"{name} (http)")
+            for url in [url for url, t in _current_tunnels.items() if t.name in names and t.api_url == api_url]:
+                del _current_tunnels[url]
 
 
 def _known_tunnel(public_url: str) -> Optional[NgrokTunnel]:
@@ -6701,11 +6811,18 @@ def _known_tunnel(public_url: str) -> Optional[NgrokTunnel]:
     with _tunnels_lock:
         tunnel = _current_tunnels.get(public_url)
         if tunnel is None:
-            # Between a restart in place and its re-open, a get_tunnels() drops the tunnels the agent lost.
-            agents = list(_current_processes.values())
-            remembered = (t for agent in agents for _, _, t in agent._remembered_tunnels())
+            # Between a restart and its re-open, a get_tunnels() drops the tunnels the agent lost.
+            remembered = (t for agent in _agents_with_tunnels() for _, _, t in agent._remembered_tunnels())
             tunnel = next((t for t in remembered if t.public_url == public_url), None)
     return tunnel
+
+
+def _agents_with_tunnels() -> List[NgrokProcess]:
+    """The agents whose remembered tunnels a call may look at (with the tunnels lock held): the running ones,
+    and the dead ones whose tunnels supervision has yet to hand to the agents that replace them."""
+    with _supervisors_lock:
+        holders = [supervisor.holder for supervisor in _supervisors.values()]
+    return [*_current_processes.values(), *holders]
 
 
 def _delete_tunnel(api_url: str, tunnel: NgrokTunnel, pyngrok_config: PyngrokConfig) -> None:
@@ -6883,12 +7000,23 @@ _supervisors_lock = _new_lock()
 
 
 class _Supervisor:
-    """Restarts a dead agent with the same config and re-opens its tunnels, with back-off and a limit."""
+    """Restarts a dead agent with the same config and re-opens its tunnels, with back-off and a limit.
+
+    Calls that need the agent meanwhile wait for the restart (:meth:`wait_for_agent`). An agent it restarted
+    that dies before it is done is restarted by it too (counted against the same limit).
+    """
 
     def __init__(self, dead: NgrokProcess) -> None:
         self.dead = dead
+        # The agent that remembers the tunnels to re-open: the dead one, until they are handed to a restarted one.
+        self.holder = dead
         self.cancelled = threading.Event()
         self.thread = threading.Thread(target=self.run, name="pyngrok-supervisor", daemon=True)
+        # Notified when an agent it started is up, and when it ends; ``ending`` says why it ends without one.
+        self.changed = threading.Condition()
+        self.ended = False
+        self.ending: Optional[str] = None
+        self.last_failure: Optional[str] = None
 
     def run(self) -> None:
         config = self.dead.pyngrok_config
@@ -6902,12 +7030,56 @@ class _Supervisor:
                     return
                 with _supervisors_lock:
                     _restart_times.setdefault(config.ngrok_path, []).append(time.monotonic())
-                if self._restart(restarts + 1):
+                if self._restart(restarts + 1) and self._done():
                     return
         finally:
             with _supervisors_lock:
                 if _supervisors.get(config.ngrok_path) is self:
                     del _supervisors[config.ngrok_path]
+            if self.cancelled.is_set():
+                self.ending = "The ngrok process was stopped by kill() while supervision restarted it."
+            with self.changed:
+                self.ended = True
+                self.changed.notify_all()
+
+    def _done(self) -> bool:
+        """Leave the registry, unless the agent it restarted has died since: then that death is its to handle
+        (the agent's own report of it found this supervisor still registered)."""
+        with _supervisors_lock:
+            if self.holder._died_by_itself() and not self.cancelled.is_set():
+                return False
+            if _supervisors.get(self.dead.pyngrok_config.ngrok_path) is self:
+                del _supervisors[self.dead.pyngrok_config.ngrok_path]
+            return True
+
+    def wait_for_agent(self, timeout: float) -> Optional[NgrokProcess]:
+        """Wait for the agent this supervisor restarts, at most ``timeout`` seconds.
+
+        :return: The agent; None when the supervisor is done but its agent is gone again (died since: another
+            supervisor may restart it).
+        :raises PyngrokNgrokError: When supervision gives up, is ended by ``kill()``, or the agent is not back
+            in time.
+        """
+        ngrok_path = self.dead.pyngrok_config.ngrok_path
+        _process_logger.info("ngrok died and supervision restarts it: waiting for the restart (%s s at most)", timeout)
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                with _current_processes_lock:
+                    agent = _current_processes.get(ngrok_path)
+                if agent is not None and agent.proc.poll() is None:
+                    return agent
+                if self.ended:
+                    if self.ending is None:
+                        return None
+                    raise PyngrokNgrokError(self.ending)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise PyngrokNgrokError(
+                        f"ngrok died, and supervision was restarting it, but it was not back within {timeout} "
+                        "seconds (startup_timeout)."
+                    )
+                self.changed.wait(remaining)
 
     def _recent_restarts(self) -> int:
         config = self.dead.pyngrok_config
@@ -6921,6 +7093,8 @@ class _Supervisor:
         config = self.dead.pyngrok_config
         reason = f"gave up after {config.max_restarts} restarts"
         _process_logger.error("ngrok supervision %s within %g seconds", reason, config.restart_window)
+        last = f"; {self.last_failure}" if self.last_failure else "."
+        self.ending = f"ngrok died, and supervision {reason} within {config.restart_window:g} seconds{last}"
         self.dead._notify(SESSION_STOPPED, SESSION_STOPPED, reason)
 
     def _restart(self, attempt: int) -> bool:
@@ -6931,15 +7105,22 @@ class _Supervisor:
         if self.cancelled.is_set():
             return True
         try:
-            fresh = _get_or_start(config, self.cancelled)  # or the agent someone's call started meanwhile
-            reopen_error = _reopen_tunnels(self.dead, fresh)
+            try:
+                fresh = _get_or_start(config, self.cancelled)  # or the agent someone's call started meanwhile
+            finally:
+                with self.changed:
+                    self.changed.notify_all()
+            _hand_over_tunnels(self.holder, fresh)
+            self.holder = fresh
+            reopen_error = _reopen_tunnels(fresh, keep_failed=True)
             if reopen_error is not None:
                 raise reopen_error
         except PyngrokError as error:
             if self.cancelled.is_set():
                 return True  # kill() ended the restart: nothing failed
             _process_logger.warning("ngrok %s failed: %s", reason, error)
-            self.dead._notify(SESSION_STOPPED, SESSION_STARTING, f"{reason} failed: {error}")
+            self.last_failure = f"{reason} failed: {error}"
+            self.dead._notify(SESSION_STOPPED, SESSION_STARTING, self.last_failure)
             return False
         _process_logger.info("ngrok restarted (%s) with %s tunnels re-opened", reason, len(fresh._remembered_tunnels()))
         return True
@@ -6949,47 +7130,62 @@ def _supervise(dead: NgrokProcess) -> None:
     ngrok_path = dead.pyngrok_config.ngrok_path
     with _supervisors_lock:
         if ngrok_path in _supervisors:
-            return
+            return  # restarting this path already: an agent it started that died is its to restart
         supervisor = _supervisors[ngrok_path] = _Supervisor(dead)
     supervisor.thread.start()
 
 
-def _reopen_tunnels(previous: NgrokProcess, agent: NgrokProcess) -> Optional[PyngrokError]:
-    """Open on ``agent`` every tunnel that was open on ``previous``, keeping the user's tunnel objects.
+def _hand_over_tunnels(dead: NgrokProcess, agent: NgrokProcess) -> None:
+    """Give the tunnels a dead agent remembers to the agent that replaced it, which re-opens them.
 
-    ``previous`` is the agent that died, or ``agent`` itself when it restarted in place (it comes back with no
-    tunnels, but a tunnel opened since the restart may be there already: each is looked for first). A tunnel
-    that cannot be re-opened is logged and skipped; the first such error is returned.
+    The dead agent's re-open count changes, so a connect() that it answered but that has not noted its tunnel
+    yet opens the tunnel on ``agent`` (see _open_tunnel). A name that ``agent`` has already (opened there by a
+    call since) keeps that tunnel.
     """
-    in_place = previous is agent
-    reopens = 0
+    if dead is agent:
+        return
     with _tunnels_lock:
-        opened = previous._remembered_tunnels()
-        if in_place:
-            reopens = agent._begin_reopen()  # an open whose request is out sees that this re-open lacks it
-        else:
-            for _, _, tunnel in opened:
-                _current_tunnels.pop(str(tunnel.public_url), None)
+        dead._begin_reopen()
+        dead._successor = agent
+        for api_path, options, tunnel in dead._remembered_tunnels():
+            dead._forget_tunnel(str(options.get("name")))
+            _current_tunnels.pop(str(tunnel.public_url), None)
+            if not agent._remembers_tunnel(options.get("name")):
+                agent._remember_tunnel(api_path, options, tunnel)
+
+
+def _reopen_tunnels(agent: NgrokProcess, keep_failed: bool = False) -> Optional[PyngrokError]:
+    """Open again every tunnel ``agent`` remembers, keeping the user's tunnel objects: after it restarted in place
+    (it comes back with no tunnels), or after supervision started it in place of an agent that died.
+
+    Each is looked for first: a tunnel opened since may be there already. A tunnel that cannot be re-opened is
+    logged and skipped, and forgotten unless ``keep_failed`` (supervision, which tries again); the first such
+    error is returned.
+    """
+    with _tunnels_lock:
+        reopens = agent._begin_reopen()  # an open whose request is out sees that this re-open lacks it
+        opened = agent._remembered_tunnels()
     first_error: Optional[PyngrokError] = None
     for api_path, options, tunnel in opened:
         name = str(options.get("name"))
-        if tunnel._disconnected or (not in_place and agent._remembers_tunnel(name)):
-            continue  # closed meanwhile by disconnect(), or re-opened already by someone's call
+        if tunnel._disconnected:
+            continue  # closed meanwhile by disconnect()
         try:
-            _open_tunnel(agent, api_path, options, tunnel, look_first=in_place)
+            _open_tunnel(agent, api_path, options, tunnel, look_first=True)
         except PyngrokError as error:
             _process_logger.warning("Could not re-open tunnel %s after a restart: %s", name, error)
             first_error = first_error or error
             with _tunnels_lock:
-                if in_place and agent._reopens == reopens:  # else a later re-open has it in hand
-                    agent._forget_tunnel(name)
+                if agent._reopens == reopens:  # else a later re-open has it in hand
                     if _current_tunnels.get(str(tunnel.public_url)) is tunnel:
                         del _current_tunnels[str(tunnel.public_url)]
+                    if not keep_failed:
+                        agent._forget_tunnel(name)
     return first_error
 
 
 def _reopen_after_restart_in_place(agent: NgrokProcess) -> None:
-    _reopen_tunnels(agent, agent)
+    _reopen_tunnels(agent)
     _process_logger.info("ngrok restarted in place; %s tunnels re-opened", len(agent._remembered_tunnels()))
 
 

@@ -14,6 +14,7 @@ import hashlib
 import http.client
 import http.server
 import json
+import logging
 import math
 import os
 import random
@@ -466,6 +467,87 @@ class TLSEchoServer(LoopbackListener):
             threads = list(self._threads)
         for thread in threads:
             thread.join(5)
+
+
+def counting_agent(directory: str, fake_ngrok_path: str, spawn_log: str) -> str:
+    """An ``ngrok`` that notes each time it is started (a line in ``spawn_log``), then runs the fake agent."""
+    path = os.path.join(directory, "counting-ngrok")
+    with open(path, "w", encoding="utf-8") as script:
+        script.write(f'#!/bin/sh\necho started >> "{spawn_log}"\nexec "{fake_ngrok_path}" "$@"\n')
+    os.chmod(path, 0o755)
+    return path
+
+
+class LogHook(logging.Filter):
+    """Runs ``hook(record)`` in the thread of each record the library logs on one of its loggers, debug ones too.
+
+    A hook that waits holds that thread at that point of its work, so a test can put an event (the agent's
+    death, a restart) exactly there, as a busy machine's thread scheduling may. Used as a context manager; the
+    hook must not raise (it would raise from the library's call).
+    """
+
+    def __init__(self, logger_name: str, hook: Callable[[logging.LogRecord], None]) -> None:
+        super().__init__()
+        self.logger = logging.getLogger(logger_name)
+        self.hook = hook
+        self.level = self.logger.level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.hook(record)
+        return True
+
+    def __enter__(self) -> "LogHook":
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.addFilter(self)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.logger.removeFilter(self)
+        self.logger.setLevel(self.level)
+
+
+class LogGate(LogHook):
+    """Holds the first thread whose record ``holds(record)`` (at that log call) until the gate opens: by
+    ``open()``, or by a record for which ``opened_by(record)``. ``reached`` is set when a thread is held."""
+
+    def __init__(
+        self,
+        logger_name: str,
+        holds: Callable[[logging.LogRecord], bool],
+        opened_by: Callable[[logging.LogRecord], bool] = lambda record: False,
+        timeout: float = 30.0,
+    ) -> None:
+        super().__init__(logger_name, self._check)
+        self.holds, self.opened_by, self.timeout = holds, opened_by, timeout
+        self.reached, self.opened = threading.Event(), threading.Event()
+
+    def _check(self, record: logging.LogRecord) -> None:
+        if self.opened_by(record):
+            self.opened.set()
+        elif not self.reached.is_set() and self.holds(record):
+            self.reached.set()
+            self.opened.wait(self.timeout)
+
+    def open(self) -> None:
+        self.opened.set()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.opened.set()
+        super().__exit__(*exc_info)
+
+
+def answer_to(name: str, record: logging.LogRecord) -> bool:
+    """Whether a record is the library's log of an agent's answer about tunnel ``name`` (the one creating it)."""
+    message = record.getMessage()
+    return message.startswith("Response 20") and f'"name":"{name}"' in message.replace(" ", "")
+
+
+def held_answer(name: str) -> LogGate:
+    """A gate that holds a ``connect()`` running in a thread named ``connecting...`` once it has the agent's
+    answer that made tunnel ``name``, before it notes the tunnel."""
+    return LogGate(
+        "pyngrok.ngrok", lambda record: record.threadName.startswith("connecting") and answer_to(name, record)
+    )
 
 
 class HTTPStatusError(OSError):

@@ -22,6 +22,7 @@ import queue
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
@@ -35,6 +36,7 @@ from helpers import (
     echo_round_trip,
     fetch,
     free_port,
+    held_answer,
     pid_alive,
     port_refuses,
     public_port,
@@ -253,6 +255,33 @@ def test_supervision_restarts_a_killed_agent_with_its_named_tunnels(
     assert recorder.reasons("stopped") == ["ngrok exited with code -9"]
     assert recorder.reasons("starting") == ["restart 1 of 3"]
     assert recorder.events[-1].ngrok_process is second
+
+
+def test_supervision_keeps_a_connect_answered_before_the_kill_and_not_a_disconnect_made_while_down(
+    setup: Setup, local_site: Any
+) -> None:
+    """The real agent answers connect("late") and is killed before connect() has noted the tunnel (its thread is
+    held at its log of the answer, as a busy machine may hold it); while it is down, "gone" is disconnected.
+    After the restart, "late" is open on the new agent and "gone" is not."""
+    server, config = setup.server, setup.config
+    config.supervise = True
+    config.restart_backoff = 0.1
+    ngrok.connect(str(local_site.port), name="kept", pyngrok_config=config)
+    gone = ngrok.connect(str(local_site.port), name="gone", pyngrok_config=config)
+    first = ngrok.get_ngrok_process(config)
+    held = held_answer("late")
+    with held, ThreadPoolExecutor(1, "connecting") as pool:
+        connecting = pool.submit(ngrok.connect, str(local_site.port), name="late", pyngrok_config=config)
+        assert held.reached.wait(10)
+        os.kill(first.proc.pid, signal.SIGKILL)
+        assert wait_for(first._exited.is_set, 10)  # dead, and under supervision
+        ngrok.disconnect(str(gone.public_url), config)  # the agent is down
+        assert wait_for(lambda: pyngrok._supervisors == {}, 20)  # restarted, its tunnels re-opened
+        held.open()
+        late = connecting.result(timeout=30)
+    assert tunnel_names(config) == ["kept", "kept (http)", "late", "late (http)"]
+    assert late.api_url == ngrok.get_ngrok_process(config).api_url
+    assert fetch(str(late.public_url), server.ca_path) == local_site.page
 
 
 def test_without_supervision_a_killed_agent_is_reported_and_not_restarted(setup: Setup, local_site: Any) -> None:

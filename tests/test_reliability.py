@@ -21,7 +21,7 @@ from typing import Any, Dict, List
 import pytest
 
 import pyngrok
-from helpers import REPO_ROOT, LoopbackListener, free_port, pid_alive, wait_for
+from helpers import REPO_ROOT, LoopbackListener, counting_agent, free_port, pid_alive, wait_for
 from pyngrok import ngrok, process
 from pyngrok.conf import PyngrokConfig
 from pyngrok.exception import PyngrokNgrokError
@@ -43,15 +43,6 @@ def test_a_forked_child_leaves_the_parents_agent_and_tunnel_alone(
     assert report["child_exit"] == 0, done.stderr.decode()
     assert report["agent_alive"] and report["page"] == local_site.page
     assert b"Traceback" not in done.stderr and b"Fatal Python error" not in done.stderr
-
-
-def counting_agent(directory: str, fake_ngrok_path: str, spawn_log: str) -> str:
-    """An ``ngrok`` that notes each time it is started, then runs the fake agent."""
-    path = os.path.join(directory, "counting-ngrok")
-    with open(path, "w", encoding="utf-8") as script:
-        script.write(f'#!/bin/sh\necho started >> "{spawn_log}"\nexec "{fake_ngrok_path}" "$@"\n')
-    os.chmod(path, 0o755)
-    return path
 
 
 def test_a_crash_looping_agent_is_started_at_most_max_restarts_plus_one_times(

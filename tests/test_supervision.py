@@ -17,9 +17,22 @@ from typing import Any, List
 import pytest
 
 import pyngrok
-from helpers import Recorder, children_of, fetch, pid_alive, python_child, wait_for
+from helpers import (
+    LogGate,
+    LogHook,
+    Recorder,
+    answer_to,
+    children_of,
+    counting_agent,
+    fetch,
+    held_answer,
+    pid_alive,
+    python_child,
+    wait_for,
+)
 from pyngrok import ngrok, process
 from pyngrok.conf import PyngrokConfig
+from pyngrok.exception import PyngrokNgrokError
 
 
 def test_session_states_follow_the_agent(pyngrok_config: PyngrokConfig) -> None:
@@ -181,6 +194,194 @@ def test_a_disconnect_during_the_re_open_after_a_restart_in_place_stays_closed(
     assert wait_for(no_reopen_running, 10)
     assert ngrok.get_tunnels(pyngrok_config) == []
     assert ngrok_process._remembered_tunnels() == []  # a later restart does not bring it back either
+
+
+def restarting(record: Any) -> bool:
+    """Whether a record is the supervisor's log that it is about to restart the agent that died."""
+    return bool(record.getMessage().startswith("ngrok process died; restart 1"))
+
+
+def tunnel_names(pyngrok_config: PyngrokConfig) -> List[str]:
+    return sorted(str(t.name) for t in ngrok.get_tunnels(pyngrok_config) if "(http)" not in str(t.name))
+
+
+def test_a_connect_answered_just_before_the_agent_died_opens_its_tunnel_on_the_restarted_agent(
+    pyngrok_config: PyngrokConfig, local_site: Any
+) -> None:
+    """The agent answers connect() and dies before connect() has noted the tunnel (its thread is held at its log
+    of the answer, as a busy machine may hold it); supervision restarts the agent and re-opens the tunnels it
+    knew of. The tunnel must end up on the restarted agent, not noted on the dead one and lost."""
+    pyngrok_config.supervise = True
+    pyngrok_config.restart_backoff = 0.05
+    ngrok.connect(str(local_site.port), name="kept", pyngrok_config=pyngrok_config)
+    first = ngrok.get_ngrok_process(pyngrok_config)
+    held = held_answer("late")
+    with held, ThreadPoolExecutor(1, "connecting") as pool:
+        connecting = pool.submit(ngrok.connect, str(local_site.port), name="late", pyngrok_config=pyngrok_config)
+        assert held.reached.wait(10)
+        os.kill(first.proc.pid, signal.SIGKILL)
+        assert wait_for(first._exited.is_set, 10)  # dead, and under supervision
+        assert wait_for(lambda: pyngrok._supervisors == {}, 20)  # restarted, "kept" re-opened
+        held.open()
+        late = connecting.result(timeout=30)
+    second = ngrok.get_ngrok_process(pyngrok_config)
+    assert second is not first and late.api_url == second.api_url
+    assert tunnel_names(pyngrok_config) == ["kept", "late"]
+    assert fetch(str(late.public_url)) == local_site.page
+
+
+def test_a_connect_whose_request_is_out_when_the_agent_dies_opens_its_tunnel_on_the_restarted_agent(
+    pyngrok_config: PyngrokConfig, local_site: Any, monkeypatch: Any, tmp_path: Any
+) -> None:
+    gate = str(tmp_path / "gate")
+    monkeypatch.setenv("FAKE_NGROK_HOLD", f"after:{gate}")  # the agent makes the tunnel, and holds its answer
+    pyngrok_config.supervise = True
+    pyngrok_config.restart_backoff = 0.05
+    ngrok.connect(str(local_site.port), name="kept", pyngrok_config=pyngrok_config)
+    first = ngrok.get_ngrok_process(pyngrok_config)
+    open(gate, "w").close()
+    with ThreadPoolExecutor(1) as pool:
+        connecting = pool.submit(ngrok.connect, str(local_site.port), name="late", pyngrok_config=pyngrok_config)
+        assert wait_for(lambda: held_at_gate(gate) == ["late"], 10)
+        monkeypatch.delenv("FAKE_NGROK_HOLD")  # the restarted agent holds nothing
+        os.kill(first.proc.pid, signal.SIGKILL)  # the request is cut off
+        late = connecting.result(timeout=30)
+    second = ngrok.get_ngrok_process(pyngrok_config)
+    assert second is not first and late.api_url == second.api_url
+    assert wait_for(lambda: pyngrok._supervisors == {}, 20)
+    assert tunnel_names(pyngrok_config) == ["kept", "late"]
+    assert fetch(str(late.public_url)) == local_site.page
+
+
+@pytest.mark.parametrize("restart", ["succeeds", "fails"])
+def test_a_connect_while_the_agent_is_down_waits_for_supervision_to_restart_it(
+    pyngrok_config: PyngrokConfig, local_site: Any, monkeypatch: Any, tmp_path: Any, restart: str
+) -> None:
+    """Called between the agent's death and its restart, connect() waits for the restart (it starts no agent of its
+    own, which would ignore the back-off and the limit); when supervision gives up, connect() says so."""
+    spawn_log = str(tmp_path / "spawns.log")
+    pyngrok_config.ngrok_path = counting_agent(str(tmp_path), pyngrok_config.ngrok_path, spawn_log)
+    pyngrok_config.supervise = True
+    pyngrok_config.max_restarts = 1
+    pyngrok_config.restart_backoff = 0.05
+    ngrok.connect(str(local_site.port), name="kept", pyngrok_config=pyngrok_config)
+    first = ngrok.get_ngrok_process(pyngrok_config)
+    if restart == "fails":
+        monkeypatch.setenv("FAKE_NGROK_STARTUP", "error")  # the restarted agent's session is refused
+    # The supervisor is held as it is about to restart the agent, until the caller waits for the restart.
+    held_restart = LogGate(
+        "pyngrok.process", restarting, lambda record: "waiting for the restart" in record.getMessage()
+    )
+    with held_restart:
+        os.kill(first.proc.pid, signal.SIGKILL)
+        assert wait_for(first._exited.is_set, 10)  # dead, and under supervision
+        if restart == "succeeds":
+            tunnel = ngrok.connect(str(local_site.port), name="new", pyngrok_config=pyngrok_config)
+        else:
+            with pytest.raises(PyngrokNgrokError) as caught:
+                ngrok.connect(str(local_site.port), name="new", pyngrok_config=pyngrok_config)
+    assert held_restart.reached.is_set() and held_restart.opened.is_set()
+    if restart == "succeeds":
+        assert wait_for(lambda: pyngrok._supervisors == {}, 20)
+        assert tunnel.api_url == ngrok.get_ngrok_process(pyngrok_config).api_url
+        assert tunnel_names(pyngrok_config) == ["kept", "new"]
+        assert fetch(str(tunnel.public_url)) == local_site.page
+    else:
+        message = str(caught.value)
+        assert "supervision gave up after 1 restart" in message and "ERR_NGROK_105" in message, message
+        assert not process.is_process_running(pyngrok_config.ngrok_path)
+    with open(spawn_log, encoding="utf-8") as spawns:
+        assert len(spawns.readlines()) == 2  # the first agent, and supervision's one restart
+
+
+@pytest.mark.parametrize("when", ["agent down", "re-open out"])
+def test_a_disconnect_while_supervision_restarts_the_agent_stays_closed(
+    pyngrok_config: PyngrokConfig, local_site: Any, monkeypatch: Any, tmp_path: Any, when: str
+) -> None:
+    """disconnect() between the agent's death and its restart ("agent down"), or while the restarted agent has
+    the re-open's request for that tunnel ("re-open out"): the restart must not bring the tunnel back."""
+    gate = str(tmp_path / "gate")
+    monkeypatch.setenv("FAKE_NGROK_HOLD", f"before:{gate}")
+    pyngrok_config.supervise = True
+    pyngrok_config.restart_backoff = 0.05
+    gone = ngrok.connect(str(local_site.port), name="gone", pyngrok_config=pyngrok_config)
+    ngrok.connect(str(local_site.port), name="kept", pyngrok_config=pyngrok_config)
+    first = ngrok.get_ngrok_process(pyngrok_config)
+    held_restart = LogGate("pyngrok.process", lambda record: when == "agent down" and restarting(record))
+    with held_restart:
+        if when == "re-open out":
+            open(gate, "w").close()
+        os.kill(first.proc.pid, signal.SIGKILL)
+        assert wait_for(first._exited.is_set, 10)  # dead, and under supervision
+        if when == "re-open out":
+            assert wait_for(lambda: held_at_gate(gate) == ["gone"], 10)  # the re-open's request, at the agent
+        ngrok.disconnect(str(gone.public_url), pyngrok_config)
+        held_restart.open()
+        if when == "re-open out":
+            os.remove(gate)
+        assert wait_for(lambda: pyngrok._supervisors == {}, 20)
+    assert wait_for(no_reopen_running, 10)
+    assert tunnel_names(pyngrok_config) == ["kept"]
+    second = ngrok.get_ngrok_process(pyngrok_config)
+    assert second is not first
+    assert [str(t.name) for _, _, t in second._remembered_tunnels()] == ["kept"]  # a later restart skips it too
+
+
+def test_a_connect_gives_up_naming_the_tunnel_when_the_agent_keeps_restarting_in_place(
+    pyngrok_config: PyngrokConfig, local_site: Any
+) -> None:
+    """Each time the agent answers connect(), it restarts in place (and loses the tunnel) before connect() has
+    noted it: connect() looks again, at most max_restarts times, then gives up with an error naming the tunnel,
+    leaving no tunnel of that name on the agent."""
+    pyngrok_config.supervise = True
+    pyngrok_config.max_restarts = 2
+    ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
+    restarts: List[int] = []
+
+    def restart_on_each_answer(record: Any) -> None:
+        if record.threadName.startswith("connecting") and answer_to("late", record) and len(restarts) < 10:
+            reopens = ngrok_process._reopens
+            os.kill(ngrok_process.proc.pid, signal.SIGUSR1)  # the fake's Restart button
+            restarts.append(reopens)
+            wait_for(lambda: ngrok_process._reopens > reopens, 10)  # the agent is back, its re-open begun
+
+    with LogHook("pyngrok.ngrok", restart_on_each_answer), ThreadPoolExecutor(1, "connecting") as pool:
+        connecting = pool.submit(ngrok.connect, str(local_site.port), name="late", pyngrok_config=pyngrok_config)
+        with pytest.raises(PyngrokNgrokError) as caught:
+            connecting.result(timeout=60)
+    assert 'tunnel "late"' in str(caught.value) and "3 times" in str(caught.value), caught.value
+    assert len(restarts) == pyngrok_config.max_restarts + 1
+    assert wait_for(no_reopen_running, 10)
+    assert tunnel_names(pyngrok_config) == []
+    assert ngrok.get_ngrok_process(pyngrok_config) is ngrok_process
+
+
+def test_an_agent_that_dies_as_supervision_finishes_its_restart_is_restarted_too(
+    pyngrok_config: PyngrokConfig, local_site: Any
+) -> None:
+    """The restarted agent dies just as its supervisor is done (held at its last log line, as a busy machine
+    may): that death must be supervised too, not lost because a supervisor was still registered."""
+    pyngrok_config.supervise = True
+    pyngrok_config.restart_backoff = 0.05
+    tunnel = ngrok.connect(str(local_site.port), name="kept", pyngrok_config=pyngrok_config)
+    first = ngrok.get_ngrok_process(pyngrok_config)
+    second_pid: List[int] = []
+
+    def kill_the_restarted_agent(record: Any) -> None:
+        if record.getMessage().startswith("ngrok restarted (restart 1") and not second_pid:
+            second = pyngrok._current_processes[pyngrok_config.ngrok_path]
+            second_pid.append(second.proc.pid)
+            os.kill(second.proc.pid, signal.SIGKILL)
+            wait_for(second._exited.is_set, 10)  # its death is reported while the supervisor is still there
+
+    with LogHook("pyngrok.process", kill_the_restarted_agent):
+        os.kill(first.proc.pid, signal.SIGKILL)
+        assert wait_for(lambda: bool(second_pid), 20)
+        assert wait_for(lambda: process.is_process_running(pyngrok_config.ngrok_path), 20)
+    third = ngrok.get_ngrok_process(pyngrok_config)
+    assert third.proc.pid not in (first.proc.pid, second_pid[0])
+    assert wait_for(lambda: "kept" in tunnel_names(pyngrok_config), 20)
+    assert fetch(str(tunnel.public_url)) == local_site.page
 
 
 def test_supervision_gives_up_after_its_limit(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
