@@ -365,22 +365,23 @@ def test_an_agent_that_dies_as_supervision_finishes_its_restart_is_restarted_too
     pyngrok_config.restart_backoff = 0.05
     tunnel = ngrok.connect(str(local_site.port), name="kept", pyngrok_config=pyngrok_config)
     first = ngrok.get_ngrok_process(pyngrok_config)
-    second_pid: List[int] = []
+    second: List[Any] = []
+    killed = threading.Event()
 
     def kill_the_restarted_agent(record: Any) -> None:
-        if record.getMessage().startswith("ngrok restarted (restart 1") and not second_pid:
-            second = pyngrok._current_processes[pyngrok_config.ngrok_path]
-            second_pid.append(second.proc.pid)
-            os.kill(second.proc.pid, signal.SIGKILL)
-            wait_for(second._exited.is_set, 10)  # its death is reported while the supervisor is still there
+        if record.getMessage().startswith("ngrok restarted (restart 1") and not second:
+            second.append(pyngrok._current_processes[pyngrok_config.ngrok_path])
+            os.kill(second[0].proc.pid, signal.SIGKILL)
+            wait_for(second[0]._exited.is_set, 10)  # its death is reported while the supervisor is still there
+            killed.set()
 
     with LogHook("pyngrok.process", kill_the_restarted_agent):
         os.kill(first.proc.pid, signal.SIGKILL)
-        assert wait_for(lambda: bool(second_pid), 20)
-        assert wait_for(lambda: process.is_process_running(pyngrok_config.ngrok_path), 20)
+        assert killed.wait(20)
+        assert wait_for(lambda: pyngrok._supervisors == {}, 20)
     third = ngrok.get_ngrok_process(pyngrok_config)
-    assert third.proc.pid not in (first.proc.pid, second_pid[0])
-    assert wait_for(lambda: "kept" in tunnel_names(pyngrok_config), 20)
+    assert third is not second[0] and third is not first
+    assert tunnel_names(pyngrok_config) == ["kept"]  # re-opened by supervision, not a fresh agent's start
     assert fetch(str(tunnel.public_url)) == local_site.page
 
 
