@@ -385,6 +385,25 @@ def test_an_agent_that_dies_as_supervision_finishes_its_restart_is_restarted_too
     assert fetch(str(tunnel.public_url)) == local_site.page
 
 
+def test_a_call_that_finds_the_agent_dead_before_its_exit_is_reported_leaves_it_to_supervision(
+    pyngrok_config: PyngrokConfig, local_site: Any
+) -> None:
+    """A program that polls is_process_running() sees the crash at once, often before the agent's reader has
+    reported the exit: forgetting the dead agent then must not make its death look like a kill()."""
+    pyngrok_config.supervise = True
+    pyngrok_config.restart_backoff = 0.05
+    tunnel = ngrok.connect(str(local_site.port), name="kept", pyngrok_config=pyngrok_config)
+    first = ngrok.get_ngrok_process(pyngrok_config)
+    os.kill(first.proc.pid, signal.SIGKILL)
+    while pyngrok._current_processes.get(pyngrok_config.ngrok_path) is first:
+        process.is_process_running(pyngrok_config.ngrok_path)  # the call that forgets the dead agent
+    assert wait_for(lambda: process.is_process_running(pyngrok_config.ngrok_path), 10)
+    assert ngrok.get_ngrok_process(pyngrok_config) is not first
+    assert wait_for(lambda: pyngrok._supervisors == {}, 10)
+    assert tunnel_names(pyngrok_config) == ["kept"]
+    assert fetch(str(tunnel.public_url)) == local_site.page
+
+
 def test_supervision_gives_up_after_its_limit(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
     recorder = Recorder()
     pyngrok_config.session_callback = recorder
