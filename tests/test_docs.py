@@ -134,7 +134,11 @@ def test_doc_example_runs(example: Example, example_env: Dict[str, str], tmp_pat
 
 
 def run_server_example(example: Example, command: List[str], cwd: str, env: Dict[str, str]) -> None:
-    with open(os.path.join(cwd, "output.txt"), "w+", encoding="utf-8") as output:
+    output = os.path.join(cwd, "output.txt")
+    # The example's stdout and stderr append to the file (O_APPEND), which the test reads through a file of its
+    # own: a file shared with the test would share its offset, and a read's seek(0) would make the example's
+    # next write overwrite what it printed first (its public URL).
+    with open(output, "a", encoding="utf-8") as sink:
         # A session of its own, so that SIGINT reaches every process of the example, as Ctrl-C in a terminal
         # would (Django's autoreloader serves from a child process).
         env = {**env, "PYTHONFAULTHANDLER": "1"}
@@ -142,7 +146,7 @@ def run_server_example(example: Example, command: List[str], cwd: str, env: Dict
             command,
             cwd=cwd,
             env=env,
-            stdout=output,
+            stdout=sink,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
@@ -164,7 +168,7 @@ def run_server_example(example: Example, command: List[str], cwd: str, env: Dict
             server.wait(timeout=30)
 
 
-def fetch_through_public_url(example: Example, server: "subprocess.Popen[str]", output: Any) -> str:
+def fetch_through_public_url(example: Example, server: "subprocess.Popen[str]", output: str) -> str:
     """Wait for the example to print its public URL, then fetch the page through it (the fake agent forwards)."""
     public_url: List[str] = []
 
@@ -189,9 +193,9 @@ def fetch_through_public_url(example: Example, server: "subprocess.Popen[str]", 
     return page[0]
 
 
-def read(output: Any) -> str:
-    output.seek(0)
-    return str(output.read())
+def read(output: str) -> str:
+    with open(output, encoding="utf-8", errors="replace") as printed:
+        return printed.read()
 
 
 def test_the_api_reference_lists_every_public_name() -> None:
