@@ -231,11 +231,14 @@ def _new_rlock() -> threading.RLock:
 class _LazyLogger:
     """A stand-in for ``logging.getLogger(name)`` until the library first logs.
 
-    ``import pyngrok`` does not import ``logging``, which with the ``traceback``, ``string`` and ``weakref`` it
-    imports would make the import more than half again as slow. The first use of any stand-in puts the real
-    loggers in place of all of them among this module's globals (see :func:`_use_real_loggers`), so every later
-    log call is a plain call on a ``logging.Logger``. Creating a submodule that has a logger (``pyngrok.process``)
-    does the same, so its ``logger`` is the real one, as upstream's is.
+    Neither ``import pyngrok`` nor ``from pyngrok import ngrok`` imports ``logging``, which with the
+    ``traceback``, ``string``, ``weakref`` and ``threading`` it imports would make the import half again as slow.
+    The first use of any stand-in puts the real loggers in place of all of them, among this module's globals and
+    in the submodules (see :func:`_use_real_loggers`), so every later log call is a plain call on a
+    ``logging.Logger`` and ``ngrok.logger`` is upstream's object. Until then a stand-in passes every read, write
+    and delete to the real logger, so ``ngrok.logger.setLevel(...)`` and ``patch.object(ngrok.logger, "debug")``
+    act on it, and ``isinstance(ngrok.logger, logging.Logger)`` is true (through ``__class__``, as a mock's is).
+    When the program has imported ``logging`` already, the real loggers cost nothing and are used at once.
 
     :param name: The logger's name.
     """
@@ -245,17 +248,27 @@ class _LazyLogger:
     def __init__(self, name: str) -> None:
         object.__setattr__(self, "_name", name)
 
-    def __getattr__(self, name: str) -> Any:
+    def _real(self) -> logging.Logger:
         _use_real_loggers()
-        return getattr(logging.getLogger(self._name), name)
+        return logging.getLogger(self._name)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        _use_real_loggers()
-        setattr(logging.getLogger(self._name), name, value)
+        setattr(self._real(), name, value)
 
     def __delattr__(self, name: str) -> None:
-        _use_real_loggers()
-        delattr(logging.getLogger(self._name), name)
+        delattr(self._real(), name)
+
+    if not TYPE_CHECKING:
+
+        @property
+        def __class__(self) -> type:  # also what dir() lists, so mock's spec and autospec see a logger's names
+            return type(self._real())
+
+    def __reduce__(self) -> Tuple[Any, Tuple[str]]:
+        return logging.getLogger, (self._name,)  # pickled and copied as the real logger is
 
     def __repr__(self) -> str:
         return f"<logger {self._name!r}, created by pyngrok on first use>"
@@ -269,14 +282,20 @@ _real_loggers_in_place = False
 
 
 def _use_real_loggers() -> None:
-    """Import ``logging`` and replace each :class:`_LazyLogger` among this module's globals by its real logger."""
+    """Import ``logging`` and put the real logger in place of each :class:`_LazyLogger` among this module's
+    globals and the names of the submodules made so far."""
     global _real_loggers_in_place
     if not _real_loggers_in_place:
-        this_globals = globals()
-        for name, value in list(this_globals.items()):
-            if isinstance(value, _LazyLogger):
-                this_globals[name] = logging.getLogger(value._name)
-        _real_loggers_in_place = True
+        _real_loggers_in_place = True  # first, so a submodule being filled meanwhile sees it (_fill_submodule)
+        _replace_stand_ins(globals())
+        for submodule in list(_submodules.values()):
+            _replace_stand_ins(vars(submodule))
+
+
+def _replace_stand_ins(namespace: Dict[str, Any]) -> None:
+    for name, value in list(namespace.items()):
+        if type(value) is _LazyLogger:
+            namespace[name] = logging.getLogger(value._name)
 
 
 logger = _logger("pyngrok")
@@ -7675,6 +7694,8 @@ _submodules: Dict[str, _Submodule] = {}
 
 def _rebind(submodule: Optional[_Submodule], name: str, value: Any) -> None:
     """Set ``name`` in ``submodule`` (or in this module when None) and in the views that share its value."""
+    if type(value) is _LazyLogger and _real_loggers_in_place:
+        value = logging.getLogger(value._name)  # a patch of a logger undone after the first log call
     this_globals = globals()
     namespace = this_globals if submodule is None else vars(submodule)
     old = namespace.get(name, _MISSING)
@@ -7754,8 +7775,8 @@ def _stdlib_value(target: str) -> Any:
 def _fill_submodule(submodule: types.ModuleType) -> None:
     short_name = submodule.__name__.rpartition(".")[2]
     exports = _facade_exports(short_name)
-    if "logger" in exports:
-        _use_real_loggers()  # the submodule's logger is a logging.Logger, as upstream's is
+    if "logging" in sys.modules:
+        _use_real_loggers()  # free now: the submodule's logger is a logging.Logger at once, as upstream's is
     if short_name == "aio":
         _define_async_functions()
     this_globals = globals()
@@ -7771,6 +7792,8 @@ def _fill_submodule(submodule: types.ModuleType) -> None:
     vars(submodule).update(values)
     if isinstance(submodule, _Submodule):
         _submodules[short_name] = submodule
+    if _real_loggers_in_place:  # put in place by another thread while this one read the stand-ins
+        _replace_stand_ins(vars(submodule))
 
 
 # Run as ``python -m pyngrok.<name>``: the submodule's names, and for ``ngrok`` its command line.
@@ -7860,6 +7883,8 @@ def _become_package() -> None:
 # One entry per module name, so that two copies of the file (vendored and installed) never share one.
 _SUBMODULE_LOADER = _SubmoduleLoader(f"{globals().get('__file__') or '<string>'}#{__name__}")
 _become_package()
+if "logging" in sys.modules:  # imported by the program already: the real loggers cost nothing now
+    _use_real_loggers()
 
 # The one module's public API, as pydoc, ``from pyngrok import *`` and type checkers see it: every name the
 # upstream submodules export that has its own name here, and the installer's size limits. A literal list, so

@@ -343,6 +343,7 @@ def test_every_public_function_documents_params_return_and_raises() -> None:
 
 HEAVY_MODULES = (
     "argparse",
+    "asyncio",
     "hashlib",
     "hmac",
     "http.client",
@@ -407,19 +408,32 @@ def test_import_leaves_the_heavy_modules_and_the_regular_expressions_for_first_u
 
 
 def test_logging_is_imported_by_the_first_log_call(tmp_path: Any, fake_ngrok_path: str) -> None:
-    """``import pyngrok`` leaves ``logging`` for the first log call (here an agent's start); from then on the
-    records reach the program's handlers under upstream's logger names, the agent's own lines too, and the
-    loggers the program reads are ``logging.Logger`` objects."""
+    """Upstream's ``from pyngrok import ngrok`` and ``from pyngrok.conf import PyngrokConfig``, and the other
+    submodules, import no more than ``import pyngrok`` does: no ``logging``, nor any other heavy module; their
+    loggers are stand-ins until the first log call (here an agent's start). From then on the records reach the
+    program's handlers under upstream's logger names, the agent's own lines too, and the loggers the program
+    reads, in the submodules too, are ``logging.Logger`` objects."""
     config = v3_config(str(tmp_path / "ngrok.yml"))
     code = textwrap.dedent(
         f"""
         import sys
+        def heavy():
+            return sorted(set(sys.modules) & set({HEAVY_MODULES!r}))
+        from pyngrok import ngrok
+        assert heavy() == [], ("from pyngrok import ngrok", heavy())
+        from pyngrok.conf import PyngrokConfig
+        from pyngrok import agent, aio, conf, exception, installer, log, process
+        assert heavy() == [], ("the other submodules", heavy())
         import pyngrok
-        from pyngrok import conf, exception, log  # the submodules that have no logger
-        assert "logging" not in sys.modules, "imported with pyngrok"
-        config = conf.PyngrokConfig(ngrok_path={fake_ngrok_path!r}, config_path={config!r})
-        pyngrok.get_ngrok_process(config)
+        submodules = (agent, aio, conf, exception, installer, log, ngrok, process)
+        def stand_ins():
+            return [f"{{module.__name__}}.{{name}}" for module in (pyngrok, *submodules)
+                    for name, value in vars(module).items() if type(value) is pyngrok._LazyLogger]
+        assert len(stand_ins()) == 11, stand_ins()  # pyngrok's 6, and ngrok's, process's 2, installer's, agent's
+        config = PyngrokConfig(ngrok_path={fake_ngrok_path!r}, config_path={config!r})
+        ngrok.get_ngrok_process(config)
         assert "logging" in sys.modules, "not imported by the agent's start"
+        assert stand_ins() == [], stand_ins()
         import logging
         records = []
         class Keep(logging.Handler):
@@ -427,10 +441,13 @@ def test_logging_is_imported_by_the_first_log_call(tmp_path: Any, fake_ngrok_pat
                 records.append(record)
         logging.getLogger().addHandler(Keep())
         logging.getLogger().setLevel(logging.DEBUG)
-        from pyngrok import ngrok, process
         assert type(pyngrok.logger) is logging.Logger and pyngrok.logger.name == "pyngrok"
+        assert type(ngrok.logger) is logging.Logger
         assert ngrok.logger is logging.getLogger("pyngrok.ngrok") is pyngrok._api_logger
         assert process.ngrok_logger is logging.getLogger("pyngrok.process.ngrok") is pyngrok._agent_logger
+        assert process.logger is logging.getLogger("pyngrok.process") is pyngrok._process_logger
+        assert installer.logger is logging.getLogger("pyngrok.installer") is pyngrok._installer_logger
+        assert agent.logger is logging.getLogger("pyngrok.agent") is pyngrok._inspection_logger
         tunnel = ngrok.connect("8000", pyngrok_config=config)
         ngrok.kill(config)  # the agent's last lines are read before it returns
         for record in records:
@@ -466,6 +483,18 @@ def test_logger_stand_in_reads_and_writes_go_to_the_real_logger() -> None:
     assert "error" not in vars(real)
     assert repr(stand_in) == "<logger 'pyngrok.test-stand-in', created by pyngrok on first use>"
     assert all(type(getattr(pyngrok, name)) is logging.Logger for name in ("logger", "_agent_logger"))
+
+
+def test_patching_a_submodule_logger_round_trips_before_and_after_the_first_log_call() -> None:
+    """``mock.patch``, ``patch.object`` and ``monkeypatch`` of ``ngrok.logger`` (and of its methods and level) reach
+    the library's code while they last and leave it logging to the real logger after, whether the loggers were
+    still stand-ins when the patch began or not (see the program's docstring for the cases)."""
+    program = os.path.join(REPO_ROOT, "tests", "logger_patch_program.py")
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    result = subprocess.run(
+        [sys.executable, program], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "ok"), result.stdout + result.stderr
 
 
 def test_locks_come_from_threading_once_it_is_imported(monkeypatch: pytest.MonkeyPatch) -> None:
