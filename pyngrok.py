@@ -7825,10 +7825,10 @@ class _SubmoduleLoader:
         package, _, short_name = fullname.rpartition(".")
         if package != __name__ or short_name not in _FACADES:
             return None
-        import importlib.machinery
-
+        # importlib.machinery.ModuleSpec is the class of every module's spec, sys's too: no import of importlib
+        module_spec = importlib.machinery.ModuleSpec if TYPE_CHECKING else type(sys.__spec__)
         origin = globals().get("__file__")
-        spec = importlib.machinery.ModuleSpec(fullname, cast("importlib.abc.Loader", self), origin=origin)
+        spec = module_spec(fullname, cast("importlib.abc.Loader", self), origin=origin)
         spec.has_location = origin is not None
         return spec
 
