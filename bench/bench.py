@@ -519,66 +519,86 @@ class Bench:
         return elapsed, usage.ru_utime + usage.ru_stime, peak_kib / 1024.0
 
     def figure_import(self) -> List[Row]:
+        """The import's cost: ours ``import pyngrok`` and ours ``from pyngrok import ngrok`` (the form code written
+        for upstream uses), each against upstream's ``from pyngrok import ngrok``, in the same rounds."""
         wall = Row("import: wall, minus bare python", "≤ 0.20x upstream")
         rss = Row("import: peak RSS, minus bare", "≤ 0.60x upstream")
-        statements = {"ours": "import pyngrok", "upstream": "from pyngrok import ngrok"}
+        dropin = Row("drop-in import: wall, minus bare", "≤ 0.20x upstream")
+        statements = {"ours": {"import": "import pyngrok", "dropin": "from pyngrok import ngrok"},
+                      "upstream": {"import": "from pyngrok import ngrok"}}
         sides = [side for side in (self.ours, self.upstream) if not side.unavailable]
-        for row in (wall, rss):
+        for row in (wall, rss, dropin):
             for side in (self.ours, self.upstream):
                 if side.unavailable:
                     setattr(row, side.key, "n/a")
                     row.note(f"{side.key}: {side.unavailable}")
         if not sides:
-            return [wall, rss]
+            return [wall, dropin, rss]
         samples: Dict[Tuple[str, str], List[Tuple[float, float, float]]] = {}
         for side in sides:  # warm up: byte-compile, fill the page cache
             for _ in range(2):
-                self.spawn_measure(side, "pass")
-                self.spawn_measure(side, statements[side.key])
+                for code in ("pass", *statements[side.key].values()):
+                    self.spawn_measure(side, code)
         rounds = self.rounds(31, 11)
         for index in range(rounds):
             order = sides if index % 2 == 0 else list(reversed(sides))
             for side in order:
-                for code in ("pass", statements[side.key]) if index % 2 == 0 else (statements[side.key], "pass"):
-                    kind = "bare" if code == "pass" else "import"
+                kinds = [("bare", "pass"), *statements[side.key].items()]
+                for kind, code in kinds if index % 2 == 0 else reversed(kinds):
                     samples.setdefault((side.key, kind), []).append(self.spawn_measure(side, code))
-        costs: Dict[str, Dict[str, float]] = {}
+        costs: Dict[Tuple[str, str], Dict[str, float]] = {}
         for side in sides:
-            measured = {kind: [median([sample[i] for sample in samples[(side.key, kind)]]) for i in range(3)]
-                        for kind in ("bare", "import")}
-            (bare_wall, bare_cpu, bare_rss), (full_wall, full_cpu, full_rss) = measured["bare"], measured["import"]
-            costs[side.key] = {"wall": full_wall - bare_wall, "cpu": full_cpu - bare_cpu, "rss": full_rss - bare_rss,
-                               "total_rss": full_rss}
-            setattr(wall, side.key, fmt_seconds(full_wall - bare_wall))
-            setattr(rss, side.key, f"{full_rss - bare_rss:.1f} MiB")
-            wall.note(f"{side.key}: `python -c \"{statements[side.key]}\"` {fmt_seconds(full_wall)} wall "
-                      f"({fmt_seconds(full_cpu)} CPU), bare `python -c pass` {fmt_seconds(bare_wall)} "
-                      f"({fmt_seconds(bare_cpu)} CPU); peak RSS {full_rss:.1f} MiB, bare {bare_rss:.1f} MiB")
-        if "ours" in costs and "upstream" in costs:
-            ours_cost, up_cost = costs["ours"], costs["upstream"]
+            bare_wall, bare_cpu, bare_rss = [median([sample[i] for sample in samples[(side.key, "bare")]])
+                                             for i in range(3)]
+            for kind, code in statements[side.key].items():
+                full_wall, full_cpu, full_rss = [median([sample[i] for sample in samples[(side.key, kind)]])
+                                                 for i in range(3)]
+                costs[(side.key, kind)] = {"wall": full_wall - bare_wall, "cpu": full_cpu - bare_cpu,
+                                           "rss": full_rss - bare_rss, "total_rss": full_rss}
+                rows = (wall, rss, dropin) if side.key == "upstream" else (wall, rss) if kind == "import" else (dropin,)
+                for row in rows:
+                    if row is rss:
+                        setattr(row, side.key, f"{full_rss - bare_rss:.1f} MiB")
+                    else:
+                        setattr(row, side.key, fmt_seconds(full_wall - bare_wall))
+                        row.note(f"{side.key}: `python -c \"{code}\"` {fmt_seconds(full_wall)} wall "
+                                 f"({fmt_seconds(full_cpu)} CPU), bare `python -c pass` {fmt_seconds(bare_wall)} "
+                                 f"({fmt_seconds(bare_cpu)} CPU); peak RSS {full_rss:.1f} MiB, bare {bare_rss:.1f} MiB")
+        if ("upstream", "import") not in costs:
+            return [wall, dropin, rss]
+        up_cost = costs[("upstream", "import")]
 
-            def per_round(index: int) -> Optional[float]:
-                ratios = []
-                for ours_bare, ours_full, up_bare, up_full in zip(
-                    samples[("ours", "bare")], samples[("ours", "import")],
-                    samples[("upstream", "bare")], samples[("upstream", "import")],
-                ):
-                    up_delta = up_full[index] - up_bare[index]
-                    if up_delta > 0:
-                        ratios.append((ours_full[index] - ours_bare[index]) / up_delta)
-                return median(ratios) if ratios else None
+        def per_round(kind: str, index: int) -> Optional[float]:
+            """The median over the rounds of each round's ratio, ours to upstream, of the cost above bare."""
+            ratios = []
+            for ours_bare, ours_full, up_bare, up_full in zip(
+                samples[("ours", "bare")], samples[("ours", kind)],
+                samples[("upstream", "bare")], samples[("upstream", "import")],
+            ):
+                up_delta = up_full[index] - up_bare[index]
+                if up_delta > 0:
+                    ratios.append((ours_full[index] - ours_bare[index]) / up_delta)
+            return median(ratios) if ratios else None
 
-            wall_ratio, rss_ratio = per_round(0), per_round(2)
-            wall.vs_upstream, rss.vs_upstream = fmt_ratio(wall_ratio), fmt_ratio(rss_ratio)
-            judge(wall, [(wall_ratio, "<=", 0.20)])
-            judge(rss, [(rss_ratio, "<=", 0.60)])
+        for kind, wall_row in (("import", wall), ("dropin", dropin)):
+            if ("ours", kind) not in costs:
+                continue
+            ours_cost, wall_ratio = costs[("ours", kind)], per_round(kind, 0)
+            wall_row.vs_upstream = fmt_ratio(wall_ratio)
+            judge(wall_row, [(wall_ratio, "<=", 0.20)])
             if up_cost["cpu"] > 0:
-                wall.note(f"CPU time of the import (minus bare), less sensitive to a busy machine: ours "
-                          f"{fmt_seconds(ours_cost['cpu'])}, upstream {fmt_seconds(up_cost['cpu'])}, "
-                          f"ratio {ours_cost['cpu'] / up_cost['cpu']:.2f}x")
+                wall_row.note(f"CPU time of the import (minus bare), less sensitive to a busy machine: ours "
+                              f"{fmt_seconds(ours_cost['cpu'])}, upstream {fmt_seconds(up_cost['cpu'])}, "
+                              f"ratio {ours_cost['cpu'] / up_cost['cpu']:.2f}x")
+        dropin.note("the same statement on both sides, as code written for upstream imports it; "
+                    "the row above measures ours `import pyngrok`")
+        if ("ours", "import") in costs:
+            ours_cost, rss_ratio = costs[("ours", "import")], per_round("import", 2)
+            rss.vs_upstream = fmt_ratio(rss_ratio)
+            judge(rss, [(rss_ratio, "<=", 0.60)])
             rss.note(f"whole-process peak RSS (VmHWM), ours/upstream: "
                      f"{ours_cost['total_rss'] / up_cost['total_rss']:.2f}x; the target is on the import's own cost")
-        return [wall, rss]
+        return [wall, dropin, rss]
 
     # --- log parsing ---------------------------------------------------------------------------------
 
