@@ -30,6 +30,9 @@ def main() -> None:
     mode, directory = sys.argv[1:3]
     if mode == "fsize":
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        # Python does not check that a bytecode file was written whole: a module first imported under the
+        # limit (the installer's tarfile) would leave a truncated .pyc in the suite's shared bytecode cache.
+        sys.dont_write_bytecode = True
         resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
     config_path = os.path.join(directory, "ngrok.yml")
     config = pyngrok.PyngrokConfig(config_path=config_path, ngrok_path=os.path.join(directory, "bin", "ngrok"))
