@@ -4877,6 +4877,7 @@ class NgrokProcess:
         self._overlay: Optional[_Overlay] = None
         # The tunnels connect() opened on this agent, by name: what supervision re-opens after a restart.
         self._opened: Dict[str, Tuple[str, Dict[str, Any], NgrokTunnel]] = {}
+        self._kills_before = _kill_counts.get(pyngrok_config.ngrok_path, 0)
         # How many times it lost its tunnels to a re-open: after it restarted in place, or when it died and
         # supervision handed them to the agent that replaced it. An open whose request was out while this changed
         # may have been lost by the agent, unknown to the re-open (see _open_tunnel).
@@ -5343,6 +5344,10 @@ class _AgentStart:
 _current_processes: Dict[str, NgrokProcess] = {}
 _agent_starts: Dict[str, _AgentStart] = {}
 _current_processes_lock = _new_rlock()
+# How many times kill() has run for each ngrok_path (guarded by _supervisors_lock). An agent notes the count
+# when it is made; if a kill() came since, its death is not supervised, even when that death is reported
+# after the kill() (the agent died by itself just before it).
+_kill_counts: Dict[str, int] = {}
 
 
 def is_process_running(ngrok_path: str) -> bool:
@@ -5433,6 +5438,7 @@ def kill_process(ngrok_path: str) -> None:
     with _supervisors_lock:
         supervisor = _supervisors.pop(ngrok_path, None)
         _restart_times.pop(ngrok_path, None)  # a kill() ends a crash loop: the next agent starts afresh
+        _kill_counts[ngrok_path] = _kill_counts.get(ngrok_path, 0) + 1
     if supervisor is not None:
         supervisor.cancelled.set()  # before the starts are looked at: see _get_or_start()
     with _current_processes_lock:
@@ -7150,6 +7156,8 @@ def _supervise(dead: NgrokProcess) -> None:
     with _supervisors_lock:
         if ngrok_path in _supervisors:
             return  # restarting this path already: an agent it started that died is its to restart
+        if _kill_counts.get(ngrok_path, 0) != dead._kills_before:
+            return  # kill() ran since the agent was made: whatever it ended, it ended supervision too
         supervisor = _supervisors[ngrok_path] = _Supervisor(dead)
     supervisor.thread.start()
 

@@ -428,11 +428,36 @@ def test_kill_during_a_restart_ends_everything(pyngrok_config: PyngrokConfig, mo
     monkeypatch.setenv("FAKE_NGROK_STARTUP", "silent")  # the restart hangs in startup
     pyngrok_config.startup_timeout = 30
     os.kill(first.proc.pid, signal.SIGKILL)
-    assert wait_for(lambda: len(list(children_of(os.getpid()))) == 1, 10)  # the restart is under way
+    # The restart is under way once an agent other than the killed one runs (the killed one may still be
+    # dying when os.kill returns).
+    assert wait_for(lambda: set(children_of(os.getpid())) - {first.proc.pid}, 10)
     ngrok.kill(pyngrok_config)
     assert wait_for(lambda: list(children_of(os.getpid())) == [], 10)
     assert not process.is_process_running(pyngrok_config.ngrok_path)
     assert pyngrok._supervisors == {}
+
+
+def test_a_kill_while_a_death_is_being_reported_ends_supervision(pyngrok_config: PyngrokConfig) -> None:
+    """The agent dies by itself, and kill() runs before its death is reported: it is not restarted after."""
+    pyngrok_config.supervise = True
+    pyngrok_config.restart_backoff = 0.05
+    first = ngrok.get_ngrok_process(pyngrok_config)
+    # Holds the thread that reports the death between seeing it and starting supervision, until kill() has
+    # taken what it stops (it then logs the agent it kills).
+    reporting = LogGate(
+        "pyngrok.process",
+        holds=lambda record: "exited unexpectedly" in record.getMessage(),
+        opened_by=lambda record: record.getMessage().startswith("Killing ngrok process"),
+    )
+    with reporting:
+        os.kill(first.proc.pid, signal.SIGKILL)
+        assert reporting.reached.wait(10)
+        ngrok.kill(pyngrok_config)
+        assert reporting.opened.is_set()
+    assert wait_for(lambda: first._exited.is_set(), 10)  # the report has run its course
+    assert pyngrok._supervisors == {}
+    assert [thread for thread in threading.enumerate() if thread.name == "pyngrok-supervisor"] == []
+    assert list(children_of(os.getpid())) == []
 
 
 def test_crash_of_the_agent_is_seen_by_wait(pyngrok_config: PyngrokConfig, monkeypatch: Any) -> None:
