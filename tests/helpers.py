@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -542,12 +543,28 @@ def answer_to(name: str, record: logging.LogRecord) -> bool:
     return message.startswith("Response 20") and f'"name":"{name}"' in message.replace(" ", "")
 
 
-def held_answer(name: str) -> LogGate:
-    """A gate that holds a ``connect()`` running in a thread named ``connecting...`` once it has the agent's
-    answer that made tunnel ``name``, before it notes the tunnel."""
-    return LogGate(
+def connect_across_a_crash(
+    port: int, name: str, pyngrok_config: Any, while_down: Callable[[], None] = lambda: None
+) -> Any:
+    """``connect(port, name=name)`` whose answer the agent gives just before it is killed (SIGKILL): the
+    connecting thread is held at its log of the answer, before it notes the tunnel, as a busy machine may hold
+    it. ``while_down`` runs once the death is reported (the agent is down, under supervision); the thread goes
+    on once supervision has restarted the agent and re-opened the tunnels it knew of. Returns the tunnel."""
+    import pyngrok  # not at the top: some programs import helpers before their network is up
+
+    first = pyngrok.get_ngrok_process(pyngrok_config)
+    held = LogGate(
         "pyngrok.ngrok", lambda record: record.threadName.startswith("connecting") and answer_to(name, record)
     )
+    with held, ThreadPoolExecutor(1, "connecting") as pool:
+        connecting = pool.submit(pyngrok.connect, str(port), name=name, pyngrok_config=pyngrok_config)
+        assert held.reached.wait(10)
+        os.kill(first.proc.pid, signal.SIGKILL)
+        assert wait_for(first._exited.is_set, 10)  # dead, and under supervision
+        while_down()
+        assert wait_for(lambda: pyngrok._supervisors == {}, 20)  # restarted, its tunnels re-opened
+        held.open()
+        return connecting.result(timeout=30)
 
 
 class HTTPStatusError(OSError):

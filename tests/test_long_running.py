@@ -22,7 +22,6 @@ import queue
 import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
@@ -33,10 +32,10 @@ from helpers import (
     BlackHole,
     Recorder,
     children_of,
+    connect_across_a_crash,
     echo_round_trip,
     fetch,
     free_port,
-    held_answer,
     pid_alive,
     port_refuses,
     public_port,
@@ -268,17 +267,9 @@ def test_supervision_keeps_a_connect_answered_before_the_kill_and_not_a_disconne
     config.restart_backoff = 0.1
     ngrok.connect(str(local_site.port), name="kept", pyngrok_config=config)
     gone = ngrok.connect(str(local_site.port), name="gone", pyngrok_config=config)
-    first = ngrok.get_ngrok_process(config)
-    held = held_answer("late")
-    with held, ThreadPoolExecutor(1, "connecting") as pool:
-        connecting = pool.submit(ngrok.connect, str(local_site.port), name="late", pyngrok_config=config)
-        assert held.reached.wait(10)
-        os.kill(first.proc.pid, signal.SIGKILL)
-        assert wait_for(first._exited.is_set, 10)  # dead, and under supervision
-        ngrok.disconnect(str(gone.public_url), config)  # the agent is down
-        assert wait_for(lambda: pyngrok._supervisors == {}, 20)  # restarted, its tunnels re-opened
-        held.open()
-        late = connecting.result(timeout=30)
+    late = connect_across_a_crash(
+        local_site.port, "late", config, while_down=lambda: ngrok.disconnect(str(gone.public_url), config)
+    )
     assert tunnel_names(config) == ["kept", "kept (http)", "late", "late (http)"]
     assert late.api_url == ngrok.get_ngrok_process(config).api_url
     assert fetch(str(late.public_url), server.ca_path) == local_site.page

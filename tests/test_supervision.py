@@ -23,9 +23,9 @@ from helpers import (
     Recorder,
     answer_to,
     children_of,
+    connect_across_a_crash,
     counting_agent,
     fetch,
-    held_answer,
     pid_alive,
     python_child,
     wait_for,
@@ -139,6 +139,19 @@ def held_at_gate(gate: str) -> List[str]:
         return []
 
 
+def gated_agent(pyngrok_config: PyngrokConfig, monkeypatch: Any, tmp_path: Any, agent_version: str, hold: str) -> str:
+    """Supervision of the fake agent as ``agent_version``, with its tunnel requests held at a gate file while
+    it exists (FAKE_NGROK_HOLD; ``hold`` is "before" or "after" the agent handles one). Returns the gate's path;
+    the gate is not made yet."""
+    gate = str(tmp_path / "gate")
+    monkeypatch.setenv("FAKE_NGROK_VERSION", agent_version)
+    monkeypatch.setenv("FAKE_NGROK_HOLD", f"{hold}:{gate}")
+    pyngrok_config.supervise = True
+    if agent_version.startswith("2"):
+        pyngrok_config.config_version = "2"
+    return gate
+
+
 def no_reopen_running() -> bool:
     return not any(thread.name == "pyngrok-reopen" for thread in threading.enumerate())
 
@@ -150,12 +163,7 @@ def test_a_connect_in_flight_during_a_restart_in_place_ends_with_the_tunnel_open
     """The agent restarts in place while a connect() has its request out, and the re-open that follows the
     restart does not know of that tunnel yet. "after": the agent made the tunnel before the restart (and so
     lost it); "before": it makes it after the restart, and it must not be made twice."""
-    gate = str(tmp_path / "gate")
-    monkeypatch.setenv("FAKE_NGROK_VERSION", agent_version)
-    monkeypatch.setenv("FAKE_NGROK_HOLD", f"{hold}:{gate}")
-    pyngrok_config.supervise = True
-    if agent_version.startswith("2"):
-        pyngrok_config.config_version = "2"
+    gate = gated_agent(pyngrok_config, monkeypatch, tmp_path, agent_version, hold)
     ngrok.connect(str(local_site.port), name="kept", pyngrok_config=pyngrok_config)
     ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
     open(gate, "w").close()
@@ -178,12 +186,7 @@ def test_a_disconnect_during_the_re_open_after_a_restart_in_place_stays_closed(
     pyngrok_config: PyngrokConfig, local_site: Any, monkeypatch: Any, tmp_path: Any, agent_version: str
 ) -> None:
     """disconnect() while the re-open after a restart in place has the tunnel's request out at the agent."""
-    gate = str(tmp_path / "gate")
-    monkeypatch.setenv("FAKE_NGROK_VERSION", agent_version)
-    monkeypatch.setenv("FAKE_NGROK_HOLD", f"before:{gate}")
-    pyngrok_config.supervise = True
-    if agent_version.startswith("2"):
-        pyngrok_config.config_version = "2"
+    gate = gated_agent(pyngrok_config, monkeypatch, tmp_path, agent_version, "before")
     tunnel = ngrok.connect(str(local_site.port), name="gone", pyngrok_config=pyngrok_config)
     ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
     open(gate, "w").close()
@@ -215,15 +218,7 @@ def test_a_connect_answered_just_before_the_agent_died_opens_its_tunnel_on_the_r
     pyngrok_config.restart_backoff = 0.05
     ngrok.connect(str(local_site.port), name="kept", pyngrok_config=pyngrok_config)
     first = ngrok.get_ngrok_process(pyngrok_config)
-    held = held_answer("late")
-    with held, ThreadPoolExecutor(1, "connecting") as pool:
-        connecting = pool.submit(ngrok.connect, str(local_site.port), name="late", pyngrok_config=pyngrok_config)
-        assert held.reached.wait(10)
-        os.kill(first.proc.pid, signal.SIGKILL)
-        assert wait_for(first._exited.is_set, 10)  # dead, and under supervision
-        assert wait_for(lambda: pyngrok._supervisors == {}, 20)  # restarted, "kept" re-opened
-        held.open()
-        late = connecting.result(timeout=30)
+    late = connect_across_a_crash(local_site.port, "late", pyngrok_config)
     second = ngrok.get_ngrok_process(pyngrok_config)
     assert second is not first and late.api_url == second.api_url
     assert tunnel_names(pyngrok_config) == ["kept", "late"]
