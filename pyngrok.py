@@ -6169,7 +6169,7 @@ class NgrokTunnel:
     def _default_uri(self) -> Optional[str]:
         if not self.name:
             return None
-        return f"{_api_path(self.pyngrok_config)}/{urllib.parse.quote(self.name, safe='')}"
+        return _by_name(_api_path(self.pyngrok_config), self.name)
 
     def _upstream_url(self) -> Optional[str]:
         return self.upstream.get("url") or self.config.get("addr")
@@ -6465,14 +6465,17 @@ def _agent_after_restart(
     return get_process(pyngrok_config)
 
 
+def _by_name(url: str, name: str) -> str:
+    """The URL of a tunnel (or endpoint) of the agent's API by its name, under the list's URL ``url``."""
+    return f"{url}/{urllib.parse.quote(name, safe='')}"
+
+
 def _close_by_name(url: str, name: str, pyngrok_config: PyngrokConfig) -> None:
     """Close the agent's tunnel of that name (and a v2 agent's plain-http twin), if it has one: an open that gives
     up leaves none behind."""
     for each in (name, f"{name} (http)") if pyngrok_config.config_version == "2" else (name,):
         try:
-            api_request(
-                f"{url}/{urllib.parse.quote(each, safe='')}", method="DELETE", timeout=pyngrok_config.request_timeout
-            )
+            api_request(_by_name(url, each), method="DELETE", timeout=pyngrok_config.request_timeout)
         except PyngrokError as error:
             _api_logger.debug("Tunnel %s was not closed: %s", each, error)
 
@@ -6480,9 +6483,7 @@ def _close_by_name(url: str, name: str, pyngrok_config: PyngrokConfig) -> None:
 def _find_tunnel(url: str, name: str, pyngrok_config: PyngrokConfig) -> Optional[Dict[str, Any]]:
     """The agent's tunnel of that name, or None when it has none (a 404)."""
     try:
-        found = api_request(
-            f"{url}/{urllib.parse.quote(name, safe='')}", method="GET", timeout=pyngrok_config.request_timeout
-        )
+        found = api_request(_by_name(url, name), method="GET", timeout=pyngrok_config.request_timeout)
     except PyngrokNgrokHTTPError as error:
         if error.status_code != 404:
             raise
