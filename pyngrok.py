@@ -61,36 +61,45 @@ import errno
 import functools
 import io
 import os
-import re
 import stat
 import sys
 import time
 import types
 
-# The annotations' names exist at run time, so ``typing.get_type_hints`` resolves them (for sphinx, pydantic,
-# beartype). ``typing`` is most of what ``import pyngrok`` costs (on 3.11 it imports ``re`` and ``enum``).
-from typing import (
-    IO,
-    TYPE_CHECKING,
-    Any,
-    BinaryIO,
-    Callable,
-    Coroutine,
-    Dict,
-    Generator,
-    Iterable,
-    Iterator,
-    List,
-    Optional,
-    Pattern,
-    Set,
-    Tuple,
-    Union,
-    cast,
-)
+# ``typing`` is for type checkers, which read this name as true. At run time the annotations are strings
+# (``from __future__ import annotations``) and nothing else needs ``typing``, whose import would be half of
+# what ``import pyngrok`` costs on 3.11 (with the ``re``, ``enum`` and ``contextlib`` it imports). The names the
+# annotations use are bound among the globals when a program imports ``typing`` (see _TypingWatch below).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import (
+        IO,
+        Any,
+        BinaryIO,
+        Callable,
+        Coroutine,
+        Dict,
+        Generator,
+        Iterable,
+        Iterator,
+        List,
+        Optional,
+        Pattern,
+        Sequence,
+        Set,
+        Tuple,
+        Union,
+        cast,
+    )
 
-# Where a value sits in a config: its keys and list indices from the top.
-_YamlKeyPath = Tuple[Union[str, int], ...]
+    # Where a value sits in a config: its keys and list indices from the top.
+    _YamlKeyPath = Tuple[Union[str, int], ...]
+else:
+
+    def cast(kind, value):
+        """``typing.cast``, which returns the value: its type argument is for type checkers."""
+        return value
+
 
 if TYPE_CHECKING:  # at run time these are _LazyModule stand-ins, imported on first use (see below)
     import argparse
@@ -107,6 +116,7 @@ if TYPE_CHECKING:  # at run time these are _LazyModule stand-ins, imported on fi
     import logging
     import platform
     import queue
+    import re
     import shlex
     import socket
     import ssl
@@ -199,6 +209,7 @@ if not TYPE_CHECKING:
     logging = _LazyModule("logging")
     platform = _LazyModule("platform")
     queue = _LazyModule("queue")
+    re = _LazyModule("re")
     shlex = _LazyModule("shlex")
     socket = _LazyModule("socket")
     ssl = _LazyModule("ssl")
@@ -210,6 +221,71 @@ if not TYPE_CHECKING:
     uuid = _LazyModule("uuid")
     zipfile = _LazyModule("zipfile")
     zlib = _LazyModule("zlib")
+
+
+# ``typing.get_type_hints`` (sphinx, pydantic, beartype) evaluates the annotations among this module's globals,
+# so the names they use are bound there as soon as ``typing`` is imported: at once if the program has imported it,
+# else by a _TypingWatch when it does. get_type_hints is typing's own, so it cannot run before that.
+_ANNOTATION_NAMES = (
+    "IO Any BinaryIO Callable Coroutine Dict Generator Iterable Iterator List Optional Pattern Set Tuple Union"
+)
+
+
+def _bind_annotation_names(typing_module: types.ModuleType) -> None:
+    names = {name: getattr(typing_module, name) for name in _ANNOTATION_NAMES.split()}
+    names["_YamlKeyPath"] = typing_module.Tuple[typing_module.Union[str, int], ...]  # the alias type checkers see
+    globals().update(names)
+
+
+class _TypingWatch:
+    """A finder on ``sys.meta_path`` that binds this module's annotation names whenever ``typing`` is imported.
+
+    It finds no module itself: for ``typing`` it takes the spec that the finders after it give and wraps the
+    loader, so that the names are bound once typing's body has run; the module keeps its own loader.
+    """
+
+    def __init__(self, namespace: Dict[str, Any]) -> None:
+        self.namespace = namespace  # this module's globals: one watch per copy of the file, kept over a reload
+
+    def find_spec(
+        self, fullname: str, path: Optional[Sequence[str]] = None, target: Optional[types.ModuleType] = None
+    ) -> Optional[importlib.machinery.ModuleSpec]:
+        finders: List[Any] = sys.meta_path
+        if fullname != "typing" or self not in finders:
+            return None
+        for finder in finders[finders.index(self) + 1 :]:
+            find_spec = getattr(finder, "find_spec", None)
+            spec: Optional[importlib.machinery.ModuleSpec] = find_spec(fullname, path, target) if find_spec else None
+            if spec is None:
+                continue
+            if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                spec.loader = cast("importlib.abc.Loader", _TypingLoader(spec.loader))
+            return spec
+        return None
+
+
+class _TypingLoader:
+    """Runs typing's own loader, then binds the annotation names (see :class:`_TypingWatch`)."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader  # one with exec_module (_TypingWatch checks), which Python 3.8's Loader type lacks
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Optional[types.ModuleType]:
+        module: Optional[types.ModuleType] = self.loader.create_module(spec)
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__loader__ = self.loader  # for inspect, linecache and reload, as if it had never been wrapped
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.loader
+        self.loader.exec_module(module)
+        _bind_annotation_names(module)
+
+
+if "typing" in sys.modules:
+    _bind_annotation_names(sys.modules["typing"])
+elif not any(getattr(finder, "namespace", None) is globals() for finder in sys.meta_path):
+    sys.meta_path.insert(0, cast("importlib.abc.MetaPathFinder", _TypingWatch(globals())))
 
 
 def _new_lock() -> threading.Lock:

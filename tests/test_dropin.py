@@ -8,6 +8,7 @@ sees a patched value; ``importlib``, ``runpy``, ``inspect``, ``pkgutil`` and ``p
 from __future__ import annotations
 
 import asyncio
+import dis
 import importlib
 import importlib.util
 import inspect
@@ -367,6 +368,68 @@ def test_get_type_hints_gives_the_real_types() -> None:
     assert connect["pyngrok_config"] == Optional[conf.PyngrokConfig]
     assert typing.get_type_hints(conf.PyngrokConfig.__init__)["ngrok_path"] == Optional[str]
     assert typing.get_type_hints(ngrok.NgrokTunnel.__init__)["data"] == Dict[str, Any]
+
+
+def test_get_type_hints_works_when_typing_is_imported_after_pyngrok(tmp_path: Any) -> None:
+    """``import pyngrok`` does not import ``typing``; when the program imports it later, get_type_hints resolves
+    the annotations of both copies of the file (installed and vendored, each imported before typing and one of
+    them reloaded), and typing is the module it always is: its own loader, its source readable."""
+    vendor = tmp_path / "myapp"
+    vendor.mkdir()
+    (vendor / "__init__.py").write_text("")
+    shutil.copy(os.path.join(REPO_ROOT, "pyngrok.py"), vendor)
+    code = textwrap.dedent(
+        """
+        import importlib, sys
+        import pyngrok
+        from myapp import pyngrok as vendored
+        importlib.reload(pyngrok)
+        assert "typing" not in sys.modules, "imported by import pyngrok"
+        watches = [finder for finder in sys.meta_path if type(finder).__name__ == "_TypingWatch"]
+        assert len(watches) == 2, watches  # one per copy, not one more for the reload
+        import inspect, typing
+        for module in (pyngrok, vendored):
+            hints = typing.get_type_hints(module.connect)
+            assert hints["addr"] == typing.Optional[str], hints
+            assert hints["pyngrok_config"] == typing.Optional[module.PyngrokConfig], hints
+            key_path = typing.get_type_hints(module._config_key_path_text)["key_path"]
+            assert key_path == typing.Tuple[typing.Union[str, int], ...], key_path
+        assert type(typing.__loader__).__name__ == "SourceFileLoader", typing.__loader__
+        assert typing.__spec__.loader is typing.__loader__
+        assert "def get_type_hints" in inspect.getsource(typing)
+        assert importlib.reload(typing) is typing  # a new typing: its names are bound again
+        assert typing.get_type_hints(pyngrok.connect)["addr"] == typing.Optional[str]
+        assert pyngrok.Optional is typing.Optional
+        print("ok")
+        """
+    )
+    result = run_python(["-S", "-c", code], tmp_path, {"PYTHONPATH": REPO_ROOT})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def global_reads(module_code: Any, names: typing.Set[str]) -> List[str]:
+    """Where a function compiled in ``module_code`` reads one of ``names`` from its globals (``LOAD_GLOBAL``)."""
+    reads = []
+    functions = [code for code in module_code.co_consts if inspect.iscode(code)]
+    while functions:
+        code = functions.pop()
+        functions.extend(const for const in code.co_consts if inspect.iscode(const))
+        for instruction in dis.get_instructions(code):
+            if instruction.opname == "LOAD_GLOBAL" and instruction.argval in names:
+                reads.append(f"{getattr(code, 'co_qualname', code.co_name)}: {instruction.argval}")
+    return reads
+
+
+def test_no_function_reads_a_typing_name_at_run_time() -> None:
+    """The annotation names are bound only once ``typing`` is imported, so no code may read them before: every
+    global read of every function in the file is checked (``cast`` is the file's own)."""
+    names = set(pyngrok._ANNOTATION_NAMES.split()) | {"_YamlKeyPath"}
+    sample = compile("class A:\n    def f(self):\n        return Optional\n", "<sample>", "exec")
+    assert global_reads(sample, names) == ["A.f: Optional" if sys.version_info >= (3, 11) else "f: Optional"]
+    with open(pyngrok.__file__, encoding="utf-8") as source_file:
+        module_code = compile(source_file.read(), pyngrok.__file__, "exec", dont_inherit=True)
+    assert global_reads(module_code, names) == []
 
 
 # --- Upstream's names, with upstream's meaning ---------------------------------------------------------------
