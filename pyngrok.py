@@ -274,6 +274,9 @@ class _TypingLoader:
         module: Optional[types.ModuleType] = self.loader.create_module(spec)
         return module
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)  # get_source, get_code (runpy), is_package: the real loader's
+
     def exec_module(self, module: types.ModuleType) -> None:
         module.__loader__ = self.loader  # for inspect, linecache and reload, as if it had never been wrapped
         if module.__spec__ is not None:

@@ -373,7 +373,8 @@ def test_get_type_hints_gives_the_real_types() -> None:
 def test_get_type_hints_works_when_typing_is_imported_after_pyngrok(tmp_path: Any) -> None:
     """``import pyngrok`` does not import ``typing``; when the program imports it later, get_type_hints resolves
     the annotations of both copies of the file (installed and vendored, each imported before typing and one of
-    them reloaded), and typing is the module it always is: its own loader, its source readable."""
+    them reloaded), and typing is the module it always is: its own loader, its source readable, also through
+    the spec found before the import."""
     vendor = tmp_path / "myapp"
     vendor.mkdir()
     (vendor / "__init__.py").write_text("")
@@ -387,6 +388,10 @@ def test_get_type_hints_works_when_typing_is_imported_after_pyngrok(tmp_path: An
         assert "typing" not in sys.modules, "imported by import pyngrok"
         watches = [finder for finder in sys.meta_path if type(finder).__name__ == "_TypingWatch"]
         assert len(watches) == 2, watches  # one per copy, not one more for the reload
+        spec = watches[0].find_spec("typing")  # as importlib.util.find_spec gets it: runpy and pkgutil ask its loader
+        assert "def get_type_hints" in spec.loader.get_source("typing") and not spec.loader.is_package("typing")
+        assert spec.loader.get_code("typing").co_filename == spec.origin
+        assert "typing" not in sys.modules
         import inspect, typing
         for module in (pyngrok, vendored):
             hints = typing.get_type_hints(module.connect)
