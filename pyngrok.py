@@ -5203,9 +5203,6 @@ class NgrokProcess:
         # for endpoints, which connect() reports with a hint.
         return status < 500
 
-    def _has_exited(self) -> bool:
-        return self._exited.is_set()
-
     def _died_by_itself(self) -> bool:
         """Whether the agent has exited by itself: not stopped by ``kill()``, and not as its start failed."""
         return self.proc.poll() is not None and (self._died or not (self._stopping or self._starting))
@@ -6876,16 +6873,13 @@ def disconnect(public_url: str, pyngrok_config: Optional[PyngrokConfig] = None) 
     # Forgotten before the agent closes it, so that a re-open after a restart, under way now, does not bring it
     # back (it closes what it re-opened instead); remembered again if the agent refuses.
     with _tunnels_lock:
-        forgotten = [(agent, agent._forget_tunnel(name)) for agent in _agents_with_tunnels()]
-        for _, entry in forgotten:
-            if entry is not None:
-                entry[2]._disconnected = True
+        forgotten = _forget_everywhere(name)
     try:
         _delete_tunnel(api_url, tunnel, pyngrok_config)
     except PyngrokError:
         with _tunnels_lock:
             for agent, entry in forgotten:
-                if entry is not None and not agent._remembers_tunnel(name):
+                if not agent._remembers_tunnel(name):
                     entry[2]._disconnected = False
                     agent._remember_tunnel(*entry)
         raise
@@ -6898,10 +6892,7 @@ def _forget_closed_tunnel(tunnel: NgrokTunnel, public_url: str, api_url: Optiona
     global _disconnects
     name = str(tunnel.name)
     with _tunnels_lock:
-        for agent in _agents_with_tunnels():
-            entry = agent._forget_tunnel(name)
-            if entry is not None:
-                entry[2]._disconnected = True
+        _forget_everywhere(name)
         tunnel._disconnected = True
         _disconnects += 1
         _current_tunnels.pop(public_url, None)
@@ -6909,6 +6900,18 @@ def _forget_closed_tunnel(tunnel: NgrokTunnel, public_url: str, api_url: Optiona
             names = (name, f"{name} (http)")
             for url in [url for url, t in _current_tunnels.items() if t.name in names and t.api_url == api_url]:
                 del _current_tunnels[url]
+
+
+def _forget_everywhere(name: str) -> List[Tuple[NgrokProcess, Tuple[str, Dict[str, Any], NgrokTunnel]]]:
+    """With the tunnels lock held: make every agent forget the tunnel of that name and mark it disconnected, so
+    that no re-open brings it back. Return each agent with what it forgot."""
+    forgotten = []
+    for agent in _agents_with_tunnels():
+        entry = agent._forget_tunnel(name)
+        if entry is not None:
+            entry[2]._disconnected = True
+            forgotten.append((agent, entry))
+    return forgotten
 
 
 def _known_tunnel(public_url: str) -> Optional[NgrokTunnel]:
@@ -7017,7 +7020,7 @@ def wait(pyngrok_config: Optional[PyngrokConfig] = None, timeout: Optional[float
                 ngrok_process = _current_processes.get(pyngrok_config.ngrok_path)
                 starting = pyngrok_config.ngrok_path in _agent_starts
             supervised = pyngrok_config.ngrok_path in _supervisors
-            if ngrok_process is not None and ngrok_process._has_exited() and not supervised:
+            if ngrok_process is not None and ngrok_process._exited.is_set() and not supervised:
                 exit_code = ngrok_process.proc.returncode
                 break
             if (ngrok_process is None and not starting and not supervised) or (
