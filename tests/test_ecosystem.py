@@ -18,6 +18,22 @@ import pytest
 
 from helpers import REPO_ROOT, LocalSite, free_port
 
+# The head of a child program: ``keep_records()`` sends every log record to the list it returns. It imports
+# ``logging`` only when called, for the programs that check when ``logging`` is first imported.
+KEEP_RECORDS = textwrap.dedent(
+    """
+    def keep_records():
+        import logging
+        records = []
+        class Keep(logging.Handler):
+            def emit(self, record):
+                records.append(record)
+        logging.getLogger().addHandler(Keep())
+        logging.getLogger().setLevel(logging.DEBUG)
+        return records
+    """
+)
+
 
 def run_python(code: str, cwd: str, env: Dict[str, str], timeout: float = 90) -> "subprocess.CompletedProcess[str]":
     return subprocess.run(
@@ -74,15 +90,10 @@ def test_two_vendored_copies_run_side_by_side(tmp_path: Any, fake_ngrok_path: st
 def test_logging_follows_the_ecosystem(tmp_path: Any, fake_ngrok_path: str) -> None:
     """Loggers named pyngrok.*, no handlers added, agent lines under a child logger, nothing on stdout."""
     config = v3_config(str(tmp_path / "ngrok.yml"))
-    code = textwrap.dedent(
+    code = KEEP_RECORDS + textwrap.dedent(
         f"""
         import logging, sys
-        records = []
-        class Keep(logging.Handler):
-            def emit(self, record):
-                records.append(record)
-        logging.getLogger().addHandler(Keep())
-        logging.getLogger().setLevel(logging.DEBUG)
+        records = keep_records()
         import pyngrok
         config = pyngrok.PyngrokConfig(ngrok_path={fake_ngrok_path!r}, config_path={config!r})
         tunnel = pyngrok.connect("8000", pyngrok_config=config)
@@ -415,7 +426,7 @@ def test_logging_is_imported_by_the_first_log_call(tmp_path: Any, fake_ngrok_pat
     program's handlers under upstream's logger names, the agent's own lines too, and the loggers the program
     reads, in the submodules too, are ``logging.Logger`` objects."""
     config = v3_config(str(tmp_path / "ngrok.yml"))
-    code = textwrap.dedent(
+    code = KEEP_RECORDS + textwrap.dedent(
         f"""
         import sys
         def heavy():
@@ -436,12 +447,7 @@ def test_logging_is_imported_by_the_first_log_call(tmp_path: Any, fake_ngrok_pat
         assert "logging" in sys.modules, "not imported by the agent's start"
         assert stand_ins() == [], stand_ins()
         import logging
-        records = []
-        class Keep(logging.Handler):
-            def emit(self, record):
-                records.append(record)
-        logging.getLogger().addHandler(Keep())
-        logging.getLogger().setLevel(logging.DEBUG)
+        records = keep_records()
         assert type(pyngrok.logger) is logging.Logger and pyngrok.logger.name == "pyngrok"
         assert type(ngrok.logger) is logging.Logger
         assert ngrok.logger is logging.getLogger("pyngrok.ngrok") is pyngrok._api_logger

@@ -7,12 +7,13 @@ traffic checks that re-opened tunnels work.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, List
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Iterator, List
 
 import pytest
 
@@ -139,6 +140,17 @@ def held_at_gate(gate: str) -> List[str]:
         return []
 
 
+@contextlib.contextmanager
+def connect_held_at(gate: str, port: int, name: str, pyngrok_config: PyngrokConfig) -> Iterator[Future[Any]]:
+    """A connect() in another thread whose request the fake agent holds at its gate (made here): the block runs
+    while it is held, with the connect()'s future."""
+    open(gate, "w").close()
+    with ThreadPoolExecutor(1) as pool:
+        connecting = pool.submit(ngrok.connect, str(port), name=name, pyngrok_config=pyngrok_config)
+        assert wait_for(lambda: held_at_gate(gate) == [name], 10)
+        yield connecting
+
+
 def gated_agent(pyngrok_config: PyngrokConfig, monkeypatch: Any, tmp_path: Any, agent_version: str, hold: str) -> str:
     """Supervision of the fake agent as ``agent_version``, with its tunnel requests held at a gate file while
     it exists (FAKE_NGROK_HOLD; ``hold`` is "before" or "after" the agent handles one). Returns the gate's path;
@@ -166,10 +178,7 @@ def test_a_connect_in_flight_during_a_restart_in_place_ends_with_the_tunnel_open
     gate = gated_agent(pyngrok_config, monkeypatch, tmp_path, agent_version, hold)
     ngrok.connect(str(local_site.port), name="kept", pyngrok_config=pyngrok_config)
     ngrok_process = ngrok.get_ngrok_process(pyngrok_config)
-    open(gate, "w").close()
-    with ThreadPoolExecutor(1) as pool:
-        connecting = pool.submit(ngrok.connect, str(local_site.port), name="late", pyngrok_config=pyngrok_config)
-        assert wait_for(lambda: held_at_gate(gate) == ["late"], 10)
+    with connect_held_at(gate, local_site.port, "late", pyngrok_config) as connecting:
         os.kill(ngrok_process.proc.pid, signal.SIGUSR1)  # the fake's Restart button
         # The re-open's request for "kept" is out too: it took its list of tunnels before "late" was known.
         assert wait_for(lambda: held_at_gate(gate) == ["late", "kept"], 10)
@@ -234,10 +243,7 @@ def test_a_connect_whose_request_is_out_when_the_agent_dies_opens_its_tunnel_on_
     pyngrok_config.restart_backoff = 0.05
     ngrok.connect(str(local_site.port), name="kept", pyngrok_config=pyngrok_config)
     first = ngrok.get_ngrok_process(pyngrok_config)
-    open(gate, "w").close()
-    with ThreadPoolExecutor(1) as pool:
-        connecting = pool.submit(ngrok.connect, str(local_site.port), name="late", pyngrok_config=pyngrok_config)
-        assert wait_for(lambda: held_at_gate(gate) == ["late"], 10)
+    with connect_held_at(gate, local_site.port, "late", pyngrok_config) as connecting:
         monkeypatch.delenv("FAKE_NGROK_HOLD")  # the restarted agent holds nothing
         os.kill(first.proc.pid, signal.SIGKILL)  # the request is cut off
         late = connecting.result(timeout=30)
